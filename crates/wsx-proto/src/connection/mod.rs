@@ -1,0 +1,298 @@
+//! The connection state machine (RFC 6455 §5–§7), without I/O.
+//!
+//! Feed it what the transport read ([`Connection::receive`]), drain what it
+//! must write ([`Connection::poll_transmit`]) and what happened
+//! ([`Connection::poll_event`]). Input is parsed lazily, one event per
+//! `poll_event` call, so a caller that stops asking for events stops the
+//! parsing too. Drain `poll_transmit` after every `poll_event`, before handing
+//! the event to the application: Pongs and Close echoes are never deferred.
+//!
+//! States: `Open → Closing → Closed`. A peer's protocol violation fails the
+//! connection (§7.1.7): a Close frame with the code of
+//! [`ProtocolError::close_code`] is queued, then a [`Transmit::Shutdown`], and
+//! no more input is processed.
+
+mod receive;
+mod send;
+
+use std::collections::VecDeque;
+
+use bytes::{Bytes, BytesMut};
+use rand_core::RngCore;
+
+use crate::close::{CloseCode, CloseFrame};
+use crate::config::Config;
+use crate::error::ProtocolError;
+use crate::message::Message;
+use crate::utf8::Utf8Bytes;
+use crate::Role;
+
+pub use send::MessageKind;
+
+/// What the opening handshake agreed on: all a [`Connection`] needs. An
+/// upgrade done by another HTTP stack can build one and hand the socket over.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Negotiated {
+    /// This endpoint's role.
+    pub role: Role,
+    /// The subprotocol the server selected, if any (§4.2.2, §11.3.4).
+    pub subprotocol: Option<String>,
+}
+
+impl Negotiated {
+    /// No subprotocol, no extensions.
+    pub fn new(role: Role) -> Self {
+        Self { role, subprotocol: None }
+    }
+
+    /// With the selected subprotocol.
+    pub fn with_subprotocol(mut self, subprotocol: Option<String>) -> Self {
+        self.subprotocol = subprotocol;
+        self
+    }
+}
+
+/// Something the transport must do, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Transmit {
+    /// Write these bytes. A frame's header and a large payload may come as
+    /// separate `Bytes`, so they can be written with one vectored write.
+    Bytes(Bytes),
+    /// Shut down the write side of the transport (after the last Close
+    /// frame). RFC 6455 §7.1.1: the server closes the TCP connection first.
+    Shutdown,
+}
+
+/// What happened on the connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A complete message, or a control frame (Ping, Pong, Close).
+    Message(Message),
+    /// The connection reached [`State::Closed`]; nothing more will be
+    /// received. This is the last event.
+    Closed(CloseOutcome),
+}
+
+/// How a connection ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CloseOutcome {
+    /// The Close frame we sent, if any (`Some(None)`: one without a status code).
+    pub sent: Option<Option<CloseFrame>>,
+    /// The Close frame we received, if any (`Some(None)`: one without a status code).
+    pub received: Option<Option<CloseFrame>>,
+    /// The error with which we failed the connection, if we did.
+    pub error: Option<ProtocolError>,
+}
+
+impl CloseOutcome {
+    /// The closing handshake completed: both Close frames were exchanged
+    /// and no error occurred (§7.1.4 "closed cleanly").
+    pub fn is_clean(&self) -> bool {
+        self.sent.is_some() && self.received.is_some() && self.error.is_none()
+    }
+
+    /// The connection close code (§7.1.5): the code of the Close frame
+    /// received, 1005 if it had none, 1006 if none was received.
+    pub fn code(&self) -> CloseCode {
+        match &self.received {
+            Some(Some(frame)) => frame.code,
+            Some(None) => CloseCode::NO_STATUS_RECEIVED,
+            None => CloseCode::ABNORMAL_CLOSURE,
+        }
+    }
+
+    /// The reason of the Close frame received (empty if none).
+    pub fn reason(&self) -> Utf8Bytes {
+        match &self.received {
+            Some(Some(frame)) => frame.reason.clone(),
+            _ => Utf8Bytes::default(),
+        }
+    }
+}
+
+/// The state of the connection (§4.1 "OPEN", §7 "CLOSING", "CLOSED").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum State {
+    /// Messages flow both ways.
+    Open,
+    /// We sent a Close frame (`None`: without status code) and wait for the
+    /// peer's. The driver should arm its close timer.
+    Closing(Option<CloseFrame>),
+    /// Done; nothing more is sent or processed.
+    Closed(CloseOutcome),
+}
+
+/// A WebSocket connection after the opening handshake.
+///
+/// See the [crate documentation](crate) for an example.
+pub struct Connection {
+    negotiated: Negotiated,
+    config: Config,
+    rng: Box<dyn RngCore + Send>,
+    state: State,
+    rx: receive::Receiver,
+    tx: send::Sender,
+    events: VecDeque<Event>,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("role", &self.negotiated.role)
+            .field("state", &self.state)
+            .field("buffered_amount", &self.buffered_amount())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Connection {
+    /// A connection in the [`State::Open`] state. `rng` supplies client
+    /// masking keys (RFC 6455 §5.3: "derived from a strong source of
+    /// entropy"); a server never calls it.
+    pub fn new(negotiated: Negotiated, config: Config, rng: Box<dyn RngCore + Send>) -> Self {
+        Self {
+            negotiated,
+            config,
+            rng,
+            state: State::Open,
+            rx: receive::Receiver::default(),
+            tx: send::Sender::default(),
+            events: VecDeque::new(),
+        }
+    }
+
+    /// This endpoint's role.
+    pub fn role(&self) -> Role {
+        self.negotiated.role
+    }
+
+    /// What the handshake agreed on.
+    pub fn negotiated(&self) -> &Negotiated {
+        &self.negotiated
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The current state.
+    pub fn state(&self) -> &State {
+        &self.state
+    }
+
+    /// Whether messages can still be sent.
+    pub fn is_open(&self) -> bool {
+        self.state == State::Open
+    }
+
+    /// Whether we sent a Close frame and wait for the peer's: the driver
+    /// arms its close timer and calls [`abort`](Self::abort) when it fires.
+    pub fn close_expected(&self) -> bool {
+        matches!(self.state, State::Closing(_))
+    }
+
+    /// Appends bytes read from the transport. They are parsed by
+    /// [`poll_event`](Self::poll_event); peer errors never surface here.
+    pub fn receive(&mut self, bytes: &[u8]) {
+        if !matches!(self.state, State::Closed(_)) {
+            self.rx.buf.extend_from_slice(bytes);
+        }
+    }
+
+    /// The receive buffer, for a driver that reads straight into it (no
+    /// copy). Append only; what is appended is parsed by `poll_event`.
+    /// [`read_hint`](Self::read_hint) says how much spare room to reserve.
+    pub fn receive_buffer(&mut self) -> &mut BytesMut {
+        &mut self.rx.buf
+    }
+
+    /// How many bytes to reserve before the next read: enough for the rest
+    /// of the frame in progress, capped at 64 KiB, and at least 4 KiB.
+    pub fn read_hint(&self) -> usize {
+        self.rx.read_hint()
+    }
+
+    /// The transport reached end of stream. If the closing handshake had not
+    /// completed, the connection closes abnormally (1006).
+    pub fn receive_eof(&mut self) {
+        self.rx.eof = true;
+    }
+
+    /// Ends the connection at once, without a closing handshake (for
+    /// timeouts and transport errors). Nothing more is sent.
+    pub fn abort(&mut self) {
+        if !matches!(self.state, State::Closed(_)) {
+            let sent = match &self.state {
+                State::Closing(frame) => Some(frame.clone()),
+                _ => None,
+            };
+            let outcome = CloseOutcome { sent, received: None, error: None };
+            self.finish(outcome);
+        }
+        self.tx.clear();
+        self.rx.clear();
+    }
+
+    /// Bytes queued for the transport and not yet taken by `poll_transmit`.
+    pub fn buffered_amount(&self) -> usize {
+        self.tx.buffered_amount()
+    }
+
+    /// The next event, parsing buffered input as needed. `None`: more input
+    /// is needed (or the connection is closed and every event was taken).
+    pub fn poll_event(&mut self) -> Option<Event> {
+        if let Some(event) = self.events.pop_front() {
+            return Some(event);
+        }
+        if matches!(self.state, State::Closed(_)) {
+            return None;
+        }
+        match self.process_input() {
+            Ok(Some(event)) => Some(event),
+            Ok(None) if self.rx.eof => {
+                self.abort();
+                self.events.pop_front()
+            }
+            Ok(None) => {
+                self.rx.shrink_if_idle();
+                None
+            }
+            Err(error) => {
+                self.fail(error);
+                self.events.pop_front()
+            }
+        }
+    }
+
+    /// Fails the connection (RFC 6455 §7.1.7): queue a Close frame with the
+    /// error's code unless one was sent already, shut the transport down,
+    /// stop processing input.
+    fn fail(&mut self, error: ProtocolError) {
+        let sent = match std::mem::replace(&mut self.state, State::Open) {
+            State::Closing(frame) => Some(frame),
+            _ => {
+                let frame = CloseFrame {
+                    code: error.close_code(),
+                    reason: Utf8Bytes::from_static(error.close_reason()),
+                };
+                self.tx.pending_pong = None;
+                self.write_close(Some(&frame));
+                Some(Some(frame))
+            }
+        };
+        self.tx.shutdown_pending = true;
+        self.finish(CloseOutcome { sent, received: None, error: Some(error) });
+    }
+
+    /// Enters `Closed`, stops input, queues the final event.
+    fn finish(&mut self, outcome: CloseOutcome) {
+        self.rx.clear();
+        self.state = State::Closed(outcome.clone());
+        self.events.push_back(Event::Closed(outcome));
+    }
+}
+
+#[cfg(test)]
+mod tests;

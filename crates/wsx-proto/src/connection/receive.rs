@@ -1,0 +1,241 @@
+//! The receive path (RFC 6455 §5.2–§5.6, §7): frame headers checked against
+//! the role, extensions and limits before anything is reserved; payloads
+//! unmasked and UTF-8-checked in place as they arrive (so invalid text fails
+//! before the frame is complete); fragments assembled; control frames handled.
+
+use bytes::{Buf, Bytes, BytesMut};
+
+use super::{CloseOutcome, Connection, Event, State};
+use crate::Role;
+use crate::close::CloseFrame;
+use crate::error::ProtocolError;
+use crate::frame::mask::apply_mask;
+use crate::frame::{FrameHeader, OpCode};
+use crate::message::Message;
+use crate::utf8::{Utf8Bytes, Utf8Validator};
+
+/// Initial and idle size of the receive buffer.
+const SMALL_BUFFER: usize = 4 * 1024;
+/// Most spare room asked for in one read.
+const MAX_READ_HINT: usize = 64 * 1024;
+
+#[derive(Debug, Default)]
+pub(super) struct Receiver {
+    pub(super) buf: BytesMut,
+    frame: Option<PartialFrame>,
+    assembly: Option<Assembly>,
+    utf8: Utf8Validator,
+    pub(super) eof: bool,
+}
+
+/// A frame whose header was consumed and whose payload is arriving.
+#[derive(Debug, Clone, Copy)]
+struct PartialFrame {
+    header: FrameHeader,
+    len: usize,
+    /// Payload bytes at the front of `buf` already unmasked and validated.
+    processed: usize,
+    text: bool,
+}
+
+/// A fragmented message in progress (§5.4).
+#[derive(Debug)]
+struct Assembly {
+    text: bool,
+    data: BytesMut,
+    frames: usize,
+}
+
+impl Receiver {
+    pub(super) fn read_hint(&self) -> usize {
+        let wanted = match &self.frame {
+            Some(frame) => frame.len.saturating_sub(self.buf.len()),
+            None => 0,
+        };
+        wanted.clamp(SMALL_BUFFER, MAX_READ_HINT)
+    }
+
+    pub(super) fn shrink_if_idle(&mut self) {
+        if self.buf.is_empty() && self.buf.capacity() > MAX_READ_HINT {
+            self.buf = BytesMut::new();
+        }
+    }
+
+    pub(super) fn clear(&mut self) {
+        self.buf = BytesMut::new();
+        self.frame = None;
+        self.assembly = None;
+        self.utf8.reset();
+    }
+}
+
+impl Connection {
+    /// Parses input until one event is ready (`Ok(Some)`) or more bytes are
+    /// needed (`Ok(None)`).
+    pub(super) fn process_input(&mut self) -> Result<Option<Event>, ProtocolError> {
+        loop {
+            let Some(mut frame) = self.rx.frame else {
+                let Some((header, header_len)) = FrameHeader::decode(&self.rx.buf)? else {
+                    return Ok(None);
+                };
+                let frame = self.check_header(header)?;
+                self.rx.buf.advance(header_len);
+                self.rx.frame = Some(frame);
+                continue;
+            };
+            let available = self.rx.buf.len().min(frame.len);
+            if available > frame.processed {
+                let fresh = &mut self.rx.buf[frame.processed..available];
+                if let Some(key) = frame.header.mask {
+                    apply_mask(fresh, key, frame.processed);
+                }
+                if frame.text {
+                    // RFC 6455 §8.1: "When an endpoint is to interpret a byte
+                    // stream as UTF-8 but finds that the byte stream is not, in
+                    // fact, a valid UTF-8 stream, that endpoint MUST _Fail the
+                    // WebSocket Connection_." We check each byte as it arrives.
+                    self.rx.utf8.feed(fresh).map_err(|_| ProtocolError::InvalidUtf8)?;
+                }
+                frame.processed = available;
+                self.rx.frame = Some(frame);
+            }
+            if available < frame.len {
+                return Ok(None);
+            }
+            self.rx.frame = None;
+            let payload = self.rx.buf.split_to(frame.len).freeze();
+            if let Some(event) = self.on_frame(frame, payload)? {
+                return Ok(Some(event));
+            }
+        }
+    }
+
+    /// Every rule a header alone can break, checked before the payload is
+    /// read or any room reserved for it.
+    fn check_header(&self, header: FrameHeader) -> Result<PartialFrame, ProtocolError> {
+        // RFC 6455 §5.1: "The server MUST close the connection upon receiving
+        // a frame that is not masked" and "A client MUST close a connection if
+        // it detects a masked frame."
+        match (self.negotiated.role, header.mask.is_some()) {
+            (Role::Server, false) => return Err(ProtocolError::UnmaskedFrame),
+            (Role::Client, true) => return Err(ProtocolError::MaskedFrame),
+            _ => {}
+        }
+        // RFC 6455 §5.2: RSV1-3 "MUST be 0 unless an extension is negotiated
+        // that defines meanings for non-zero values".
+        if header.rsv1 || header.rsv2 || header.rsv3 {
+            return Err(ProtocolError::ReservedBits {
+                rsv1: header.rsv1,
+                rsv2: header.rsv2,
+                rsv3: header.rsv3,
+            });
+        }
+        if header.opcode.is_control() {
+            // RFC 6455 §5.5: "All control frames MUST have a payload length of
+            // 125 bytes or less and MUST NOT be fragmented."
+            if !header.fin {
+                return Err(ProtocolError::FragmentedControlFrame);
+            }
+            if header.payload_len > 125 {
+                return Err(ProtocolError::ControlFrameTooLong(header.payload_len));
+            }
+            return Ok(PartialFrame { header, len: header.payload_len as usize, processed: 0, text: false });
+        }
+        let text = match (header.opcode, &self.rx.assembly) {
+            // RFC 6455 §5.4: fragments of one message are not interleaved.
+            (OpCode::Continuation, None) => return Err(ProtocolError::UnexpectedContinuation),
+            (OpCode::Continuation, Some(assembly)) => assembly.text,
+            (_, Some(_)) => return Err(ProtocolError::ExpectedContinuation),
+            (opcode, None) => opcode == OpCode::Text,
+        };
+        let max_frame = self.config.max_frame_size;
+        if header.payload_len > max_frame as u64 {
+            return Err(ProtocolError::FrameTooLarge { len: header.payload_len, max: max_frame });
+        }
+        let (assembled, frames) = match &self.rx.assembly {
+            Some(assembly) => (assembly.data.len() as u64, assembly.frames),
+            None => (0, 0),
+        };
+        let max_message = self.config.max_message_size;
+        if assembled + header.payload_len > max_message as u64 {
+            return Err(ProtocolError::MessageTooLarge { len: assembled + header.payload_len, max: max_message });
+        }
+        if frames >= self.config.max_fragments {
+            return Err(ProtocolError::TooManyFragments { max: self.config.max_fragments });
+        }
+        Ok(PartialFrame { header, len: header.payload_len as usize, processed: 0, text })
+    }
+
+    /// A frame whose payload is complete, unmasked and (for text) validated.
+    fn on_frame(&mut self, frame: PartialFrame, payload: Bytes) -> Result<Option<Event>, ProtocolError> {
+        let header = frame.header;
+        let message = match header.opcode {
+            OpCode::Text | OpCode::Binary if header.fin => self.complete(frame.text, payload)?,
+            OpCode::Text | OpCode::Binary => {
+                let mut data = BytesMut::with_capacity(payload.len().max(SMALL_BUFFER));
+                data.extend_from_slice(&payload);
+                self.rx.assembly = Some(Assembly { text: frame.text, data, frames: 1 });
+                return Ok(None);
+            }
+            OpCode::Continuation => {
+                let Some(assembly) = self.rx.assembly.as_mut() else {
+                    return Err(ProtocolError::UnexpectedContinuation);
+                };
+                assembly.data.extend_from_slice(&payload);
+                assembly.frames += 1;
+                if !header.fin {
+                    return Ok(None);
+                }
+                let (text, data) = match self.rx.assembly.take() {
+                    Some(assembly) => (assembly.text, assembly.data.freeze()),
+                    None => return Err(ProtocolError::UnexpectedContinuation),
+                };
+                self.complete(text, data)?
+            }
+            OpCode::Ping => {
+                // RFC 6455 §5.5.2: "Upon receipt of a Ping frame, an endpoint MUST
+                // send a Pong frame in response, unless it already received a
+                // Close frame." A newer Ping replaces an unsent Pong (§5.5.3).
+                if self.config.auto_pong && self.state == State::Open {
+                    self.tx.pending_pong = Some(payload.clone());
+                }
+                Message::Ping(payload)
+            }
+            OpCode::Pong => Message::Pong(payload),
+            OpCode::Close => return self.on_close(payload).map(Some),
+        };
+        Ok(Some(Event::Message(message)))
+    }
+
+    fn complete(&mut self, text: bool, payload: Bytes) -> Result<Message, ProtocolError> {
+        if text {
+            // A sequence cut off at the end of the message is invalid too.
+            self.rx.utf8.finish().map_err(|_| ProtocolError::InvalidUtf8)?;
+            Ok(Message::Text(Utf8Bytes::from_validated(payload)))
+        } else {
+            Ok(Message::Binary(payload))
+        }
+    }
+
+    /// RFC 6455 §5.5.1: "If an endpoint receives a Close frame and did not
+    /// previously send a Close frame, the endpoint MUST send a Close frame in
+    /// response." Then the server closes the TCP connection (§7.1.1).
+    fn on_close(&mut self, payload: Bytes) -> Result<Event, ProtocolError> {
+        let received = CloseFrame::parse(payload)?;
+        let sent = match std::mem::replace(&mut self.state, State::Open) {
+            State::Closing(frame) => frame,
+            _ => {
+                // Echo the status code (§5.5.1: "typically echos the status
+                // code it received"), without the reason.
+                let echo = received.as_ref().map(|frame| CloseFrame { code: frame.code, reason: Utf8Bytes::default() });
+                self.write_close(echo.as_ref());
+                echo
+            }
+        };
+        if self.negotiated.role == Role::Server {
+            self.tx.shutdown_pending = true;
+        }
+        self.finish(CloseOutcome { sent: Some(sent), received: Some(received.clone()), error: None });
+        Ok(Event::Message(Message::Close(received)))
+    }
+}

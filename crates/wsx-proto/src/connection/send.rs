@@ -1,0 +1,315 @@
+//! The send path (RFC 6455 §5.2–§5.5, §7.1.2): frames encoded into an output
+//! queue, client frames masked with a fresh key each (§5.3), small frames
+//! coalesced into one buffer, large server payloads passed through without a
+//! copy, at most one Pong pending.
+
+use std::collections::VecDeque;
+
+use bytes::{Bytes, BytesMut};
+
+use super::{Connection, State, Transmit};
+use crate::Role;
+use crate::close::{CloseCode, CloseFrame};
+use crate::error::SendError;
+use crate::frame::mask::apply_mask;
+use crate::frame::{FrameHeader, OpCode};
+use crate::message::Message;
+use crate::utf8::{Utf8Bytes, Utf8Validator};
+
+/// Payloads up to this size are copied next to their header, so that many
+/// small frames leave in one buffer; larger ones are queued as they are.
+const INLINE_PAYLOAD: usize = 4 * 1024;
+/// An idle output buffer larger than this is released.
+const IDLE_CAPACITY: usize = 64 * 1024;
+
+/// The kind of a data message, for [`Connection::send_fragment`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessageKind {
+    /// A text message: the fragments together must be valid UTF-8.
+    Text,
+    /// A binary message.
+    Binary,
+}
+
+#[derive(Debug, Default)]
+pub(super) struct Sender {
+    /// Encoded output not yet taken, with whether each chunk ends a frame.
+    chunks: VecDeque<(Bytes, bool)>,
+    chunk_bytes: usize,
+    /// Whole frames (or a header whose payload is the next chunk) being built.
+    staging: BytesMut,
+    /// The last chunk handed out ended mid-frame: a Pong must wait.
+    mid_frame: bool,
+    pub(super) pending_pong: Option<Bytes>,
+    pub(super) shutdown_pending: bool,
+    /// A fragmented message being sent, and the UTF-8 state of its text.
+    outgoing: Option<MessageKind>,
+    outgoing_utf8: Utf8Validator,
+}
+
+impl Sender {
+    pub(super) fn buffered_amount(&self) -> usize {
+        self.chunk_bytes + self.staging.len() + self.pending_pong.as_ref().map_or(0, |p| p.len() + 14)
+    }
+
+    pub(super) fn clear(&mut self) {
+        self.chunks.clear();
+        self.chunk_bytes = 0;
+        self.staging = BytesMut::new();
+        self.pending_pong = None;
+        self.shutdown_pending = false;
+    }
+
+    fn push_chunk(&mut self, chunk: Bytes, ends_frame: bool) {
+        self.chunk_bytes += chunk.len();
+        self.chunks.push_back((chunk, ends_frame));
+    }
+
+    fn flush_staging(&mut self, ends_frame: bool) {
+        if !self.staging.is_empty() {
+            let staged = self.staging.split().freeze();
+            self.push_chunk(staged, ends_frame);
+        }
+    }
+}
+
+impl Connection {
+    /// Queues a message (or control frame) of any kind.
+    ///
+    /// ```
+    /// # use wsx_proto::{Config, Connection, Message, Negotiated, Role};
+    /// let mut conn = Connection::new(Negotiated::new(Role::Server), Config::default(), Box::new(rand::rngs::mock::StepRng::new(0, 1)));
+    /// conn.send(Message::binary(vec![1, 2, 3]))?;
+    /// assert!(conn.poll_transmit().is_some());
+    /// # Ok::<(), wsx_proto::SendError>(())
+    /// ```
+    pub fn send(&mut self, message: Message) -> Result<(), SendError> {
+        match message {
+            Message::Text(text) => self.send_text(text),
+            Message::Binary(data) => self.send_binary(data),
+            Message::Ping(data) => self.send_ping(data),
+            Message::Pong(data) => self.send_pong(data),
+            Message::Close(None) => self.close(None),
+            Message::Close(Some(frame)) => self.close(Some(frame)),
+        }
+    }
+
+    /// Queues a text message.
+    pub fn send_text(&mut self, text: impl Into<Utf8Bytes>) -> Result<(), SendError> {
+        self.send_data(OpCode::Text, text.into().into_bytes())
+    }
+
+    /// Queues a binary message.
+    pub fn send_binary(&mut self, data: impl Into<Bytes>) -> Result<(), SendError> {
+        self.send_data(OpCode::Binary, data.into())
+    }
+
+    fn send_data(&mut self, opcode: OpCode, payload: Bytes) -> Result<(), SendError> {
+        self.check_can_send_data()?;
+        if self.tx.outgoing.is_some() {
+            return Err(SendError::FragmentedMessageInProgress);
+        }
+        match self.config.fragment_size {
+            Some(size) if payload.len() > size => {
+                let mut offset = 0;
+                let mut first = true;
+                while offset < payload.len() {
+                    let end = (offset + size).min(payload.len());
+                    let op = if first { opcode } else { OpCode::Continuation };
+                    self.write_frame(op, end == payload.len(), payload.slice(offset..end));
+                    first = false;
+                    offset = end;
+                }
+            }
+            _ => self.write_frame(opcode, true, payload),
+        }
+        Ok(())
+    }
+
+    /// Sends one frame of a message whose size is not known in advance
+    /// (§5.4): the first call starts the message, later calls continue it,
+    /// and the call with `is_final` ends it. Control frames may be sent in
+    /// between. Text fragments may split a character; together they must be
+    /// valid UTF-8.
+    ///
+    /// ```
+    /// # use wsx_proto::{Config, Connection, Negotiated, Role};
+    /// # use wsx_proto::connection::MessageKind;
+    /// let mut conn = Connection::new(Negotiated::new(Role::Server), Config::default(), Box::new(rand::rngs::mock::StepRng::new(0, 1)));
+    /// conn.send_fragment(MessageKind::Text, "hello, ", false)?;
+    /// conn.send_ping("in between")?;
+    /// conn.send_fragment(MessageKind::Text, "world", true)?;
+    /// # Ok::<(), wsx_proto::SendError>(())
+    /// ```
+    pub fn send_fragment(&mut self, kind: MessageKind, payload: impl Into<Bytes>, is_final: bool) -> Result<(), SendError> {
+        self.check_can_send_data()?;
+        let payload = payload.into();
+        let opcode = match (self.tx.outgoing, kind) {
+            (None, MessageKind::Text) => OpCode::Text,
+            (None, MessageKind::Binary) => OpCode::Binary,
+            (Some(current), kind) if current == kind => OpCode::Continuation,
+            (Some(_), _) => return Err(SendError::FragmentKindMismatch),
+        };
+        if kind == MessageKind::Text {
+            let utf8 = &mut self.tx.outgoing_utf8;
+            if opcode != OpCode::Continuation {
+                utf8.reset();
+            }
+            utf8.feed(&payload).map_err(|_| SendError::InvalidUtf8)?;
+            if is_final {
+                utf8.finish().map_err(|_| SendError::InvalidUtf8)?;
+            }
+        }
+        self.write_frame(opcode, is_final, payload);
+        self.tx.outgoing = if is_final { None } else { Some(kind) };
+        Ok(())
+    }
+
+    /// Queues a Ping (payload at most 125 bytes).
+    pub fn send_ping(&mut self, payload: impl Into<Bytes>) -> Result<(), SendError> {
+        self.send_control(OpCode::Ping, payload.into())
+    }
+
+    /// Queues an unsolicited Pong, a unidirectional heartbeat (§5.5.3).
+    pub fn send_pong(&mut self, payload: impl Into<Bytes>) -> Result<(), SendError> {
+        self.send_control(OpCode::Pong, payload.into())
+    }
+
+    fn send_control(&mut self, opcode: OpCode, payload: Bytes) -> Result<(), SendError> {
+        if self.state != State::Open {
+            return Err(SendError::Closed);
+        }
+        if payload.len() > 125 {
+            return Err(SendError::ControlPayloadTooLong(payload.len()));
+        }
+        self.write_frame(opcode, true, payload);
+        Ok(())
+    }
+
+    /// Starts the closing handshake (§7.1.2): queues a Close frame (`None`:
+    /// without a status code) and enters [`State::Closing`]. Messages still
+    /// arrive until the peer's Close frame.
+    ///
+    /// ```
+    /// # use wsx_proto::{CloseCode, CloseFrame, Config, Connection, Negotiated, Role};
+    /// let mut conn = Connection::new(Negotiated::new(Role::Server), Config::default(), Box::new(rand::rngs::mock::StepRng::new(0, 1)));
+    /// conn.close(Some(CloseFrame::new(CloseCode::NORMAL, "done")?))?;
+    /// assert!(conn.close_expected());
+    /// assert!(conn.send_text("late").is_err());
+    /// # Ok::<(), wsx_proto::SendError>(())
+    /// ```
+    pub fn close(&mut self, frame: Option<CloseFrame>) -> Result<(), SendError> {
+        if self.state != State::Open {
+            return Err(SendError::Closed);
+        }
+        if let Some(frame) = &frame {
+            if !frame.code.is_sendable() {
+                return Err(SendError::InvalidCloseCode(frame.code.as_u16()));
+            }
+            if frame.reason.len() > CloseFrame::MAX_REASON_LEN {
+                return Err(SendError::CloseReasonTooLong(frame.reason.len()));
+            }
+        }
+        self.write_close(frame.as_ref());
+        self.state = State::Closing(frame);
+        Ok(())
+    }
+
+    /// Shorthand for `close` with a code and reason.
+    pub fn close_with(&mut self, code: CloseCode, reason: &str) -> Result<(), SendError> {
+        let frame = CloseFrame::new(code, reason)?;
+        self.close(Some(frame))
+    }
+
+    fn check_can_send_data(&self) -> Result<(), SendError> {
+        // RFC 6455 §5.5.1: "After sending a Close frame, the endpoint MUST NOT
+        // send any more data frames."
+        if self.state == State::Open { Ok(()) } else { Err(SendError::Closed) }
+    }
+
+    pub(super) fn write_close(&mut self, frame: Option<&CloseFrame>) {
+        let mut payload = BytesMut::with_capacity(125);
+        if let Some(frame) = frame {
+            frame.encode(&mut payload);
+        }
+        self.write_frame(OpCode::Close, true, payload.freeze());
+    }
+
+    /// Encodes one frame into the output queue.
+    fn write_frame(&mut self, opcode: OpCode, fin: bool, payload: Bytes) {
+        let mask = match self.negotiated.role {
+            Role::Client => Some(self.rng.next_u32().to_ne_bytes()),
+            Role::Server => None,
+        };
+        encode_frame(&mut self.tx, opcode, fin, mask, payload);
+    }
+
+    /// The next thing to do on the transport. Drain after every
+    /// [`receive`](Self::receive)/[`poll_event`](Self::poll_event) and every
+    /// send. A pending Pong goes out at the next frame boundary.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        if !self.tx.mid_frame
+            && let Some(ping_payload) = self.tx.pending_pong.take()
+        {
+            let mask = match self.negotiated.role {
+                Role::Client => Some(self.rng.next_u32().to_ne_bytes()),
+                Role::Server => None,
+            };
+            let mut pong = Sender::default();
+            encode_frame(&mut pong, OpCode::Pong, true, mask, ping_payload);
+            return Some(Transmit::Bytes(pong.staging.freeze()));
+        }
+        if let Some((chunk, ends_frame)) = self.tx.chunks.pop_front() {
+            self.tx.chunk_bytes -= chunk.len();
+            self.tx.mid_frame = !ends_frame;
+            return Some(Transmit::Bytes(chunk));
+        }
+        if !self.tx.staging.is_empty() {
+            self.tx.mid_frame = false;
+            return Some(Transmit::Bytes(self.tx.staging.split().freeze()));
+        }
+        if self.tx.shutdown_pending {
+            self.tx.shutdown_pending = false;
+            return Some(Transmit::Shutdown);
+        }
+        if self.tx.staging.capacity() > IDLE_CAPACITY {
+            self.tx.staging = BytesMut::new();
+        }
+        None
+    }
+}
+
+fn encode_frame(tx: &mut Sender, opcode: OpCode, fin: bool, mask: Option<[u8; 4]>, payload: Bytes) {
+    let header = FrameHeader {
+        fin,
+        rsv1: false,
+        rsv2: false,
+        rsv3: false,
+        opcode,
+        mask,
+        payload_len: payload.len() as u64,
+    };
+    let mut head = [0u8; FrameHeader::MAX_LEN];
+    let head_len = header.encode(&mut head);
+    match mask {
+        Some(key) => {
+            // RFC 6455 §5.3: the client masks every frame; the copy into the
+            // output buffer is where the mask is applied.
+            tx.staging.reserve(head_len + payload.len());
+            tx.staging.extend_from_slice(&head[..head_len]);
+            let start = tx.staging.len();
+            tx.staging.extend_from_slice(&payload);
+            apply_mask(&mut tx.staging[start..], key, 0);
+        }
+        None if payload.len() <= INLINE_PAYLOAD => {
+            tx.staging.reserve(head_len + payload.len());
+            tx.staging.extend_from_slice(&head[..head_len]);
+            tx.staging.extend_from_slice(&payload);
+        }
+        None => {
+            tx.staging.extend_from_slice(&head[..head_len]);
+            tx.flush_staging(false);
+            tx.push_chunk(payload, true);
+        }
+    }
+}

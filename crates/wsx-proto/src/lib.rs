@@ -1,0 +1,55 @@
+//! # wsx-proto — a sans-I/O WebSocket core (RFC 6455)
+//!
+//! Bytes in, events and bytes out. This crate has no sockets, no async runtime,
+//! no clock and no OS randomness: the caller passes in the bytes it read, an RNG
+//! for masking keys, and drives timers itself. The `wsx` crate is a tokio driver
+//! around it.
+//!
+//! ```
+//! use wsx_proto::{Config, Connection, Event, Negotiated, Role, Transmit};
+//! use wsx_proto::Message;
+//!
+//! // Two in-memory endpoints whose handshake has already happened.
+//! let mut client = Connection::new(Negotiated::new(Role::Client), Config::default(), Box::new(rand::rng()));
+//! let mut server = Connection::new(Negotiated::new(Role::Server), Config::default(), Box::new(rand::rng()));
+//!
+//! client.send_text("hello")?;
+//! while let Some(Transmit::Bytes(bytes)) = client.poll_transmit() {
+//!     server.receive(&bytes);
+//! }
+//! match server.poll_event() {
+//!     Some(Event::Message(Message::Text(text))) => assert_eq!(text.as_str(), "hello"),
+//!     other => panic!("unexpected {other:?}"),
+//! }
+//! # Ok::<(), wsx_proto::SendError>(())
+//! ```
+
+pub mod close;
+pub mod config;
+pub mod connection;
+pub mod error;
+pub mod frame;
+// pub mod handshake;
+pub mod message;
+// pub mod uri;
+pub mod utf8;
+
+pub use close::{CloseCode, CloseFrame};
+pub use config::Config;
+pub use connection::{CloseOutcome, Connection, Event, Negotiated, State, Transmit};
+pub use error::{ProtocolError, SendError};
+pub use message::Message;
+pub use utf8::Utf8Bytes;
+
+/// Which end of the connection this endpoint is (RFC 6455 §1.3, §5.1).
+///
+/// The role decides masking: a client masks every frame it sends and a
+/// server rejects unmasked frames; a server never masks and a client rejects
+/// masked frames.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// The endpoint that opened the connection and sent the handshake request.
+    Client,
+    /// The endpoint that accepted the connection and answered the handshake.
+    Server,
+}

@@ -1,0 +1,267 @@
+//! UTF-8 for text messages (RFC 6455 §5.6, §8.1): an incremental validator
+//! that fails on the first invalid byte, across frame and chunk boundaries,
+//! and [`Utf8Bytes`], text that shares a `Bytes` buffer without copying.
+
+use bytes::Bytes;
+use std::fmt;
+
+/// Bytes that are valid UTF-8: the payload of a text message, without a copy.
+///
+/// ```
+/// use wsx_proto::Utf8Bytes;
+/// let text = Utf8Bytes::from("héllo");
+/// assert_eq!(text.as_str(), "héllo");
+/// assert!(Utf8Bytes::try_from(bytes::Bytes::from_static(b"\xff")).is_err());
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash, Default)]
+pub struct Utf8Bytes(Bytes);
+
+/// The bytes given to [`Utf8Bytes::try_from`] were not valid UTF-8.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid UTF-8 after {valid_up_to} valid bytes")]
+pub struct InvalidUtf8 {
+    /// How many leading bytes were valid.
+    pub valid_up_to: usize,
+}
+
+impl Utf8Bytes {
+    /// Text from a static string.
+    pub const fn from_static(text: &'static str) -> Self {
+        Self(Bytes::from_static(text.as_bytes()))
+    }
+
+    /// Wraps bytes already known to be valid UTF-8 (crate-internal: callers
+    /// outside go through `TryFrom`).
+    pub(crate) fn from_validated(bytes: Bytes) -> Self {
+        debug_assert!(std::str::from_utf8(&bytes).is_ok());
+        Self(bytes)
+    }
+
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        // The invariant (valid UTF-8) is established at every constructor;
+        // this re-check is fast (SIMD) and keeps the crate free of `unsafe`.
+        match simdutf8::basic::from_utf8(&self.0) {
+            Ok(text) => text,
+            Err(_) => unreachable!("Utf8Bytes holds valid UTF-8 by construction"),
+        }
+    }
+
+    /// The bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// Length in bytes.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether the text is empty.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The underlying buffer.
+    pub fn into_bytes(self) -> Bytes {
+        self.0
+    }
+}
+
+impl TryFrom<Bytes> for Utf8Bytes {
+    type Error = InvalidUtf8;
+    fn try_from(bytes: Bytes) -> Result<Self, InvalidUtf8> {
+        match simdutf8::compat::from_utf8(&bytes) {
+            Ok(_) => Ok(Self(bytes)),
+            Err(e) => Err(InvalidUtf8 {
+                valid_up_to: e.valid_up_to(),
+            }),
+        }
+    }
+}
+
+impl From<&str> for Utf8Bytes {
+    fn from(text: &str) -> Self {
+        Self(Bytes::copy_from_slice(text.as_bytes()))
+    }
+}
+
+impl From<String> for Utf8Bytes {
+    fn from(text: String) -> Self {
+        Self(Bytes::from(text))
+    }
+}
+
+impl From<&String> for Utf8Bytes {
+    fn from(text: &String) -> Self {
+        Self::from(text.as_str())
+    }
+}
+
+impl From<Utf8Bytes> for Bytes {
+    fn from(text: Utf8Bytes) -> Self {
+        text.0
+    }
+}
+
+impl std::ops::Deref for Utf8Bytes {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl PartialEq<str> for Utf8Bytes {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other.as_bytes()
+    }
+}
+
+impl PartialEq<&str> for Utf8Bytes {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == other.as_bytes()
+    }
+}
+
+impl fmt::Debug for Utf8Bytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl fmt::Display for Utf8Bytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Validates UTF-8 fed in arbitrary pieces. It reports an error as soon as a
+/// byte makes the sequence invalid — not at the end of the message — and
+/// keeps at most three bytes of an unfinished character between pieces.
+///
+/// ```
+/// use wsx_proto::utf8::Utf8Validator;
+/// let mut v = Utf8Validator::default();
+/// v.feed(b"\xe2\x82").unwrap();      // first two bytes of '€'
+/// v.feed(b"\xac ok").unwrap();
+/// assert!(v.finish().is_ok());
+/// assert!(Utf8Validator::default().feed(b"\xed\xa0\x80").is_err()); // surrogate
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct Utf8Validator {
+    carry: [u8; 4],
+    carry_len: usize,
+}
+
+/// The input is not valid UTF-8.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("invalid UTF-8")]
+pub struct Utf8Error;
+
+impl Utf8Validator {
+    /// Validates the next piece. After an error the validator must be reset.
+    pub fn feed(&mut self, mut input: &[u8]) -> Result<(), Utf8Error> {
+        if self.carry_len > 0 {
+            let width = sequence_width(self.carry[0]);
+            let take = (width - self.carry_len).min(input.len());
+            self.carry[self.carry_len..self.carry_len + take].copy_from_slice(&input[..take]);
+            self.carry_len += take;
+            input = &input[take..];
+            match simdutf8::compat::from_utf8(&self.carry[..self.carry_len]) {
+                Ok(_) => self.carry_len = 0,
+                Err(e) if e.error_len().is_none() => return Ok(()),
+                Err(_) => return Err(Utf8Error),
+            }
+        }
+        if simdutf8::basic::from_utf8(input).is_ok() {
+            return Ok(());
+        }
+        match simdutf8::compat::from_utf8(input) {
+            Ok(_) => Ok(()),
+            // An unfinished but so far valid sequence at the end: keep it.
+            Err(e) if e.error_len().is_none() => {
+                let tail = &input[e.valid_up_to()..];
+                self.carry[..tail.len()].copy_from_slice(tail);
+                self.carry_len = tail.len();
+                Ok(())
+            }
+            Err(_) => Err(Utf8Error),
+        }
+    }
+
+    /// Ends the text: an unfinished character at the end is an error (§8.1).
+    pub fn finish(&mut self) -> Result<(), Utf8Error> {
+        let complete = self.carry_len == 0;
+        self.carry_len = 0;
+        if complete { Ok(()) } else { Err(Utf8Error) }
+    }
+
+    /// Forgets any unfinished character.
+    pub fn reset(&mut self) {
+        self.carry_len = 0;
+    }
+}
+
+/// Length of the sequence a lead byte starts; only called on bytes that an
+/// earlier check accepted as the start of an unfinished sequence.
+fn sequence_width(lead: u8) -> usize {
+    match lead {
+        0xC0..=0xDF => 2,
+        0xE0..=0xEF => 3,
+        _ => 4,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn feed_split(input: &[u8], split: &[usize]) -> Result<(), Utf8Error> {
+        let mut v = Utf8Validator::default();
+        let mut start = 0;
+        for &end in split.iter().chain(std::iter::once(&input.len())) {
+            v.feed(&input[start..end])?;
+            start = end;
+        }
+        v.finish()
+    }
+
+    #[test]
+    fn every_split_of_valid_text_is_accepted() {
+        let text = "κόσμε 🌍 €uro ascii".as_bytes();
+        for i in 0..=text.len() {
+            for j in i..=text.len() {
+                assert!(feed_split(text, &[i, j]).is_ok(), "split {i} {j}");
+            }
+        }
+    }
+
+    #[test]
+    fn fails_at_the_first_invalid_byte_not_at_the_end() {
+        let mut v = Utf8Validator::default();
+        v.feed("κόσμε".as_bytes()).unwrap();
+        // 0xED 0xA0 is the start of a UTF-16 surrogate: invalid at the second byte.
+        v.feed(b"\xed").unwrap();
+        assert_eq!(v.feed(b"\xa0"), Err(Utf8Error));
+        // A lead byte followed by a continuation outside its range.
+        assert!(Utf8Validator::default().feed(b"\xf4\x90").is_err());
+        assert!(Utf8Validator::default().feed(b"\xc0").is_err());
+    }
+
+    #[test]
+    fn truncated_sequence_at_the_end_is_an_error() {
+        let mut v = Utf8Validator::default();
+        v.feed(b"ok \xf0\x9f\x98").unwrap();
+        assert_eq!(v.finish(), Err(Utf8Error));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn agrees_with_std_over_any_split(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64), a in 0usize..64, b in 0usize..64) {
+            let (a, b) = (a.min(bytes.len()), b.min(bytes.len()));
+            let (a, b) = (a.min(b), a.max(b));
+            let ours = feed_split(&bytes, &[a, b]).is_ok();
+            proptest::prop_assert_eq!(ours, std::str::from_utf8(&bytes).is_ok());
+        }
+    }
+}
