@@ -29,9 +29,9 @@ pub mod config;
 pub mod connection;
 pub mod error;
 pub mod frame;
-// pub mod handshake;
+pub mod handshake;
 pub mod message;
-// pub mod uri;
+pub mod uri;
 pub mod utf8;
 
 pub use close::{CloseCode, CloseFrame};

@@ -1,0 +1,289 @@
+//! The server side (RFC 6455 §4.2): read and check the opening handshake,
+//! let the application decide (subprotocol, extra headers, or any HTTP
+//! refusal), answer, and hand leftover bytes to the connection. A listener
+//! helper accepts connections and spawns a task for each.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use wsx_proto::handshake::{
+    ClientOffer, HandshakeError, accept_response, encode_response, error_response, parse_request, validate_request,
+};
+use wsx_proto::{Negotiated, Role};
+
+use crate::config::Config;
+use crate::error::{Error, TimeoutKind};
+use crate::websocket::WebSocket;
+
+/// How to accept a handshake: the subprotocol chosen from the client's list
+/// and extra response headers (`Set-Cookie`, …).
+///
+/// ```
+/// let accept = wsx::Accept::default().subprotocol("chat.v2").header("set-cookie", "id=1");
+/// # let _ = accept;
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct Accept {
+    subprotocol: Option<String>,
+    headers: HeaderMap,
+    invalid_header: bool,
+}
+
+impl Accept {
+    /// Selects a subprotocol; it must be one the client offered.
+    pub fn subprotocol(mut self, protocol: impl Into<String>) -> Self {
+        self.subprotocol = Some(protocol.into());
+        self
+    }
+
+    /// Adds a response header (an invalid name or value makes `accept` fail).
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        match (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(value)) {
+            (Ok(name), Ok(value)) => {
+                self.headers.append(name, value);
+            }
+            _ => self.invalid_header = true,
+        }
+        self
+    }
+}
+
+/// A handshake request read from a client, waiting for the application's
+/// decision: [`accept`](Self::accept), or [`reject`](Self::reject) with any
+/// HTTP response.
+#[derive(Debug)]
+pub struct IncomingRequest<S> {
+    io: S,
+    request: Request<()>,
+    offer: Result<ClientOffer, HandshakeError>,
+    leftover: BytesMut,
+    config: Config,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> IncomingRequest<S> {
+    /// Reads the request head within the handshake deadline. A head that
+    /// cannot be parsed (or exceeds the limits: 431) is answered here and
+    /// returned as an error; a parsed request is returned even if it is not a
+    /// valid WebSocket handshake, so the application can serve plain HTTP.
+    pub async fn read(mut io: S, config: Config) -> Result<Self, Error> {
+        let deadline = config.handshake_timeout;
+        let read = tokio::time::timeout(deadline, read_head(&mut io, &config)).await;
+        let (request, leftover) = match read {
+            Ok(Ok(parsed)) => parsed,
+            Ok(Err(Error::Handshake(error))) => {
+                let (response, body) = error_response(&error);
+                let _ = tokio::time::timeout(deadline, write_response(&mut io, &response, &body)).await;
+                return Err(Error::Handshake(error));
+            }
+            Ok(Err(error)) => return Err(error),
+            Err(_) => return Err(Error::Timeout { kind: TimeoutKind::Handshake, after: deadline }),
+        };
+        let offer = validate_request(&request);
+        Ok(Self { io, request, offer, leftover, config })
+    }
+
+    /// The request (method, path and query, headers).
+    pub fn request(&self) -> &Request<()> {
+        &self.request
+    }
+
+    /// What the client offered, or why the request is not a valid handshake.
+    pub fn offer(&self) -> Result<&ClientOffer, &HandshakeError> {
+        self.offer.as_ref()
+    }
+
+    /// The transport (for the peer address, say).
+    pub fn get_ref(&self) -> &S {
+        &self.io
+    }
+
+    /// Accepts with no subprotocol and no extra headers.
+    pub async fn accept(self) -> Result<WebSocket<S>, Error> {
+        self.accept_with(Accept::default()).await
+    }
+
+    /// Accepts: answers 101 and returns the connection. An invalid handshake
+    /// is answered with its 400/426 and returned as an error.
+    pub async fn accept_with(mut self, accept: Accept) -> Result<WebSocket<S>, Error> {
+        let offer = match std::mem::replace(&mut self.offer, Err(HandshakeError::MissingKey)) {
+            Ok(offer) => offer,
+            Err(error) => {
+                let (response, body) = error_response(&error);
+                self.respond(&response, &body).await?;
+                return Err(Error::Handshake(error));
+            }
+        };
+        if accept.invalid_header {
+            return Err(Error::Handshake(HandshakeError::InvalidHeaderName));
+        }
+        let mut response = accept_response(&offer, accept.subprotocol.as_deref())?;
+        for (name, value) in &accept.headers {
+            response.headers_mut().append(name, value.clone());
+        }
+        self.respond(&response, &[]).await?;
+        let negotiated = Negotiated::new(Role::Server).with_subprotocol(accept.subprotocol);
+        WebSocket::from_upgraded(self.io, negotiated, self.config, &self.leftover)
+    }
+
+    /// Refuses with any response (401 with `WWW-Authenticate`, 403, 404 …);
+    /// the transport is then shut down. Never answers 101.
+    pub async fn reject(mut self, mut response: Response<()>, body: Bytes) -> Result<(), Error> {
+        if response.status() == StatusCode::SWITCHING_PROTOCOLS {
+            *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+        }
+        response.headers_mut().insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+        response.headers_mut().insert(http::header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+        self.respond(&response, &body).await?;
+        let _ = self.io.shutdown().await;
+        Ok(())
+    }
+
+    async fn respond(&mut self, response: &Response<()>, body: &[u8]) -> Result<(), Error> {
+        let deadline = self.config.handshake_timeout;
+        tokio::time::timeout(deadline, write_response(&mut self.io, response, body))
+            .await
+            .map_err(|_| Error::Timeout { kind: TimeoutKind::Handshake, after: deadline })?
+    }
+}
+
+async fn read_head<S: AsyncRead + Unpin>(io: &mut S, config: &Config) -> Result<(Request<()>, BytesMut), Error> {
+    let mut buf = BytesMut::with_capacity(1024);
+    loop {
+        if let Some((request, consumed)) = parse_request(&buf, &config.handshake_limits)? {
+            let leftover = buf.split_off(consumed);
+            return Ok((request, leftover));
+        }
+        let read = io.read_buf(&mut buf).await.map_err(Error::io("reading the handshake request"))?;
+        if read == 0 {
+            return Err(Error::Io {
+                context: "reading the handshake request",
+                source: std::io::ErrorKind::UnexpectedEof.into(),
+            });
+        }
+    }
+}
+
+async fn write_response<S: AsyncWrite + Unpin>(io: &mut S, response: &Response<()>, body: &[u8]) -> Result<(), Error> {
+    let mut out = BytesMut::with_capacity(256 + body.len());
+    encode_response(response, body, &mut out);
+    io.write_all(&out).await.map_err(Error::io("sending the handshake response"))?;
+    io.flush().await.map_err(Error::io("sending the handshake response"))
+}
+
+/// Accepts a WebSocket handshake on `io` with the default [`Config`].
+///
+/// ```no_run
+/// # async fn run() -> Result<(), wsx::Error> {
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:9001").await.map_err(|e| wsx::Error::Io { context: "bind", source: e })?;
+/// let (tcp, _) = listener.accept().await.map_err(|e| wsx::Error::Io { context: "accept", source: e })?;
+/// let mut ws = wsx::accept(tcp).await?;
+/// while let Some(Ok(message)) = ws.recv().await {
+///     if message.is_text() || message.is_binary() {
+///         ws.send(message).await?;
+///     }
+/// }
+/// # Ok(()) }
+/// ```
+pub async fn accept<S: AsyncRead + AsyncWrite + Unpin>(io: S) -> Result<WebSocket<S>, Error> {
+    accept_with(io, Config::default(), |_, _| Ok(Accept::default())).await
+}
+
+/// Accepts a handshake after `on_request` decides: `Ok(Accept)` answers 101,
+/// `Err(response)` refuses with that response.
+///
+/// ```no_run
+/// # async fn run(tcp: tokio::net::TcpStream) -> Result<(), wsx::Error> {
+/// let ws = wsx::accept_with(tcp, wsx::Config::default(), |request, offer| {
+///     if request.uri().path() != "/chat" {
+///         return Err(http::Response::builder().status(404).body(bytes::Bytes::from("no such room")).unwrap());
+///     }
+///     let chosen = offer.subprotocols.iter().find(|p| *p == "chat.v2");
+///     Ok(chosen.map_or_else(wsx::Accept::default, |p| wsx::Accept::default().subprotocol(p.clone())))
+/// })
+/// .await?;
+/// # Ok(()) }
+/// ```
+pub async fn accept_with<S, F>(io: S, config: Config, on_request: F) -> Result<WebSocket<S>, Error>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+    F: FnOnce(&Request<()>, &ClientOffer) -> Result<Accept, Response<Bytes>>,
+{
+    let incoming = IncomingRequest::read(io, config).await?;
+    let decision = match incoming.offer() {
+        Ok(offer) => Some(on_request(incoming.request(), offer)),
+        Err(_) => None,
+    };
+    match decision {
+        Some(Err(response)) => {
+            let (parts, body) = response.into_parts();
+            let status = parts.status;
+            incoming.reject(Response::from_parts(parts, ()), body).await?;
+            Err(Error::Rejected { status })
+        }
+        Some(Ok(accept)) => incoming.accept_with(accept).await,
+        None => incoming.accept().await,
+    }
+}
+
+/// Accepts TCP connections forever, reads each handshake request within the
+/// deadline and hands it to `handler` in a task of its own.
+///
+/// ```no_run
+/// # async fn run() -> std::io::Result<()> {
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:9001").await?;
+/// wsx::serve(listener, wsx::Config::default(), |incoming| async move {
+///     if let Ok(mut ws) = incoming.accept().await {
+///         while let Some(Ok(message)) = ws.recv().await {
+///             if message.is_text() || message.is_binary() {
+///                 if ws.send(message).await.is_err() { break; }
+///             }
+///         }
+///     }
+/// })
+/// .await
+/// # }
+/// ```
+pub async fn serve<F, Fut>(listener: TcpListener, config: Config, handler: F) -> std::io::Result<()>
+where
+    F: Fn(IncomingRequest<TcpStream>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let handler = Arc::new(handler);
+    let mut backoff = Duration::from_millis(5);
+    loop {
+        let (tcp, peer) = match listener.accept().await {
+            Ok(accepted) => {
+                backoff = Duration::from_millis(5);
+                accepted
+            }
+            Err(error) if is_transient_accept_error(&error) => {
+                // EMFILE/ENFILE and friends: wait instead of spinning.
+                tracing::warn!(%error, ?backoff, "accept failed; backing off");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(1));
+                continue;
+            }
+            Err(error) => return Err(error),
+        };
+        let _ = tcp.set_nodelay(true);
+        let handler = handler.clone();
+        let config = config.clone();
+        tokio::spawn(async move {
+            match IncomingRequest::read(tcp, config).await {
+                Ok(incoming) => handler(incoming).await,
+                Err(error) => tracing::debug!(%peer, %error, "handshake failed"),
+            }
+        });
+    }
+}
+
+fn is_transient_accept_error(error: &std::io::Error) -> bool {
+    use std::io::ErrorKind::*;
+    matches!(error.kind(), ConnectionAborted | ConnectionReset | Interrupted | WouldBlock)
+        || matches!(error.raw_os_error(), Some(23 /* ENFILE */ | 24 /* EMFILE */ | 105 /* ENOBUFS */ | 12 /* ENOMEM */))
+}

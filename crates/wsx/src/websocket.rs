@@ -1,0 +1,510 @@
+//! The WebSocket connection over an async transport (RFC 6455 §5–§7, driven):
+//! reads pulled by the application, writes coalesced and vectored, pongs and
+//! close echoes written before events are handed over, and the timers the
+//! sans-I/O core cannot have (close, keepalive, idle).
+
+use std::collections::VecDeque;
+use std::future::{Future, poll_fn};
+use std::io::IoSlice;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use bytes::{Buf, Bytes};
+use futures_core::Stream;
+use futures_sink::Sink;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::time::{Instant, Sleep};
+use wsx_proto::{CloseCode, CloseFrame, CloseOutcome, Connection, Event, Message, Negotiated, State, Transmit};
+
+use crate::config::Config;
+use crate::error::{Error, TimeoutKind};
+
+/// Most buffers handed to one vectored write.
+const MAX_IOVECS: usize = 64;
+
+/// Where the connection is in its life, from the driver's point of view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Frames flow; `Connection::state` says whether a close is under way.
+    Active,
+    /// The core is closed; flush what is left, then wait for the transport
+    /// to end (the server closes first, §7.1.1) until the close deadline.
+    Lingering,
+    /// Nothing more to do; the stream is over.
+    Done,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shutdown {
+    NotRequested,
+    Requested,
+    Done,
+}
+
+struct KeepaliveState {
+    interval: std::time::Duration,
+    timeout: std::time::Duration,
+    next_ping: Pin<Box<Sleep>>,
+    awaiting: Option<([u8; 8], Pin<Box<Sleep>>)>,
+    counter: u64,
+}
+
+/// A WebSocket connection: a [`Stream`] of incoming messages and a [`Sink`]
+/// of outgoing ones, with `async` helpers.
+///
+/// Reading is pulled: while nobody calls [`recv`](Self::recv) (or polls the
+/// stream) no bytes are read from the socket, so a slow consumer slows the
+/// peer down through TCP flow control instead of filling memory. Keepalive
+/// pings and timeouts are handled while reading.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), wsx::Error> {
+/// let (mut ws, _response) = wsx::connect("ws://127.0.0.1:9001/echo").await?;
+/// ws.send("hello").await?;
+/// while let Some(message) = ws.recv().await {
+///     println!("{:?}", message?);
+/// }
+/// # Ok(()) }
+/// ```
+pub struct WebSocket<S> {
+    io: S,
+    conn: Connection,
+    config: Config,
+    write_cap: usize,
+    out: VecDeque<Bytes>,
+    out_bytes: usize,
+    shutdown: Shutdown,
+    phase: Phase,
+    close_timer: Option<Pin<Box<Sleep>>>,
+    keepalive: Option<KeepaliveState>,
+    idle_timer: Option<Pin<Box<Sleep>>>,
+    outcome: Option<CloseOutcome>,
+}
+
+impl<S> std::fmt::Debug for WebSocket<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebSocket")
+            .field("conn", &self.conn)
+            .field("phase", &self.phase)
+            .field("queued", &self.out_bytes)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
+    /// Wraps a transport whose opening handshake is already done — by
+    /// [`connect`](crate::connect), [`accept`](crate::accept) or another
+    /// HTTP stack. `leftover` holds bytes read past the handshake (a peer may
+    /// send its first frames in the same segment).
+    pub fn from_upgraded(io: S, negotiated: Negotiated, config: Config, leftover: &[u8]) -> Result<Self, Error> {
+        let rng: Box<dyn rand::RngCore + Send> = match negotiated.role {
+            // RFC 6455 §10.3: masking keys "MUST" be unpredictable: a CSPRNG
+            // seeded from the OS per connection.
+            wsx_proto::Role::Client => Box::new(
+                <rand::rngs::StdRng as rand::SeedableRng>::try_from_os_rng()
+                    .map_err(|e| Error::Io { context: "seeding the masking-key RNG", source: std::io::Error::other(e) })?,
+            ),
+            // A server never masks; the core never draws from this one.
+            wsx_proto::Role::Server => Box::new(<rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(0)),
+        };
+        let mut conn = Connection::new(negotiated, config.protocol.clone(), rng);
+        conn.receive(leftover);
+        let now = Instant::now();
+        let keepalive = config.keepalive.map(|k| KeepaliveState {
+            interval: k.interval,
+            timeout: k.timeout,
+            next_ping: Box::pin(tokio::time::sleep_until(now + k.interval)),
+            awaiting: None,
+            counter: 0,
+        });
+        let idle_timer = config.idle_timeout.map(|d| Box::pin(tokio::time::sleep_until(now + d)));
+        Ok(Self {
+            io,
+            conn,
+            write_cap: config.effective_write_buffer_max(),
+            config,
+            out: VecDeque::new(),
+            out_bytes: 0,
+            shutdown: Shutdown::NotRequested,
+            phase: Phase::Active,
+            close_timer: None,
+            keepalive,
+            idle_timer,
+            outcome: None,
+        })
+    }
+
+    /// The next message, `None` once the connection is closed. A received
+    /// Close frame comes as [`Message::Close`] (already answered) before
+    /// `None`. Ping and Pong frames are delivered too (pings are answered
+    /// automatically).
+    ///
+    /// Cancel-safe: dropping the future loses no data.
+    pub async fn recv(&mut self) -> Option<Result<Message, Error>> {
+        poll_fn(|cx| self.poll_recv(cx)).await
+    }
+
+    /// Sends a message and flushes it. Waits while the write buffer is above
+    /// its high-water mark, so a peer that does not read slows us down
+    /// instead of growing our memory.
+    pub async fn send(&mut self, message: impl Into<Message>) -> Result<(), Error> {
+        let message = message.into();
+        poll_fn(|cx| self.poll_send_ready(cx)).await?;
+        self.start_send_message(message)?;
+        poll_fn(|cx| self.poll_write_out(cx)).await
+    }
+
+    /// Queues a message without flushing (see [`flush`](Self::flush)), for
+    /// sending several in one write.
+    pub async fn feed(&mut self, message: impl Into<Message>) -> Result<(), Error> {
+        let message = message.into();
+        poll_fn(|cx| self.poll_send_ready(cx)).await?;
+        self.start_send_message(message)
+    }
+
+    /// Writes everything queued.
+    pub async fn flush(&mut self) -> Result<(), Error> {
+        poll_fn(|cx| self.poll_write_out(cx)).await
+    }
+
+    /// Runs the closing handshake (§7.1.2): sends a Close frame with `code`
+    /// and `reason`, then reads (discarding messages) until the peer's Close
+    /// frame and the end of the transport, or the close timeout. Returns how
+    /// the connection ended.
+    pub async fn close(&mut self, code: CloseCode, reason: &str) -> Result<CloseOutcome, Error> {
+        let frame = CloseFrame::new(code, reason)?;
+        self.start_close(Some(frame))?;
+        self.flush().await?;
+        while let Some(item) = self.recv().await {
+            if let Err(error) = item {
+                return Err(error);
+            }
+        }
+        Ok(self.close_outcome().cloned().unwrap_or_else(|| CloseOutcome {
+            sent: None,
+            received: None,
+            error: None,
+        }))
+    }
+
+    /// How the connection ended, once it has.
+    pub fn close_outcome(&self) -> Option<&CloseOutcome> {
+        self.outcome.as_ref()
+    }
+
+    /// What the handshake agreed on (subprotocol).
+    pub fn negotiated(&self) -> &Negotiated {
+        self.conn.negotiated()
+    }
+
+    /// The protocol state.
+    pub fn state(&self) -> &State {
+        self.conn.state()
+    }
+
+    /// The transport.
+    pub fn get_ref(&self) -> &S {
+        &self.io
+    }
+
+    /// Bytes queued and not yet written.
+    pub fn buffered_amount(&self) -> usize {
+        self.out_bytes + self.conn.buffered_amount()
+    }
+
+    pub(crate) fn start_close(&mut self, frame: Option<CloseFrame>) -> Result<(), Error> {
+        if self.conn.is_open() {
+            self.conn.close(frame)?;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn start_send_message(&mut self, message: Message) -> Result<(), Error> {
+        if self.phase != Phase::Active {
+            return Err(Error::Send(wsx_proto::SendError::Closed));
+        }
+        let size = message.len();
+        if self.buffered_amount() + size > self.write_cap {
+            tracing::warn!(cap = self.write_cap, "write buffer cap reached; failing the connection");
+            // Best effort: the peer is not reading, so it will rarely see this.
+            let _ = self.conn.close_with(CloseCode::POLICY_VIOLATION, "write buffer full");
+            self.phase = Phase::Lingering;
+            self.conn.abort();
+            return Err(Error::WriteBufferFull { limit: self.write_cap });
+        }
+        self.conn.send(message)?;
+        Ok(())
+    }
+
+    /// Ready to queue another message: the write buffer is under its
+    /// high-water mark (writing out as needed).
+    pub(crate) fn poll_send_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        loop {
+            if self.phase != Phase::Active || !self.conn.is_open() {
+                return Poll::Ready(Err(Error::Send(wsx_proto::SendError::Closed)));
+            }
+            if self.buffered_amount() < self.config.write_buffer_high_water {
+                return Poll::Ready(Ok(()));
+            }
+            ready!(self.poll_write_out(cx))?;
+        }
+    }
+
+    /// Writes queued output: pulls transmits from the core (while under the
+    /// high-water mark, so at most one Pong waits in the core), writes them
+    /// vectored, performs a requested shutdown, flushes.
+    pub(crate) fn poll_write_out(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        loop {
+            while self.out_bytes < self.config.write_buffer_high_water.max(1) {
+                match self.conn.poll_transmit() {
+                    Some(Transmit::Bytes(bytes)) => {
+                        self.out_bytes += bytes.len();
+                        self.out.push_back(bytes);
+                    }
+                    Some(Transmit::Shutdown) => self.shutdown = Shutdown::Requested,
+                    None => break,
+                }
+            }
+            if self.out.is_empty() {
+                if self.shutdown == Shutdown::Requested {
+                    ready!(Pin::new(&mut self.io).poll_shutdown(cx)).map_err(Error::io("shutting down the transport"))?;
+                    self.shutdown = Shutdown::Done;
+                }
+                if self.shutdown != Shutdown::Done {
+                    ready!(Pin::new(&mut self.io).poll_flush(cx)).map_err(Error::io("flushing the transport"))?;
+                }
+                return Poll::Ready(Ok(()));
+            }
+            let written = {
+                let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
+                let mut count = 0;
+                for (slot, chunk) in slices.iter_mut().zip(self.out.iter()) {
+                    *slot = IoSlice::new(chunk);
+                    count += 1;
+                }
+                ready!(Pin::new(&mut self.io).poll_write_vectored(cx, &slices[..count])).map_err(Error::io("writing to the transport"))?
+            };
+            if written == 0 {
+                return Poll::Ready(Err(Error::Io {
+                    context: "writing to the transport",
+                    source: std::io::ErrorKind::WriteZero.into(),
+                }));
+            }
+            self.consume_written(written);
+        }
+    }
+
+    fn consume_written(&mut self, mut written: usize) {
+        self.out_bytes -= written;
+        while written > 0 {
+            let Some(front) = self.out.front_mut() else { break };
+            if front.len() <= written {
+                written -= front.len();
+                self.out.pop_front();
+            } else {
+                front.advance(written);
+                written = 0;
+            }
+        }
+    }
+
+    /// The next message: the heart of the reading side.
+    pub(crate) fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Message, Error>>> {
+        loop {
+            match self.phase {
+                Phase::Done => return Poll::Ready(None),
+                Phase::Lingering => return self.poll_linger(cx),
+                Phase::Active => {}
+            }
+            // Progress on writes without waiting for them.
+            if let Poll::Ready(Err(error)) = self.poll_write_out(cx) {
+                return Poll::Ready(Some(Err(self.transport_failed(error))));
+            }
+            if let Err(error) = self.poll_timers(cx) {
+                return Poll::Ready(Some(Err(error)));
+            }
+            match self.conn.poll_event() {
+                Some(Event::Message(message)) => {
+                    self.on_message_received(&message);
+                    // Pongs and close echoes go out before the application sees
+                    // the event (best effort if the peer is not reading).
+                    if let Poll::Ready(Err(error)) = self.poll_write_out(cx) {
+                        return Poll::Ready(Some(Err(self.transport_failed(error))));
+                    }
+                    return Poll::Ready(Some(Ok(message)));
+                }
+                Some(Event::Closed(outcome)) => {
+                    self.phase = Phase::Lingering;
+                    self.arm_close_timer(false);
+                    self.outcome = Some(outcome.clone());
+                    if let Some(error) = outcome.error {
+                        tracing::debug!(%error, "failed the connection");
+                        return Poll::Ready(Some(Err(Error::Protocol(error))));
+                    }
+                }
+                None => {
+                    match ready!(self.poll_read(cx)) {
+                        Ok(0) => self.conn.receive_eof(),
+                        Ok(_) => {}
+                        Err(error) => return Poll::Ready(Some(Err(error))),
+                    }
+                }
+            }
+        }
+    }
+
+    /// Reads into the core's buffer; `Ok(0)` at end of stream.
+    fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<Result<usize, Error>> {
+        let hint = self.conn.read_hint();
+        let buf = self.conn.receive_buffer();
+        buf.reserve(hint);
+        match tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, buf) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Ok(n)) => Poll::Ready(Ok(n)),
+            Poll::Ready(Err(source)) => {
+                let error = Error::Io { context: "reading from the transport", source };
+                Poll::Ready(Err(self.transport_failed(error)))
+            }
+        }
+    }
+
+    /// After the core closed: finish writing (Close frame, shutdown), then
+    /// read and discard until the transport ends or the close deadline.
+    fn poll_linger(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Message, Error>>> {
+        let flushed = match self.poll_write_out(cx) {
+            Poll::Ready(Ok(())) => true,
+            Poll::Ready(Err(_)) => return self.end(),
+            Poll::Pending => false,
+        };
+        if let Some(timer) = self.close_timer.as_mut()
+            && timer.as_mut().poll(cx).is_ready()
+        {
+            return self.end();
+        }
+        if flushed {
+            loop {
+                let buf = self.conn.receive_buffer();
+                buf.clear();
+                buf.reserve(4096);
+                match tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, buf) {
+                    Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => return self.end(),
+                    Poll::Ready(Ok(_)) => continue,
+                    Poll::Pending => break,
+                }
+            }
+        }
+        Poll::Pending
+    }
+
+    fn end(&mut self) -> Poll<Option<Result<Message, Error>>> {
+        self.phase = Phase::Done;
+        self.conn.receive_buffer().clear();
+        self.close_timer = None;
+        Poll::Ready(None)
+    }
+
+    fn transport_failed(&mut self, error: Error) -> Error {
+        self.conn.abort();
+        if let State::Closed(outcome) = self.conn.state() {
+            self.outcome = Some(outcome.clone());
+        }
+        self.phase = Phase::Done;
+        error
+    }
+
+    fn on_message_received(&mut self, message: &Message) {
+        if let (Some(timer), Some(idle)) = (self.idle_timer.as_mut(), self.config.idle_timeout) {
+            timer.as_mut().reset(Instant::now() + idle);
+        }
+        if let (Message::Pong(payload), Some(keepalive)) = (message, self.keepalive.as_mut())
+            && keepalive.awaiting.as_ref().is_some_and(|(expected, _)| payload.as_ref() == expected)
+        {
+            keepalive.awaiting = None;
+        }
+    }
+
+    fn arm_close_timer(&mut self, only_if_unarmed: bool) {
+        if only_if_unarmed && self.close_timer.is_some() {
+            return;
+        }
+        self.close_timer = Some(Box::pin(tokio::time::sleep(self.config.close_timeout)));
+    }
+
+    /// Keepalive pings, their timeout, the idle timeout and the close
+    /// timeout; each registers `cx` so the task wakes when it is due.
+    fn poll_timers(&mut self, cx: &mut Context<'_>) -> Result<(), Error> {
+        if self.conn.close_expected() {
+            self.arm_close_timer(true);
+            if let Some(timer) = self.close_timer.as_mut()
+                && timer.as_mut().poll(cx).is_ready()
+            {
+                let after = self.config.close_timeout;
+                self.transport_failed(Error::Timeout { kind: TimeoutKind::Close, after });
+                return Err(Error::Timeout { kind: TimeoutKind::Close, after });
+            }
+        }
+        if let Some(keepalive) = self.keepalive.as_mut() {
+            if let Some((_, deadline)) = keepalive.awaiting.as_mut()
+                && deadline.as_mut().poll(cx).is_ready()
+            {
+                let after = keepalive.timeout;
+                self.transport_failed(Error::Timeout { kind: TimeoutKind::Keepalive, after });
+                return Err(Error::Timeout { kind: TimeoutKind::Keepalive, after });
+            }
+            while keepalive.next_ping.as_mut().poll(cx).is_ready() {
+                keepalive.next_ping.as_mut().reset(Instant::now() + keepalive.interval);
+                if self.conn.is_open() && keepalive.awaiting.is_none() {
+                    keepalive.counter += 1;
+                    let payload = keepalive.counter.to_be_bytes();
+                    if self.conn.send_ping(Bytes::copy_from_slice(&payload)).is_ok() {
+                        let deadline = Box::pin(tokio::time::sleep(keepalive.timeout));
+                        keepalive.awaiting = Some((payload, deadline));
+                    }
+                }
+            }
+        }
+        if let Some(timer) = self.idle_timer.as_mut()
+            && timer.as_mut().poll(cx).is_ready()
+        {
+            self.idle_timer = None;
+            if self.conn.is_open() {
+                tracing::debug!("idle timeout; closing with 1001");
+                let _ = self.conn.close_with(CloseCode::GOING_AWAY, "idle timeout");
+            }
+        }
+        Ok(())
+    }
+}
+
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Stream for WebSocket<S> {
+    type Item = Result<Message, Error>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.get_mut().poll_recv(cx)
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Sink<Message> for WebSocket<S> {
+    type Error = Error;
+
+    fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        self.get_mut().poll_send_ready(cx)
+    }
+
+    fn start_send(self: Pin<&mut Self>, message: Message) -> Result<(), Error> {
+        self.get_mut().start_send_message(message)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        self.get_mut().poll_write_out(cx)
+    }
+
+    /// Sends a Close frame (1000) if none was sent, and flushes. It does not
+    /// wait for the peer's Close: keep reading the stream for that.
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        let this = self.get_mut();
+        this.start_close(Some(CloseFrame { code: CloseCode::NORMAL, reason: Default::default() }))?;
+        this.poll_write_out(cx)
+    }
+}
