@@ -1,1 +1,56 @@
-fn main() {}
+//! `wsx` — WebSocket server, client and tools from the terminal.
+
+mod connect;
+mod serve;
+
+use clap::{Parser, Subcommand};
+
+/// WebSocket (RFC 6455) server and client.
+#[derive(Debug, Parser)]
+#[command(name = "wsx", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a WebSocket server: /echo echoes every message, /broadcast relays
+    /// each message to every other client on /broadcast.
+    Serve(serve::ServeArgs),
+    /// Connect to a WebSocket server: stdin lines go out as text messages,
+    /// received messages are printed one per line.
+    Connect(connect::ConnectArgs),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter(&cli))),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("wsx: cannot start the runtime: {error}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Serve(args) => serve::run(args).await,
+            Command::Connect(args) => connect::run(args).await,
+        }
+    })
+}
+
+fn default_filter(cli: &Cli) -> &'static str {
+    match &cli.command {
+        Command::Serve(_) => "info",
+        Command::Connect(args) if args.verbose => "debug",
+        Command::Connect(_) => "warn",
+    }
+}

@@ -1,0 +1,171 @@
+//! `wsx serve`: echo and broadcast endpoints.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use clap::Args;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use wsx::{CloseCode, IncomingRequest, Message, WebSocket};
+
+/// Options of `wsx serve`.
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:9001")]
+    listen: SocketAddr,
+    /// Largest message accepted, in bytes (after reassembly).
+    #[arg(long, default_value_t = 64 << 20)]
+    max_message: usize,
+    /// Most frames one message may be split into.
+    #[arg(long, default_value_t = 131_072)]
+    max_fragments: usize,
+    /// Seconds between keepalive pings (0 turns keepalive off).
+    #[arg(long, default_value_t = 20)]
+    keepalive: u64,
+    /// Close connections idle for this many seconds (0: never).
+    #[arg(long, default_value_t = 0)]
+    idle_timeout: u64,
+    /// Messages queued for a slow /broadcast client before it is dropped with 1008.
+    #[arg(long, default_value_t = 1024)]
+    broadcast_queue: usize,
+}
+
+pub(crate) async fn run(args: ServeArgs) -> ExitCode {
+    let listener = match TcpListener::bind(args.listen).await {
+        Ok(listener) => listener,
+        Err(error) => {
+            eprintln!("wsx serve: cannot listen on {}: {error}", args.listen);
+            return ExitCode::FAILURE;
+        }
+    };
+    let address = listener.local_addr().map_or_else(|_| args.listen.to_string(), |a| a.to_string());
+    println!("wsx serve: listening on ws://{address} (/echo, /broadcast)");
+    let keepalive = (args.keepalive > 0).then(|| wsx::Keepalive {
+        interval: Duration::from_secs(args.keepalive),
+        timeout: Duration::from_secs(args.keepalive),
+    });
+    let config = wsx::Config::default()
+        .max_message_size(args.max_message)
+        .max_fragments(args.max_fragments)
+        .keepalive(keepalive)
+        .idle_timeout((args.idle_timeout > 0).then(|| Duration::from_secs(args.idle_timeout)));
+    let hub = Arc::new(Hub::new(args.broadcast_queue));
+    let result = wsx::serve(listener, config, move |incoming| route(incoming, hub.clone())).await;
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("wsx serve: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn route(incoming: IncomingRequest<TcpStream>, hub: Arc<Hub>) {
+    let peer = incoming.get_ref().peer_addr().ok();
+    let path = incoming.request().uri().path().to_owned();
+    let result = match path.as_str() {
+        "/echo" => match incoming.accept().await {
+            Ok(ws) => echo(ws).await,
+            Err(error) => Err(error),
+        },
+        "/broadcast" => match incoming.accept().await {
+            Ok(ws) => broadcast(ws, hub).await,
+            Err(error) => Err(error),
+        },
+        _ => {
+            let response = http::Response::builder().status(http::StatusCode::NOT_FOUND).body(());
+            match response {
+                Ok(response) => incoming.reject(response, Bytes::from_static(b"no such endpoint\n")).await,
+                Err(_) => Ok(()),
+            }
+        }
+    };
+    match result {
+        Ok(()) => tracing::info!(?peer, %path, "connection closed"),
+        Err(error) => tracing::info!(?peer, %path, %error, "connection ended with an error"),
+    }
+}
+
+async fn echo(mut ws: WebSocket<TcpStream>) -> Result<(), wsx::Error> {
+    tracing::debug!("echo connection open");
+    while let Some(message) = ws.recv().await {
+        match message? {
+            message @ (Message::Text(_) | Message::Binary(_)) => ws.send(message).await?,
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Clients of `/broadcast`, each with a bounded queue of outgoing messages.
+struct Hub {
+    next_id: AtomicU64,
+    clients: Mutex<HashMap<u64, mpsc::Sender<Message>>>,
+    queue: usize,
+}
+
+impl Hub {
+    fn new(queue: usize) -> Self {
+        Self { next_id: AtomicU64::new(0), clients: Mutex::new(HashMap::new()), queue: queue.max(1) }
+    }
+
+    fn join(&self) -> (u64, mpsc::Receiver<Message>) {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = mpsc::channel(self.queue);
+        self.clients.lock().unwrap_or_else(|p| p.into_inner()).insert(id, tx);
+        (id, rx)
+    }
+
+    fn leave(&self, id: u64) {
+        self.clients.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+    }
+
+    /// Delivers to every other client; one whose queue is full is dropped
+    /// (its receiver sees the channel close and closes with 1008).
+    fn publish(&self, from: u64, message: &Message) {
+        let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
+        clients.retain(|&id, tx| {
+            id == from
+                || match tx.try_send(message.clone()) {
+                    Ok(()) => true,
+                    Err(mpsc::error::TrySendError::Full(_)) => {
+                        tracing::warn!(client = id, "broadcast client too slow; dropping it");
+                        false
+                    }
+                    Err(mpsc::error::TrySendError::Closed(_)) => false,
+                }
+        });
+    }
+}
+
+async fn broadcast(mut ws: WebSocket<TcpStream>, hub: Arc<Hub>) -> Result<(), wsx::Error> {
+    let (id, mut outbox) = hub.join();
+    let result = async {
+        loop {
+            tokio::select! {
+                incoming = ws.recv() => match incoming {
+                    Some(Ok(message @ (Message::Text(_) | Message::Binary(_)))) => hub.publish(id, &message),
+                    Some(Ok(_)) => {}
+                    Some(Err(error)) => return Err(error),
+                    None => return Ok(()),
+                },
+                outgoing = outbox.recv() => match outgoing {
+                    Some(message) => ws.send(message).await?,
+                    None => {
+                        ws.close(CloseCode::POLICY_VIOLATION, "too slow").await?;
+                        return Ok(());
+                    }
+                },
+            }
+        }
+    }
+    .await;
+    hub.leave(id);
+    result
+}

@@ -1,0 +1,52 @@
+//! Runs the Autobahn TestSuite's fuzzing-server protocol as a client:
+//! `/getCaseCount`, then `/runCase?case=N&agent=wsx` for each case echoing
+//! every message, then `/updateReports?agent=wsx`.
+//!
+//! ```text
+//! cargo run --release -p wsx --example autobahn_client -- ws://127.0.0.1:9001
+//! ```
+
+use wsx::{Config, Message};
+
+const AGENT: &str = "wsx";
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), wsx::Error> {
+    let base = std::env::args().nth(1).unwrap_or_else(|| "ws://127.0.0.1:9001".to_owned());
+    let count = case_count(&base).await?;
+    eprintln!("{count} cases");
+    for case in 1..=count {
+        if let Err(error) = run_case(&base, case).await {
+            eprintln!("case {case}: {error}");
+        }
+    }
+    let url = format!("{base}/updateReports?agent={AGENT}");
+    let (mut ws, _) = wsx::connect(&url).await?;
+    while ws.recv().await.is_some() {}
+    Ok(())
+}
+
+async fn case_count(base: &str) -> Result<u32, wsx::Error> {
+    let (mut ws, _) = wsx::connect(&format!("{base}/getCaseCount")).await?;
+    let mut count = 0;
+    while let Some(message) = ws.recv().await {
+        if let Message::Text(text) = message? {
+            count = text.trim().parse().unwrap_or(0);
+        }
+    }
+    Ok(count)
+}
+
+async fn run_case(base: &str, case: u32) -> Result<(), wsx::Error> {
+    let url = format!("{base}/runCase?case={case}&agent={AGENT}");
+    // The suite sends messages up to 16 MiB and up to 65,536 fragments.
+    let config = Config::default().max_message_size(64 << 20).max_fragments(1 << 20).keepalive(None);
+    let (mut ws, _) = wsx::ClientBuilder::new(&url).config(config).connect().await?;
+    while let Some(message) = ws.recv().await {
+        match message? {
+            message @ (Message::Text(_) | Message::Binary(_)) => ws.send(message).await?,
+            _ => {}
+        }
+    }
+    Ok(())
+}
