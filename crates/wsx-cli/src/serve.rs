@@ -95,9 +95,9 @@ async fn route(incoming: IncomingRequest<TcpStream>, hub: Arc<Hub>) {
 async fn echo(mut ws: WebSocket<TcpStream>) -> Result<(), wsx::Error> {
     tracing::debug!("echo connection open");
     while let Some(message) = ws.recv().await {
-        match message? {
-            message @ (Message::Text(_) | Message::Binary(_)) => ws.send(message).await?,
-            _ => {}
+        let message = message?;
+        if message.is_text() || message.is_binary() {
+            ws.send(message).await?;
         }
     }
     Ok(())

@@ -10,8 +10,10 @@
 //! use wsx_proto::Message;
 //!
 //! // Two in-memory endpoints whose handshake has already happened.
-//! let mut client = Connection::new(Negotiated::new(Role::Client), Config::default(), Box::new(rand::rng()));
-//! let mut server = Connection::new(Negotiated::new(Role::Server), Config::default(), Box::new(rand::rng()));
+//! // A client needs a CSPRNG for masking keys; a server never draws from its RNG.
+//! let rng = <rand::rngs::StdRng as rand::SeedableRng>::from_os_rng();
+//! let mut client = Connection::new(Negotiated::new(Role::Client), Config::default(), Box::new(rng.clone()));
+//! let mut server = Connection::new(Negotiated::new(Role::Server), Config::default(), Box::new(rng));
 //!
 //! client.send_text("hello")?;
 //! while let Some(Transmit::Bytes(bytes)) = client.poll_transmit() {

@@ -43,9 +43,9 @@ async fn run_case(base: &str, case: u32) -> Result<(), wsx::Error> {
     let config = Config::default().max_message_size(64 << 20).max_fragments(1 << 20).keepalive(None);
     let (mut ws, _) = wsx::ClientBuilder::new(&url).config(config).connect().await?;
     while let Some(message) = ws.recv().await {
-        match message? {
-            message @ (Message::Text(_) | Message::Binary(_)) => ws.send(message).await?,
-            _ => {}
+        let message = message?;
+        if message.is_text() || message.is_binary() {
+            ws.send(message).await?;
         }
     }
     Ok(())

@@ -189,6 +189,7 @@ async fn write_response<S: AsyncWrite + Unpin>(io: &mut S, response: &Response<(
 /// }
 /// # Ok(()) }
 /// ```
+#[allow(clippy::result_large_err, reason = "a refusal is a whole HTTP response by design, built once per handshake")]
 pub async fn accept<S: AsyncRead + AsyncWrite + Unpin>(io: S) -> Result<WebSocket<S>, Error> {
     accept_with(io, Config::default(), |_, _| Ok(Accept::default())).await
 }

@@ -176,9 +176,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         self.start_close(Some(frame))?;
         self.flush().await?;
         while let Some(item) = self.recv().await {
-            if let Err(error) = item {
-                return Err(error);
-            }
+            item?;
         }
         Ok(self.close_outcome().cloned().unwrap_or_else(|| CloseOutcome {
             sent: None,
