@@ -74,10 +74,17 @@ async fn route(incoming: IncomingRequest<TcpStream>, hub: Arc<Hub>) {
             Ok(ws) => echo(ws).await,
             Err(error) => Err(error),
         },
-        "/broadcast" => match incoming.accept().await {
-            Ok(ws) => broadcast(ws, hub).await,
-            Err(error) => Err(error),
-        },
+        "/broadcast" => {
+            // Join before answering 101, so a client that sees the upgrade
+            // is already subscribed.
+            let (id, outbox) = hub.join();
+            let result = match incoming.accept().await {
+                Ok(ws) => broadcast(ws, &hub, id, outbox).await,
+                Err(error) => Err(error),
+            };
+            hub.leave(id);
+            result
+        }
         _ => {
             let response = http::Response::builder().status(http::StatusCode::NOT_FOUND).body(());
             match response {
@@ -144,11 +151,14 @@ impl Hub {
     }
 }
 
-async fn broadcast(mut ws: WebSocket<TcpStream>, hub: Arc<Hub>) -> Result<(), wsx::Error> {
-    let (id, mut outbox) = hub.join();
-    let result = async {
-        loop {
-            tokio::select! {
+async fn broadcast(
+    mut ws: WebSocket<TcpStream>,
+    hub: &Hub,
+    id: u64,
+    mut outbox: mpsc::Receiver<Message>,
+) -> Result<(), wsx::Error> {
+    loop {
+        tokio::select! {
                 incoming = ws.recv() => match incoming {
                     Some(Ok(message @ (Message::Text(_) | Message::Binary(_)))) => hub.publish(id, &message),
                     Some(Ok(_)) => {}
@@ -162,10 +172,6 @@ async fn broadcast(mut ws: WebSocket<TcpStream>, hub: Arc<Hub>) -> Result<(), ws
                         return Ok(());
                     }
                 },
-            }
         }
     }
-    .await;
-    hub.leave(id);
-    result
 }
