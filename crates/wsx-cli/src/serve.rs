@@ -159,19 +159,19 @@ async fn broadcast(
 ) -> Result<(), wsx::Error> {
     loop {
         tokio::select! {
-                incoming = ws.recv() => match incoming {
-                    Some(Ok(message @ (Message::Text(_) | Message::Binary(_)))) => hub.publish(id, &message),
-                    Some(Ok(_)) => {}
-                    Some(Err(error)) => return Err(error),
-                    None => return Ok(()),
-                },
-                outgoing = outbox.recv() => match outgoing {
-                    Some(message) => ws.send(message).await?,
-                    None => {
-                        ws.close(CloseCode::POLICY_VIOLATION, "too slow").await?;
-                        return Ok(());
-                    }
-                },
+            incoming = ws.recv() => match incoming {
+                Some(Ok(message @ (Message::Text(_) | Message::Binary(_)))) => hub.publish(id, &message),
+                Some(Ok(_)) => {}
+                Some(Err(error)) => return Err(error),
+                None => return Ok(()),
+            },
+            outgoing = outbox.recv() => match outgoing {
+                Some(message) => ws.send(message).await?,
+                None => {
+                    ws.close(CloseCode::POLICY_VIOLATION, "too slow").await?;
+                    return Ok(());
+                }
+            },
         }
     }
 }

@@ -151,14 +151,17 @@ impl Connection {
             (Some(_), _) => return Err(SendError::FragmentKindMismatch),
         };
         if kind == MessageKind::Text {
-            let utf8 = &mut self.tx.outgoing_utf8;
-            if opcode != OpCode::Continuation {
-                utf8.reset();
-            }
+            // Check on a copy and keep it only if the fragment is accepted: a
+            // refused fragment must leave the UTF-8 state as it was.
+            let mut utf8 = match opcode {
+                OpCode::Continuation => self.tx.outgoing_utf8.clone(),
+                _ => Utf8Validator::default(),
+            };
             utf8.feed(&payload).map_err(|_| SendError::InvalidUtf8)?;
             if is_final {
                 utf8.finish().map_err(|_| SendError::InvalidUtf8)?;
             }
+            self.tx.outgoing_utf8 = utf8;
         }
         self.write_frame(opcode, is_final, payload);
         self.tx.outgoing = if is_final { None } else { Some(kind) };

@@ -173,6 +173,7 @@ impl FrameHeader {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "tests: a panic is the failure report")]
 mod tests {
     use super::*;
 
