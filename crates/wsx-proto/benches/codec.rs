@@ -116,9 +116,42 @@ fn decode(c: &mut Criterion) {
 fn header(c: &mut Criterion) {
     let mut group = c.benchmark_group("header");
     let shapes = [
-        ("7bit_unmasked", FrameHeader { fin: true, rsv1: false, rsv2: false, rsv3: false, opcode: OpCode::Text, mask: None, payload_len: 100 }),
-        ("16bit_masked", FrameHeader { fin: true, rsv1: false, rsv2: false, rsv3: false, opcode: OpCode::Binary, mask: Some(KEY), payload_len: 4000 }),
-        ("64bit_masked", FrameHeader { fin: false, rsv1: false, rsv2: false, rsv3: false, opcode: OpCode::Binary, mask: Some(KEY), payload_len: 1 << 40 }),
+        (
+            "7bit_unmasked",
+            FrameHeader {
+                fin: true,
+                rsv1: false,
+                rsv2: false,
+                rsv3: false,
+                opcode: OpCode::Text,
+                mask: None,
+                payload_len: 100,
+            },
+        ),
+        (
+            "16bit_masked",
+            FrameHeader {
+                fin: true,
+                rsv1: false,
+                rsv2: false,
+                rsv3: false,
+                opcode: OpCode::Binary,
+                mask: Some(KEY),
+                payload_len: 4000,
+            },
+        ),
+        (
+            "64bit_masked",
+            FrameHeader {
+                fin: false,
+                rsv1: false,
+                rsv2: false,
+                rsv3: false,
+                opcode: OpCode::Binary,
+                mask: Some(KEY),
+                payload_len: 1 << 40,
+            },
+        ),
     ];
     for (name, header) in shapes {
         let mut out = [0u8; FrameHeader::MAX_LEN];

@@ -109,7 +109,9 @@ impl Connection {
         if self.tx.outgoing.is_some() {
             return Err(SendError::FragmentedMessageInProgress);
         }
-        match self.config.fragment_size {
+        // The field is public, so `Some(0)` can bypass the builder's minimum
+        // of 1; a zero step would loop forever on empty frames.
+        match self.config.fragment_size.map(|size| size.max(1)) {
             Some(size) if payload.len() > size => {
                 let mut offset = 0;
                 let mut first = true;

@@ -173,7 +173,6 @@ impl FrameHeader {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, reason = "tests: a panic is the failure report")]
 mod tests {
     use super::*;
 
