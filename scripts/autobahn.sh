@@ -1,0 +1,186 @@
+#!/usr/bin/env bash
+# Autobahn TestSuite conformance run with kosoku (DESIGN.md §6).
+#
+#   scripts/autobahn.sh server [extra kosoku args...]   # kosoku drives `wsx serve`
+#   scripts/autobahn.sh client [extra kosoku args...]   # the autobahn_client example drives kosoku
+#
+# e.g. scripts/autobahn.sh server -i '6.*'    (kosoku globs: '*' only, and a
+# pattern matches case ids that *start* with it: '*.1' matches 7.10.2 too)
+#
+# Environment:
+#   AUTOBAHN_EXCLUDE  case globs to exclude, space-separated (default '12.* 13.*',
+#                     the permessage-deflate sections; set to '' to run everything)
+#   AUTOBAHN_OUT      output directory (default target/autobahn/ROLE); the report
+#                     is in OUT/report, logs in OUT/*.log
+#   AUTOBAHN_TIMEOUT  seconds allowed for the whole case run (default 1200)
+#   AUTOBAHN_SKIP_BUILD=1  use the release binaries already built
+#   WSX_SERVE_ARGS    extra arguments for `wsx serve` (server role)
+#   WSX_VENV          the venv holding kosoku (default .venv; made by setup-venv.sh)
+#
+# The verdict is scripts/autobahn_check.py's: only OK or INFORMATIONAL passes.
+set -euo pipefail
+
+usage() { echo "usage: $0 server|client [extra kosoku args...]" >&2; exit 2; }
+[[ $# -ge 1 ]] || usage
+role="$1"; shift
+[[ "$role" == server || "$role" == client ]] || usage
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+venv="${WSX_VENV:-$root/.venv}"
+target_dir="${CARGO_TARGET_DIR:-$root/target}"
+out="${AUTOBAHN_OUT:-$target_dir/autobahn/$role}"
+run_timeout="${AUTOBAHN_TIMEOUT:-1200}"
+read -r -a exclude_globs <<<"${AUTOBAHN_EXCLUDE-12.* 13.*}"
+read -r -a serve_args <<<"${WSX_SERVE_ARGS:-}"
+
+log() { echo "autobahn[$role]: $*"; }
+
+# --- background processes: every one we start is killed on exit -------------
+pids=()
+stop_pid() {
+    local pid="$1" tries=50
+    kill -0 "$pid" 2>/dev/null || return 0
+    kill -TERM "$pid" 2>/dev/null || true
+    while ((tries-- > 0)) && kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+}
+cleanup() {
+    local pid
+    for pid in "${pids[@]}"; do stop_pid "$pid"; done
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# wait_port PORT PID SECONDS: until 127.0.0.1:PORT accepts; fails early if PID dies.
+wait_port() {
+    local port="$1" pid="$2" deadline=$((SECONDS + $3))
+    while ((SECONDS < deadline)); do
+        if ! kill -0 "$pid" 2>/dev/null; then return 1; fi
+        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
+        sleep 0.1
+    done
+    return 1
+}
+
+# --- prerequisites ------------------------------------------------------------
+if [[ ! -x "$venv/bin/kosoku" ]]; then
+    WSX_VENV="$venv" bash "$root/scripts/setup-venv.sh"
+fi
+kosoku="$venv/bin/kosoku"
+
+if [[ "${AUTOBAHN_SKIP_BUILD:-0}" != 1 ]]; then
+    log "building release binaries"
+    # `--bin wsx` is needed: with `--example` alone cargo builds no binary.
+    timeout 1800 cargo build --release -p wsx-cli --bin wsx -p wsx --example autobahn_client
+fi
+wsx_bin="$target_dir/release/wsx"
+client_bin="$target_dir/release/examples/autobahn_client"
+
+rm -rf "$out"
+mkdir -p "$out"
+report="$out/report"
+exclude_args=()
+for glob in "${exclude_globs[@]}"; do exclude_args+=(-x "$glob"); done
+port="$(free_port)"
+started=$SECONDS
+failed=0
+
+# --- server role: kosoku drives `wsx serve` -----------------------------------
+run_server_role() {
+    [[ -x "$wsx_bin" ]] || { log "missing $wsx_bin"; return 1; }
+    "$wsx_bin" serve --listen "127.0.0.1:$port" "${serve_args[@]}" \
+        </dev/null >"$out/wsx-serve.log" 2>&1 &
+    local server=$!
+    pids+=("$server")
+    if ! wait_port "$port" "$server" 30; then
+        log "wsx serve did not start listening on 127.0.0.1:$port; its log:"
+        tail -n 30 "$out/wsx-serve.log" || true
+        return 1
+    fi
+    log "wsx serve (pid $server) on 127.0.0.1:$port; kosoku ${exclude_args[*]} $* (log: $out/kosoku.log)"
+    local rc=0
+    timeout --kill-after=10 "$run_timeout" "$kosoku" -p 2 -o "$report" \
+        "ws://127.0.0.1:$port/echo" "${exclude_args[@]}" "$@" \
+        </dev/null >"$out/kosoku.log" 2>&1 || rc=$?
+    log "kosoku exited with $rc after $((SECONDS - started)) s"
+    if ((rc == 124 || rc == 137)); then
+        log "kosoku timed out after ${run_timeout} s"
+        return 1
+    fi
+    if ! kill -0 "$server" 2>/dev/null; then
+        log "wsx serve died during the run; its log:"
+        tail -n 30 "$out/wsx-serve.log" || true
+        return 1
+    fi
+    stop_pid "$server"
+}
+
+# --- client role: our autobahn_client example drives kosoku's fuzzing server ---
+run_client_role() {
+    [[ -x "$client_bin" ]] || { log "missing $client_bin"; return 1; }
+    timeout --kill-after=10 "$run_timeout" "$kosoku" -m fuzzingserver -o "$report" \
+        "${exclude_args[@]}" "$@" "127.0.0.1:$port" \
+        </dev/null >"$out/kosoku.log" 2>&1 &
+    local server=$!
+    pids+=("$server")
+    if ! wait_port "$port" "$server" 60; then
+        log "kosoku's fuzzing server did not start on 127.0.0.1:$port; its log:"
+        tail -n 30 "$out/kosoku.log" || true
+        return 1
+    fi
+    # How many cases the selection holds, from kosoku itself: its report covers
+    # only the cases a client ran, so a client stopping early must be caught.
+    local expected
+    if ! expected="$("$venv/bin/python" - "ws://127.0.0.1:$port/getCaseCount" <<'PY'
+import asyncio, sys
+from websockets.asyncio.client import connect
+async def main():
+    async with connect(sys.argv[1], open_timeout=10) as ws:
+        print(int(await asyncio.wait_for(ws.recv(), 10)))
+asyncio.run(main())
+PY
+)"; then
+        log "cannot read /getCaseCount from kosoku"
+        return 1
+    fi
+    echo "$expected" >"$out/expected-cases"
+    log "kosoku fuzzing server on 127.0.0.1:$port serves $expected cases; running $client_bin (log: $out/client.log)"
+    local rc=0
+    timeout --kill-after=10 "$run_timeout" "$client_bin" "ws://127.0.0.1:$port" \
+        </dev/null >"$out/client.log" 2>&1 || rc=$?
+    log "autobahn_client exited with $rc after $((SECONDS - started)) s"
+    ((rc == 0)) || { tail -n 30 "$out/client.log" || true; }
+    # kosoku exits once /updateReports has written the report.
+    local deadline=$((SECONDS + 120))
+    while kill -0 "$server" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.2; done
+    if kill -0 "$server" 2>/dev/null; then
+        log "kosoku still running 120 s after the client finished (no /updateReports?)"
+        stop_pid "$server"
+        return 1
+    fi
+    ((rc == 0)) || return 1
+}
+
+if [[ "$role" == server ]]; then
+    run_server_role "$@" || failed=1
+else
+    run_client_role "$@" || failed=1
+fi
+tail -n 3 "$out/kosoku.log" 2>/dev/null | sed 's/^/kosoku: /' || true
+
+check_args=("$report")
+[[ -f "$out/expected-cases" ]] && check_args+=(--expect-cases "$(cat "$out/expected-cases")")
+python3 "$root/scripts/autobahn_check.py" "${check_args[@]}" || failed=1
+log "total $((SECONDS - started)) s; report: $report/index.html"
+if ((failed)); then
+    log "FAILED"
+    exit 1
+fi
+log "passed"

@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# The whole test suite: what CI runs and what a developer runs before pushing.
+#
+#   scripts/test.sh              all stages
+#   scripts/test.sh fmt clippy   only these stages (names below)
+#
+# Stages: venv fmt clippy test doc peers autobahn-server autobahn-client.
+# Every stage runs even when an earlier one failed (a clippy lint must not hide
+# an Autobahn regression); the exit status is non-zero if any failed. The last
+# line is "N passed, N failed", counting stages.
+#
+# Needs the Rust toolchain (with rustfmt and clippy) and python3 >= 3.10; the
+# Python peers (kosoku, websockets) go into .venv via scripts/setup-venv.sh.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+all_stages=(venv fmt clippy test doc peers autobahn-server autobahn-client)
+if (($#)); then stages=("$@"); else stages=("${all_stages[@]}"); fi
+for stage in "${stages[@]}"; do
+    [[ " ${all_stages[*]} " == *" $stage "* ]] || { echo "unknown stage '$stage'; stages: ${all_stages[*]}" >&2; exit 2; }
+done
+
+export WSX_VENV="${WSX_VENV:-$root/.venv}"
+export WSX_PYTHON="${WSX_PYTHON:-$WSX_VENV/bin/python}"
+export RUST_BACKTRACE="${RUST_BACKTRACE:-1}"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+# Each stage: its command, and a time limit in seconds (a hang fails the stage,
+# not the whole CI run).
+stage_command() {
+    case "$1" in
+        venv) echo "bash scripts/setup-venv.sh" ;;
+        fmt) echo "cargo fmt --all -- --check" ;;
+        clippy) echo "cargo clippy --workspace --all-targets --all-features -- -D warnings" ;;
+        test) echo "cargo test --workspace --all-features --no-fail-fast" ;;
+        doc) echo "env RUSTDOCFLAGS=-Dwarnings cargo doc --workspace --no-deps" ;;
+        peers) echo "bash interop/python/selftest.sh" ;;
+        autobahn-server) echo "bash scripts/autobahn.sh server" ;;
+        autobahn-client) echo "bash scripts/autobahn.sh client" ;;
+    esac
+}
+stage_limit() {
+    case "$1" in
+        venv | fmt | peers) echo 300 ;;
+        clippy | doc) echo 1200 ;;
+        test) echo 1800 ;;
+        autobahn-*) echo 1800 ;;
+    esac
+}
+needs_venv() { [[ "$1" == peers || "$1" == autobahn-* ]]; }
+
+results=()
+passed=0
+failed=0
+venv_ok=1
+suite_start=$SECONDS
+
+for stage in "${stages[@]}"; do
+    cmd="$(stage_command "$stage")"
+    limit="$(stage_limit "$stage")"
+    echo
+    echo "=== stage $stage: $cmd"
+    start=$SECONDS
+    rc=0
+    if needs_venv "$stage" && ((!venv_ok)); then
+        echo "skipped: the venv could not be set up"
+        rc=1
+    else
+        # shellcheck disable=SC2086 # the commands above are split on purpose
+        timeout --kill-after=30 "$limit" $cmd </dev/null || rc=$?
+    fi
+    took=$((SECONDS - start))
+    if ((rc == 0)); then
+        status=PASS
+        passed=$((passed + 1))
+    else
+        status="FAIL (exit $rc)"
+        ((rc == 124 || rc == 137)) && status="FAIL (timed out after ${limit} s)"
+        failed=$((failed + 1))
+        [[ "$stage" == venv ]] && venv_ok=0
+    fi
+    echo "=== stage $stage: $status in ${took} s"
+    results+=("$(printf '%-16s %-32s %5d s' "$stage" "$status" "$took")")
+done
+
+echo
+echo "=== summary ($((SECONDS - suite_start)) s)"
+printf '%s\n' "${results[@]}"
+echo "$passed passed, $failed failed"
+((failed == 0))
