@@ -61,6 +61,10 @@ fn text_payload(size: usize) -> String {
     while text.len() > size {
         text.pop();
     }
+    // Popping a multi-byte character may undershoot: pad with ASCII.
+    while text.len() < size {
+        text.push('.');
+    }
     text
 }
 
