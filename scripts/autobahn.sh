@@ -45,10 +45,27 @@ stop_pid() {
     while ((tries-- > 0)) && kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
     kill -KILL "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
+    forget_pid "$pid"
+}
+# forget_pid PID: once reaped, a PID may be reused by someone else's process.
+forget_pid() {
+    local keep=() pid
+    for pid in "${pids[@]}"; do [[ "$pid" == "$1" ]] || keep+=("$pid"); done
+    pids=("${keep[@]}")
 }
 cleanup() {
     local pid
     for pid in "${pids[@]}"; do stop_pid "$pid"; done
+}
+# run_waited CMD...: run CMD in the foreground, but as a waited-for background job, so
+# that INT/TERM reach our trap at once instead of after CMD ends.
+run_waited() {
+    "$@" &
+    local pid=$! rc=0
+    pids+=("$pid")
+    wait "$pid" || rc=$?
+    forget_pid "$pid"
+    return "$rc"
 }
 trap cleanup EXIT
 trap 'exit 130' INT
@@ -78,7 +95,7 @@ kosoku="$venv/bin/kosoku"
 if [[ "${AUTOBAHN_SKIP_BUILD:-0}" != 1 ]]; then
     log "building release binaries"
     # `--bin wsx` is needed: with `--example` alone cargo builds no binary.
-    timeout 1800 cargo build --release -p wsx-cli --bin wsx -p wsx --example autobahn_client
+    run_waited timeout 1800 cargo build --release -p wsx-cli --bin wsx -p wsx --example autobahn_client
 fi
 wsx_bin="$target_dir/release/wsx"
 client_bin="$target_dir/release/examples/autobahn_client"
@@ -106,7 +123,7 @@ run_server_role() {
     fi
     log "wsx serve (pid $server) on 127.0.0.1:$port; kosoku ${exclude_args[*]} $* (log: $out/kosoku.log)"
     local rc=0
-    timeout --kill-after=10 "$run_timeout" "$kosoku" -p 2 -o "$report" \
+    run_waited timeout --kill-after=10 "$run_timeout" "$kosoku" -p 2 -o "$report" \
         "ws://127.0.0.1:$port/echo" "${exclude_args[@]}" "$@" \
         </dev/null >"$out/kosoku.log" 2>&1 || rc=$?
     log "kosoku exited with $rc after $((SECONDS - started)) s"
@@ -115,7 +132,10 @@ run_server_role() {
         return 1
     fi
     if ! kill -0 "$server" 2>/dev/null; then
-        log "wsx serve died during the run; its log:"
+        local serve_rc=0
+        wait "$server" || serve_rc=$?
+        forget_pid "$server"
+        log "wsx serve died during the run (exit $serve_rc); its log:"
         tail -n 30 "$out/wsx-serve.log" || true
         return 1
     fi
@@ -153,7 +173,7 @@ PY
     echo "$expected" >"$out/expected-cases"
     log "kosoku fuzzing server on 127.0.0.1:$port serves $expected cases; running $client_bin (log: $out/client.log)"
     local rc=0
-    timeout --kill-after=10 "$run_timeout" "$client_bin" "ws://127.0.0.1:$port" \
+    run_waited timeout --kill-after=10 "$run_timeout" "$client_bin" "ws://127.0.0.1:$port" \
         </dev/null >"$out/client.log" 2>&1 || rc=$?
     log "autobahn_client exited with $rc after $((SECONDS - started)) s"
     ((rc == 0)) || { tail -n 30 "$out/client.log" || true; }
@@ -165,6 +185,11 @@ PY
         stop_pid "$server"
         return 1
     fi
+    local kosoku_rc=0
+    wait "$server" || kosoku_rc=$?
+    forget_pid "$server"
+    log "kosoku exited with $kosoku_rc"
+    ((kosoku_rc != 124 && kosoku_rc != 137)) || { log "kosoku timed out after ${run_timeout} s"; return 1; }
     ((rc == 0)) || return 1
 }
 
@@ -178,7 +203,11 @@ tail -n 3 "$out/kosoku.log" 2>/dev/null | sed 's/^/kosoku: /' || true
 check_args=("$report")
 [[ -f "$out/expected-cases" ]] && check_args+=(--expect-cases "$(cat "$out/expected-cases")")
 python3 "$root/scripts/autobahn_check.py" "${check_args[@]}" || failed=1
-log "total $((SECONDS - started)) s; report: $report/index.html"
+if [[ -f "$report/index.html" ]]; then
+    log "total $((SECONDS - started)) s; report: $report/index.html"
+else
+    log "total $((SECONDS - started)) s; no report written (logs in $out)"
+fi
 if ((failed)); then
     log "FAILED"
     exit 1
