@@ -159,8 +159,7 @@ impl CloseFrame {
                 }
                 // RFC 6455 §5.5.1: the reason "is not guaranteed to be human
                 // readable" but "the data MUST be UTF-8-encoded".
-                let reason = Utf8Bytes::try_from(payload.slice(2..))
-                    .map_err(|_| ProtocolError::InvalidCloseReason)?;
+                let reason = Utf8Bytes::try_from(payload.slice(2..)).map_err(|_| ProtocolError::InvalidCloseReason)?;
                 Ok(Some(Self { code, reason }))
             }
         }

@@ -94,9 +94,8 @@ impl WsUri {
         // Whitespace, control and non-ASCII characters are never part of a URI
         // (RFC 3986 §2); refusing them up front also stops header injection
         // through the Host header or the request line.
-        if let Some((index, character)) = input
-            .char_indices()
-            .find(|&(_, c)| !c.is_ascii() || c.is_ascii_control() || c == ' ')
+        if let Some((index, character)) =
+            input.char_indices().find(|&(_, c)| !c.is_ascii() || c.is_ascii_control() || c == ' ')
         {
             return Err(UriError::InvalidCharacter { character, index });
         }
@@ -124,15 +123,7 @@ impl WsUri {
         let (host, ipv6, port) = parse_hostport(hostport)?;
         let default_port = if secure { 443 } else { 80 };
         let resource = parse_resource(path_and_query, offset + authority.len())?;
-        Ok(WsUri {
-            secure,
-            host,
-            ipv6,
-            port: port.unwrap_or(default_port),
-            username,
-            password,
-            resource,
-        })
+        Ok(WsUri { secure, host, ipv6, port: port.unwrap_or(default_port), username, password, resource })
     }
 
     /// `true` for `wss` (RFC 6455 §3: the "secure flag").
@@ -186,9 +177,7 @@ impl WsUri {
 
     /// The path part of the resource name (always starts with `/`).
     pub fn path(&self) -> &str {
-        self.resource
-            .split_once('?')
-            .map_or(self.resource.as_str(), |(path, _)| path)
+        self.resource.split_once('?').map_or(self.resource.as_str(), |(path, _)| path)
     }
 
     /// The query, without the `?`, if non-empty.
@@ -215,11 +204,7 @@ impl WsUri {
     }
 
     fn bracketed_host(&self) -> String {
-        if self.ipv6 {
-            format!("[{}]", self.host)
-        } else {
-            self.host.clone()
-        }
+        if self.ipv6 { format!("[{}]", self.host) } else { self.host.clone() }
     }
 }
 
@@ -264,9 +249,7 @@ impl fmt::Debug for WsUri {
 fn parse_scheme(scheme: &str) -> Result<bool, UriError> {
     // RFC 3986 §3.1: scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." )
     let well_formed = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
-        && scheme
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'));
+        && scheme.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'));
     if !well_formed {
         return Err(UriError::Malformed);
     }
@@ -286,10 +269,7 @@ fn is_unreserved(b: u8) -> bool {
 
 /// RFC 3986 §2.2 sub-delims.
 fn is_sub_delim(b: u8) -> bool {
-    matches!(
-        b,
-        b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+' | b',' | b';' | b'='
-    )
+    matches!(b, b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+' | b',' | b';' | b'=')
 }
 
 /// Checks that every byte of `s` satisfies `allowed` or starts a valid
@@ -316,8 +296,7 @@ fn check_chars(s: &str, allowed: impl Fn(u8) -> bool) -> Result<(), usize> {
 /// `userinfo = *( unreserved / pct-encoded / sub-delims / ":" )`, split at
 /// the first `:` into user name and password.
 fn parse_userinfo(info: &str) -> Result<(Option<String>, Option<String>), UriError> {
-    check_chars(info, |b| is_unreserved(b) || is_sub_delim(b) || b == b':')
-        .map_err(|_| UriError::InvalidUserinfo)?;
+    check_chars(info, |b| is_unreserved(b) || is_sub_delim(b) || b == b':').map_err(|_| UriError::InvalidUserinfo)?;
     Ok(match info.split_once(':') {
         Some((user, password)) => (Some(user.to_owned()), Some(password.to_owned())),
         None => (Some(info.to_owned()), None),
@@ -353,8 +332,7 @@ fn parse_hostport(hostport: &str) -> Result<(String, bool, Option<u16>), UriErro
         return Ok((addr.to_string(), false, port));
     }
     // RFC 3986 §3.2.2: reg-name = *( unreserved / pct-encoded / sub-delims )
-    check_chars(host, |b| is_unreserved(b) || is_sub_delim(b))
-        .map_err(|_| UriError::InvalidHost)?;
+    check_chars(host, |b| is_unreserved(b) || is_sub_delim(b)).map_err(|_| UriError::InvalidHost)?;
     Ok((host.to_ascii_lowercase(), false, port))
 }
 
@@ -393,17 +371,12 @@ fn parse_resource(s: &str, offset: usize) -> Result<String, UriError> {
     check_chars(path, |b| pchar(b) || b == b'/').map_err(invalid)?;
     if let Some(query) = query {
         // RFC 3986 §3.4: query = *( pchar / "/" / "?" )
-        check_chars(query, |b| pchar(b) || b == b'/' || b == b'?')
-            .map_err(|i| invalid(path.len() + 1 + i))?;
+        check_chars(query, |b| pchar(b) || b == b'/' || b == b'?').map_err(|i| invalid(path.len() + 1 + i))?;
     }
     // RFC 6455 §3: the resource name is "/" if the path component is empty,
     // the path component, "?" if the query component is non-empty, and the
     // query component.
-    let mut resource = if path.is_empty() {
-        "/".to_owned()
-    } else {
-        path.to_owned()
-    };
+    let mut resource = if path.is_empty() { "/".to_owned() } else { path.to_owned() };
     if let Some(query) = query.filter(|q| !q.is_empty()) {
         resource.push('?');
         resource.push_str(query);
@@ -493,18 +466,9 @@ mod tests {
 
     #[test]
     fn other_schemes_are_refused() {
-        assert_eq!(
-            parse("http://h/"),
-            Err(UriError::UnsupportedScheme("http".into()))
-        );
-        assert_eq!(
-            parse("HTTPS://h/"),
-            Err(UriError::UnsupportedScheme("https".into()))
-        );
-        assert_eq!(
-            parse("wsx://h/"),
-            Err(UriError::UnsupportedScheme("wsx".into()))
-        );
+        assert_eq!(parse("http://h/"), Err(UriError::UnsupportedScheme("http".into())));
+        assert_eq!(parse("HTTPS://h/"), Err(UriError::UnsupportedScheme("https".into())));
+        assert_eq!(parse("wsx://h/"), Err(UriError::UnsupportedScheme("wsx".into())));
         assert_eq!(parse("1ws://h/"), Err(UriError::Malformed));
         assert_eq!(parse("://h/"), Err(UriError::Malformed));
         assert_eq!(parse("ws:h"), Err(UriError::Malformed));
@@ -539,13 +503,7 @@ mod tests {
 
     #[test]
     fn bad_ipv6_is_refused() {
-        for uri in [
-            "ws://[::1/",
-            "ws://[zz::1]/",
-            "ws://[::1]x/",
-            "ws://[fe80::1%25eth0]/",
-            "ws://[]/",
-        ] {
+        for uri in ["ws://[::1/", "ws://[zz::1]/", "ws://[::1]x/", "ws://[fe80::1%25eth0]/", "ws://[]/"] {
             assert_eq!(parse(uri), Err(UriError::InvalidHost), "{uri}");
         }
     }
@@ -569,37 +527,15 @@ mod tests {
             ("ws://h/é", 'é', 7),
         ];
         for (uri, character, index) in cases {
-            assert_eq!(
-                parse(uri),
-                Err(UriError::InvalidCharacter { character, index }),
-                "{uri:?}"
-            );
+            assert_eq!(parse(uri), Err(UriError::InvalidCharacter { character, index }), "{uri:?}");
         }
     }
 
     #[test]
     fn bad_path_and_query_characters_are_refused() {
-        assert_eq!(
-            parse("ws://h/a<b"),
-            Err(UriError::InvalidCharacter {
-                character: '<',
-                index: 8
-            })
-        );
-        assert_eq!(
-            parse("ws://h/a?b=|"),
-            Err(UriError::InvalidCharacter {
-                character: '|',
-                index: 11
-            })
-        );
-        assert_eq!(
-            parse("ws://h/%4"),
-            Err(UriError::InvalidCharacter {
-                character: '%',
-                index: 7
-            })
-        );
+        assert_eq!(parse("ws://h/a<b"), Err(UriError::InvalidCharacter { character: '<', index: 8 }));
+        assert_eq!(parse("ws://h/a?b=|"), Err(UriError::InvalidCharacter { character: '|', index: 11 }));
+        assert_eq!(parse("ws://h/%4"), Err(UriError::InvalidCharacter { character: '%', index: 7 }));
         assert!(parse("ws://h/%41?x=%7e&y=/?:@").is_ok());
     }
 

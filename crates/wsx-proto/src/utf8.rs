@@ -73,9 +73,7 @@ impl TryFrom<Bytes> for Utf8Bytes {
     fn try_from(bytes: Bytes) -> Result<Self, InvalidUtf8> {
         match simdutf8::compat::from_utf8(&bytes) {
             Ok(_) => Ok(Self(bytes)),
-            Err(e) => Err(InvalidUtf8 {
-                valid_up_to: e.valid_up_to(),
-            }),
+            Err(e) => Err(InvalidUtf8 { valid_up_to: e.valid_up_to() }),
         }
     }
 }

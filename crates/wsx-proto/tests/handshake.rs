@@ -7,9 +7,8 @@ use http::{Request, Response, StatusCode, Version};
 use proptest::prelude::*;
 use rand_core::RngCore;
 use wsx_proto::handshake::{
-    ClientHandshake, ClientRequest, HandshakeError, HandshakeLimits, accept_key, accept_response,
-    encode_request, encode_response, error_response, parse_request, parse_response,
-    validate_request,
+    ClientHandshake, ClientRequest, HandshakeError, HandshakeLimits, accept_key, accept_response, encode_request,
+    encode_response, error_response, parse_request, parse_response, validate_request,
 };
 use wsx_proto::uri::WsUri;
 
@@ -81,10 +80,7 @@ fn request_without(name: HeaderName) -> Result<Request<()>, http::Error> {
 
 #[test]
 fn rfc_1_3_accept_vector() {
-    assert_eq!(
-        accept_key(b"dGhlIHNhbXBsZSBub25jZQ=="),
-        "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
-    );
+    assert_eq!(accept_key(b"dGhlIHNhbXBsZSBub25jZQ=="), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
 }
 
 #[test]
@@ -92,10 +88,7 @@ fn rfc_sample_request_gets_rfc_sample_response() -> TestResult {
     let req = parse_req(RFC_REQUEST)?;
     let offer = validate_request(&req)?;
     assert_eq!(offer.subprotocols, ["chat", "superchat"]);
-    assert_eq!(
-        offer.origin,
-        Some(HeaderValue::from_static("http://example.com"))
-    );
+    assert_eq!(offer.origin, Some(HeaderValue::from_static("http://example.com")));
     assert!(offer.extensions.is_empty());
     let resp = accept_response(&offer, Some("chat"))?;
     let mut out = BytesMut::new();
@@ -143,8 +136,7 @@ fn request_split_at_every_byte_gives_same_result() -> TestResult {
 
 #[test]
 fn response_split_at_every_byte() -> TestResult {
-    let head =
-        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n";
+    let head = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n";
     let mut bytes = head.to_vec();
     bytes.extend_from_slice(b"\x81\x02hi");
     for split in 0..=bytes.len() {
@@ -179,18 +171,12 @@ fn head_over_16_kib_is_431() -> TestResult {
     // Still no blank line: the head cannot end within the limit.
     let err = parse_request(&bytes, &limits()).err().ok_or("accepted")?;
     assert_eq!(err, HandshakeError::HeadTooLarge { limit: 16 * 1024 });
-    assert_eq!(
-        err.http_status(),
-        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
-    );
+    assert_eq!(err.http_status(), StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
     // One byte short of the limit, it is merely incomplete.
     assert!(parse_request(bytes.get(..16 * 1024 - 1).ok_or("range")?, &limits())?.is_none());
     // A complete head that is too long is refused even if it ends later.
     bytes.extend_from_slice(b"\r\n\r\n");
-    assert_eq!(
-        parse_request(&bytes, &limits()).err(),
-        Some(HandshakeError::HeadTooLarge { limit: 16 * 1024 })
-    );
+    assert_eq!(parse_request(&bytes, &limits()).err(), Some(HandshakeError::HeadTooLarge { limit: 16 * 1024 }));
     let mut resp = b"HTTP/1.1 101 Switching Protocols\r\nX-Big: ".to_vec();
     resp.resize(16 * 1024 + 1, b'a');
     let err = parse_response(&resp, &limits()).err().ok_or("accepted")?;
@@ -211,9 +197,7 @@ fn request_with_headers(count: usize) -> Vec<u8> {
 fn more_than_100_headers_is_431() -> TestResult {
     let ok = parse_req(&request_with_headers(100))?;
     assert_eq!(ok.headers().len(), 100);
-    let err = parse_request(&request_with_headers(101), &limits())
-        .err()
-        .ok_or("accepted")?;
+    let err = parse_request(&request_with_headers(101), &limits()).err().ok_or("accepted")?;
     assert_eq!(err, HandshakeError::TooManyHeaders { limit: 100 });
     assert_eq!(err.http_status(), 431);
     let (resp, body) = error_response(&err);
@@ -268,31 +252,15 @@ fn upgrade_list_and_connection_list_are_accepted() -> TestResult {
 #[test]
 fn wrong_method_or_version_is_400() -> TestResult {
     let req = request_with(|b| b.method("POST"))?;
-    assert_refused(
-        &req,
-        &HandshakeError::MethodNotGet {
-            method: http::Method::POST,
-        },
-        400,
-    );
+    assert_refused(&req, &HandshakeError::MethodNotGet { method: http::Method::POST }, 400);
     let req = request_with(|b| b.version(Version::HTTP_10))?;
-    assert_refused(
-        &req,
-        &HandshakeError::HttpVersionTooOld {
-            version: Version::HTTP_10,
-        },
-        400,
-    );
+    assert_refused(&req, &HandshakeError::HttpVersionTooOld { version: Version::HTTP_10 }, 400);
     Ok(())
 }
 
 #[test]
 fn missing_or_duplicate_host_is_400() -> TestResult {
-    assert_refused(
-        &request_without(header::HOST)?,
-        &HandshakeError::InvalidHost,
-        400,
-    );
+    assert_refused(&request_without(header::HOST)?, &HandshakeError::InvalidHost, 400);
     let req = request_with(|b| b.header("host", "other"))?;
     assert_refused(&req, &HandshakeError::InvalidHost, 400);
     Ok(())
@@ -300,52 +268,30 @@ fn missing_or_duplicate_host_is_400() -> TestResult {
 
 #[test]
 fn missing_or_wrong_upgrade_is_400() -> TestResult {
-    assert_refused(
-        &request_without(header::UPGRADE)?,
-        &HandshakeError::UpgradeNotWebSocket,
-        400,
-    );
+    assert_refused(&request_without(header::UPGRADE)?, &HandshakeError::UpgradeNotWebSocket, 400);
     let mut req = request_with(|b| b)?;
-    req.headers_mut()
-        .insert(header::UPGRADE, HeaderValue::from_static("h2c, websockets"));
+    req.headers_mut().insert(header::UPGRADE, HeaderValue::from_static("h2c, websockets"));
     assert_refused(&req, &HandshakeError::UpgradeNotWebSocket, 400);
     Ok(())
 }
 
 #[test]
 fn connection_without_upgrade_is_400() -> TestResult {
-    assert_refused(
-        &request_without(header::CONNECTION)?,
-        &HandshakeError::ConnectionNotUpgrade,
-        400,
-    );
+    assert_refused(&request_without(header::CONNECTION)?, &HandshakeError::ConnectionNotUpgrade, 400);
     let mut req = request_with(|b| b)?;
-    req.headers_mut().insert(
-        header::CONNECTION,
-        HeaderValue::from_static("keep-alive, upgraded"),
-    );
+    req.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("keep-alive, upgraded"));
     assert_refused(&req, &HandshakeError::ConnectionNotUpgrade, 400);
     Ok(())
 }
 
 #[test]
 fn bad_keys_are_400() -> TestResult {
-    assert_refused(
-        &request_without(header::SEC_WEBSOCKET_KEY)?,
-        &HandshakeError::MissingKey,
-        400,
-    );
+    assert_refused(&request_without(header::SEC_WEBSOCKET_KEY)?, &HandshakeError::MissingKey, 400);
     let req = request_with(|b| b.header("sec-websocket-key", "AAECAwQFBgcICQoLDA0ODw=="))?;
     assert_refused(&req, &HandshakeError::DuplicateKey, 400);
-    for bad in [
-        "AAECAwQFBgcICQoLDA0O",
-        "AAECAwQFBgcICQoLDA0ODxA=",
-        "not base64 at all!!!!!!!",
-        "",
-    ] {
+    for bad in ["AAECAwQFBgcICQoLDA0O", "AAECAwQFBgcICQoLDA0ODxA=", "not base64 at all!!!!!!!", ""] {
         let mut req = request_with(|b| b)?;
-        req.headers_mut()
-            .insert(header::SEC_WEBSOCKET_KEY, HeaderValue::from_str(bad)?);
+        req.headers_mut().insert(header::SEC_WEBSOCKET_KEY, HeaderValue::from_str(bad)?);
         assert_refused(&req, &HandshakeError::InvalidKey, 400);
     }
     Ok(())
@@ -354,21 +300,12 @@ fn bad_keys_are_400() -> TestResult {
 #[test]
 fn wrong_version_is_426_with_version_header() -> TestResult {
     let missing = request_without(header::SEC_WEBSOCKET_VERSION)?;
-    assert_refused(
-        &missing,
-        &HandshakeError::UnsupportedVersion { found: None },
-        426,
-    );
+    assert_refused(&missing, &HandshakeError::UnsupportedVersion { found: None }, 426);
     for bad in ["8", "12", "13, 8", "thirteen"] {
         let mut req = request_with(|b| b)?;
         let value = HeaderValue::from_str(bad)?;
-        req.headers_mut()
-            .insert(header::SEC_WEBSOCKET_VERSION, value.clone());
-        assert_refused(
-            &req,
-            &HandshakeError::UnsupportedVersion { found: Some(value) },
-            426,
-        );
+        req.headers_mut().insert(header::SEC_WEBSOCKET_VERSION, value.clone());
+        assert_refused(&req, &HandshakeError::UnsupportedVersion { found: Some(value) }, 426);
     }
     let twice = request_with(|b| b.header("sec-websocket-version", "13"))?;
     let err = validate_request(&twice).err().ok_or("accepted")?;
@@ -384,10 +321,7 @@ fn wrong_version_is_426_with_version_header() -> TestResult {
     assert_eq!(parsed.status(), 426);
     assert_eq!(parsed.headers()["sec-websocket-version"], "13");
     assert_eq!(out.get(consumed..), Some(&body[..]));
-    assert_eq!(
-        parsed.headers()["content-length"],
-        body.len().to_string().as_str()
-    );
+    assert_eq!(parsed.headers()["content-length"], body.len().to_string().as_str());
     Ok(())
 }
 
@@ -397,10 +331,7 @@ fn request_body_is_400() -> TestResult {
     assert_refused(&req, &HandshakeError::RequestBody, 400);
     let req = request_with(|b| b.header("content-length", "zero"))?;
     assert_refused(&req, &HandshakeError::RequestBody, 400);
-    let req = request_with(|b| {
-        b.header("content-length", "0")
-            .header("content-length", "7")
-    })?;
+    let req = request_with(|b| b.header("content-length", "0").header("content-length", "7"))?;
     assert_refused(&req, &HandshakeError::RequestBody, 400);
     let req = request_with(|b| b.header("transfer-encoding", "chunked"))?;
     assert_refused(&req, &HandshakeError::RequestBody, 400);
@@ -419,10 +350,7 @@ fn bad_offers_are_400() -> TestResult {
         let req = request_with(|b| b.header("sec-websocket-protocol", bad))?;
         assert_refused(&req, &HandshakeError::InvalidSubprotocolList, 400);
     }
-    let req = request_with(|b| {
-        b.header("sec-websocket-protocol", "a")
-            .header("sec-websocket-protocol", "a")
-    })?;
+    let req = request_with(|b| b.header("sec-websocket-protocol", "a").header("sec-websocket-protocol", "a"))?;
     assert_refused(&req, &HandshakeError::InvalidSubprotocolList, 400);
     for bad in ["; x=1", "a b", "\"quoted\""] {
         let req = request_with(|b| b.header("sec-websocket-extensions", bad))?;
@@ -436,32 +364,20 @@ fn offers_are_collected_in_order() -> TestResult {
     let req = request_with(|b| {
         b.header("sec-websocket-protocol", "b, a")
             .header("sec-websocket-protocol", "c")
-            .header(
-                "sec-websocket-extensions",
-                "permessage-deflate; client_max_window_bits, x; y=\"1,2\"",
-            )
+            .header("sec-websocket-extensions", "permessage-deflate; client_max_window_bits, x; y=\"1,2\"")
             .header("sec-websocket-extensions", "permessage-deflate")
     })?;
     let offer = validate_request(&req)?;
     assert_eq!(offer.subprotocols, ["b", "a", "c"]);
-    assert_eq!(
-        offer.extensions,
-        [
-            "permessage-deflate; client_max_window_bits",
-            "x; y=\"1,2\"",
-            "permessage-deflate"
-        ]
-    );
+    assert_eq!(offer.extensions, ["permessage-deflate; client_max_window_bits", "x; y=\"1,2\"", "permessage-deflate"]);
     Ok(())
 }
 
 #[test]
 fn parse_errors_are_400_through_error_response() -> TestResult {
-    for bytes in [
-        &b"GET / HTTP/1.1\r\nX: a\0b\r\n\r\n"[..],
-        b"GET / HTTP/1.1\r\nX: a\rb\r\n\r\n",
-        b"\x00\x01\x02\r\n\r\n",
-    ] {
+    for bytes in
+        [&b"GET / HTTP/1.1\r\nX: a\0b\r\n\r\n"[..], b"GET / HTTP/1.1\r\nX: a\rb\r\n\r\n", b"\x00\x01\x02\r\n\r\n"]
+    {
         let err = parse_request(bytes, &limits()).err().ok_or("accepted")?;
         let (resp, body) = error_response(&err);
         assert_eq!(resp.status(), StatusCode::BAD_REQUEST, "{err:?}");
@@ -474,18 +390,9 @@ fn parse_errors_are_400_through_error_response() -> TestResult {
 
 #[test]
 fn accepting_an_unoffered_subprotocol_is_misuse() -> TestResult {
-    let offer = validate_request(&request_with(|b| {
-        b.header("sec-websocket-protocol", "chat")
-    })?)?;
-    let err = accept_response(&offer, Some("superchat"))
-        .err()
-        .ok_or("accepted")?;
-    assert_eq!(
-        err,
-        HandshakeError::SubprotocolNotOffered {
-            protocol: "superchat".into()
-        }
-    );
+    let offer = validate_request(&request_with(|b| b.header("sec-websocket-protocol", "chat"))?)?;
+    let err = accept_response(&offer, Some("superchat")).err().ok_or("accepted")?;
+    assert_eq!(err, HandshakeError::SubprotocolNotOffered { protocol: "superchat".into() });
     assert_eq!(err.http_status(), 500);
     let resp = accept_response(&offer, None)?;
     assert!(!resp.headers().contains_key("sec-websocket-protocol"));
@@ -494,12 +401,8 @@ fn accepting_an_unoffered_subprotocol_is_misuse() -> TestResult {
 
 // ----- client ---------------------------------------------------------------
 
-fn handshake(
-    edit: impl FnOnce(ClientRequest) -> ClientRequest,
-) -> Result<ClientHandshake, Box<dyn std::error::Error>> {
-    let request = edit(ClientRequest::new(
-        "ws://example.com:8080/chat?x=1".parse()?,
-    ));
+fn handshake(edit: impl FnOnce(ClientRequest) -> ClientRequest) -> Result<ClientHandshake, Box<dyn std::error::Error>> {
+    let request = edit(ClientRequest::new("ws://example.com:8080/chat?x=1".parse()?));
     Ok(request.into_handshake(&mut Counter(0))?)
 }
 
@@ -564,36 +467,24 @@ fn client_and_server_agree_over_bytes() -> TestResult {
     assert_eq!(back.get(consumed..), Some(&b"\x81\x00"[..]));
     let accepted = hs.validate_response(&parsed)?;
     assert_eq!(accepted.subprotocol.as_deref(), Some("v1"));
-    assert_eq!(
-        accepted.extensions,
-        ["permessage-deflate; server_no_context_takeover"]
-    );
+    assert_eq!(accepted.extensions, ["permessage-deflate; server_no_context_takeover"]);
     Ok(())
 }
 
 #[test]
 fn userinfo_becomes_basic_authorization() -> TestResult {
     let hs = ClientRequest::new("ws://alice:secret@h/".parse()?).into_handshake(&mut Counter(0))?;
-    assert_eq!(
-        hs.request().headers()["authorization"],
-        "Basic YWxpY2U6c2VjcmV0"
-    );
+    assert_eq!(hs.request().headers()["authorization"], "Basic YWxpY2U6c2VjcmV0");
     let hs = ClientRequest::new("ws://bob@h/".parse()?).into_handshake(&mut Counter(0))?;
     assert_eq!(hs.request().headers()["authorization"], "Basic Ym9iOg==");
     // An explicit Authorization header wins.
     let hs = ClientRequest::new("ws://alice:secret@h/".parse()?)
         .header(header::AUTHORIZATION, HeaderValue::from_static("Bearer t"))
         .into_handshake(&mut Counter(0))?;
-    let auth: Vec<_> = hs
-        .request()
-        .headers()
-        .get_all("authorization")
-        .iter()
-        .collect();
+    let auth: Vec<_> = hs.request().headers().get_all("authorization").iter().collect();
     assert_eq!(auth, ["Bearer t"]);
     // IPv6 hosts keep their brackets in Host.
-    let hs =
-        ClientRequest::new("ws://[::1]:9001/a?b=c".parse()?).into_handshake(&mut Counter(0))?;
+    let hs = ClientRequest::new("ws://[::1]:9001/a?b=c".parse()?).into_handshake(&mut Counter(0))?;
     assert_eq!(hs.request().headers()["host"], "[::1]:9001");
     assert_eq!(hs.request().uri(), "/a?b=c");
     Ok(())
@@ -605,36 +496,26 @@ fn client_builder_misuse_is_refused() -> TestResult {
     let build = |r: ClientRequest| r.into_handshake(&mut Counter(0)).err();
     assert_eq!(
         build(ClientRequest::new(uri.clone()).subprotocol("a b")),
-        Some(HandshakeError::InvalidSubprotocol {
-            protocol: "a b".into()
-        })
+        Some(HandshakeError::InvalidSubprotocol { protocol: "a b".into() })
     );
     assert_eq!(
         build(ClientRequest::new(uri.clone()).subprotocol("")),
-        Some(HandshakeError::InvalidSubprotocol {
-            protocol: String::new()
-        })
+        Some(HandshakeError::InvalidSubprotocol { protocol: String::new() })
     );
     assert_eq!(
         build(ClientRequest::new(uri.clone()).subprotocols(["a", "b", "a"])),
-        Some(HandshakeError::DuplicateSubprotocol {
-            protocol: "a".into()
-        })
+        Some(HandshakeError::DuplicateSubprotocol { protocol: "a".into() })
     );
     for offer in ["", ";x", "a b", "ok, ;bad", "x\r\ny"] {
         assert_eq!(
             build(ClientRequest::new(uri.clone()).extension(offer)),
-            Some(HandshakeError::InvalidExtensionOffer {
-                offer: offer.into()
-            }),
+            Some(HandshakeError::InvalidExtensionOffer { offer: offer.into() }),
             "{offer:?}"
         );
     }
     assert_eq!(
         build(ClientRequest::new(uri.clone()).origin("http://a\r\nX: y")),
-        Some(HandshakeError::InvalidHeaderValue {
-            name: header::ORIGIN
-        })
+        Some(HandshakeError::InvalidHeaderValue { name: header::ORIGIN })
     );
     Ok(())
 }
@@ -655,8 +536,7 @@ fn reserved_headers_cannot_be_overridden() -> TestResult {
         header::TRANSFER_ENCODING,
     ];
     for name in names {
-        let req =
-            ClientRequest::new(uri.clone()).header(name.clone(), HeaderValue::from_static("x"));
+        let req = ClientRequest::new(uri.clone()).header(name.clone(), HeaderValue::from_static("x"));
         let err = req.into_handshake(&mut Counter(0)).err();
         assert_eq!(err, Some(HandshakeError::ReservedHeader { name }));
     }
@@ -691,19 +571,9 @@ fn wrong_status_fails_with_status() -> TestResult {
     let hs = handshake(|r| r)?;
     let resp = response_to(&hs, |b| b.status(403))?;
     let err = hs.validate_response(&resp).err();
-    assert_eq!(
-        err,
-        Some(HandshakeError::UnexpectedStatus {
-            status: StatusCode::FORBIDDEN
-        })
-    );
+    assert_eq!(err, Some(HandshakeError::UnexpectedStatus { status: StatusCode::FORBIDDEN }));
     let resp = response_to(&hs, |b| b.status(200))?;
-    assert_eq!(
-        hs.validate_response(&resp).err(),
-        Some(HandshakeError::UnexpectedStatus {
-            status: StatusCode::OK
-        })
-    );
+    assert_eq!(hs.validate_response(&resp).err(), Some(HandshakeError::UnexpectedStatus { status: StatusCode::OK }));
     Ok(())
 }
 
@@ -712,21 +582,12 @@ fn response_upgrade_must_be_websocket() -> TestResult {
     let hs = handshake(|r| r)?;
     let mut resp = response_to(&hs, |b| b)?;
     resp.headers_mut().remove("upgrade");
-    assert_eq!(
-        hs.validate_response(&resp).err(),
-        Some(HandshakeError::ResponseUpgradeNotWebSocket)
-    );
+    assert_eq!(hs.validate_response(&resp).err(), Some(HandshakeError::ResponseUpgradeNotWebSocket));
     for bad in ["websocket, h2c", "web-socket", ""] {
-        resp.headers_mut()
-            .insert(header::UPGRADE, HeaderValue::from_static(bad));
-        assert_eq!(
-            hs.validate_response(&resp).err(),
-            Some(HandshakeError::ResponseUpgradeNotWebSocket),
-            "{bad}"
-        );
+        resp.headers_mut().insert(header::UPGRADE, HeaderValue::from_static(bad));
+        assert_eq!(hs.validate_response(&resp).err(), Some(HandshakeError::ResponseUpgradeNotWebSocket), "{bad}");
     }
-    resp.headers_mut()
-        .insert(header::UPGRADE, HeaderValue::from_static("WebSocket"));
+    resp.headers_mut().insert(header::UPGRADE, HeaderValue::from_static("WebSocket"));
     hs.validate_response(&resp)?;
     Ok(())
 }
@@ -736,20 +597,10 @@ fn response_connection_must_have_upgrade() -> TestResult {
     let hs = handshake(|r| r)?;
     let mut resp = response_to(&hs, |b| b)?;
     resp.headers_mut().remove("connection");
-    assert_eq!(
-        hs.validate_response(&resp).err(),
-        Some(HandshakeError::ResponseConnectionNotUpgrade)
-    );
-    resp.headers_mut()
-        .insert(header::CONNECTION, HeaderValue::from_static("close"));
-    assert_eq!(
-        hs.validate_response(&resp).err(),
-        Some(HandshakeError::ResponseConnectionNotUpgrade)
-    );
-    resp.headers_mut().insert(
-        header::CONNECTION,
-        HeaderValue::from_static("keep-alive, upgrade"),
-    );
+    assert_eq!(hs.validate_response(&resp).err(), Some(HandshakeError::ResponseConnectionNotUpgrade));
+    resp.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+    assert_eq!(hs.validate_response(&resp).err(), Some(HandshakeError::ResponseConnectionNotUpgrade));
+    resp.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("keep-alive, upgrade"));
     hs.validate_response(&resp)?;
     Ok(())
 }
@@ -759,35 +610,18 @@ fn response_accept_must_match() -> TestResult {
     let hs = handshake(|r| r)?;
     let mut resp = response_to(&hs, |b| b)?;
     resp.headers_mut().remove("sec-websocket-accept");
-    assert_eq!(
-        hs.validate_response(&resp).err(),
-        Some(HandshakeError::MissingAccept)
-    );
+    assert_eq!(hs.validate_response(&resp).err(), Some(HandshakeError::MissingAccept));
     // The RFC sample accept is for another key.
-    resp.headers_mut().insert(
-        header::SEC_WEBSOCKET_ACCEPT,
-        HeaderValue::from_static("s3pPLMBiTxaQ9kYGzzhZRbK+xOo="),
-    );
-    assert_eq!(
-        hs.validate_response(&resp).err(),
-        Some(HandshakeError::AcceptMismatch)
-    );
+    resp.headers_mut().insert(header::SEC_WEBSOCKET_ACCEPT, HeaderValue::from_static("s3pPLMBiTxaQ9kYGzzhZRbK+xOo="));
+    assert_eq!(hs.validate_response(&resp).err(), Some(HandshakeError::AcceptMismatch));
     // Two Accept headers, even both right, are refused.
     let right = HeaderValue::from_str(&accept_key(hs.key().as_bytes()))?;
-    resp.headers_mut()
-        .insert(header::SEC_WEBSOCKET_ACCEPT, right.clone());
-    resp.headers_mut()
-        .append(header::SEC_WEBSOCKET_ACCEPT, right);
-    assert_eq!(
-        hs.validate_response(&resp).err(),
-        Some(HandshakeError::MissingAccept)
-    );
+    resp.headers_mut().insert(header::SEC_WEBSOCKET_ACCEPT, right.clone());
+    resp.headers_mut().append(header::SEC_WEBSOCKET_ACCEPT, right);
+    assert_eq!(hs.validate_response(&resp).err(), Some(HandshakeError::MissingAccept));
     // Surrounding whitespace is ignored (§4.1).
     let padded = format!(" {} ", accept_key(hs.key().as_bytes()));
-    resp.headers_mut().insert(
-        header::SEC_WEBSOCKET_ACCEPT,
-        HeaderValue::from_str(&padded)?,
-    );
+    resp.headers_mut().insert(header::SEC_WEBSOCKET_ACCEPT, HeaderValue::from_str(&padded)?);
     hs.validate_response(&resp)?;
     Ok(())
 }
@@ -798,41 +632,24 @@ fn response_subprotocol_must_be_one_offered() -> TestResult {
     let resp = response_to(&none, |b| b.header("sec-websocket-protocol", "chat"))?;
     assert_eq!(
         none.validate_response(&resp).err(),
-        Some(HandshakeError::UnexpectedSubprotocol {
-            protocol: "chat".into()
-        })
+        Some(HandshakeError::UnexpectedSubprotocol { protocol: "chat".into() })
     );
     let hs = handshake(|r| r.subprotocols(["chat", "superchat"]))?;
     let resp = response_to(&hs, |b| b.header("sec-websocket-protocol", "other"))?;
     assert_eq!(
         hs.validate_response(&resp).err(),
-        Some(HandshakeError::UnexpectedSubprotocol {
-            protocol: "other".into()
-        })
+        Some(HandshakeError::UnexpectedSubprotocol { protocol: "other".into() })
     );
     // Subprotocol names are compared exactly.
     let resp = response_to(&hs, |b| b.header("sec-websocket-protocol", "Chat"))?;
     assert!(hs.validate_response(&resp).is_err());
-    let resp = response_to(&hs, |b| {
-        b.header("sec-websocket-protocol", "chat, superchat")
-    })?;
-    assert_eq!(
-        hs.validate_response(&resp).err(),
-        Some(HandshakeError::MultipleSubprotocols)
-    );
-    let resp = response_to(&hs, |b| {
-        b.header("sec-websocket-protocol", "chat")
-            .header("sec-websocket-protocol", "chat")
-    })?;
-    assert_eq!(
-        hs.validate_response(&resp).err(),
-        Some(HandshakeError::MultipleSubprotocols)
-    );
+    let resp = response_to(&hs, |b| b.header("sec-websocket-protocol", "chat, superchat"))?;
+    assert_eq!(hs.validate_response(&resp).err(), Some(HandshakeError::MultipleSubprotocols));
+    let resp =
+        response_to(&hs, |b| b.header("sec-websocket-protocol", "chat").header("sec-websocket-protocol", "chat"))?;
+    assert_eq!(hs.validate_response(&resp).err(), Some(HandshakeError::MultipleSubprotocols));
     let resp = response_to(&hs, |b| b.header("sec-websocket-protocol", "superchat"))?;
-    assert_eq!(
-        hs.validate_response(&resp)?.subprotocol.as_deref(),
-        Some("superchat")
-    );
+    assert_eq!(hs.validate_response(&resp)?.subprotocol.as_deref(), Some("superchat"));
     // Offering subprotocols does not oblige the server to pick one.
     let resp = response_to(&hs, |b| b)?;
     assert_eq!(hs.validate_response(&resp)?.subprotocol, None);
@@ -842,35 +659,18 @@ fn response_subprotocol_must_be_one_offered() -> TestResult {
 #[test]
 fn response_extension_must_be_one_offered() -> TestResult {
     let none = handshake(|r| r)?;
-    let resp = response_to(&none, |b| {
-        b.header("sec-websocket-extensions", "permessage-deflate")
-    })?;
+    let resp = response_to(&none, |b| b.header("sec-websocket-extensions", "permessage-deflate"))?;
     assert_eq!(
         none.validate_response(&resp).err(),
-        Some(HandshakeError::UnexpectedExtension {
-            name: "permessage-deflate".into()
-        })
+        Some(HandshakeError::UnexpectedExtension { name: "permessage-deflate".into() })
     );
     let hs = handshake(|r| r.extension("permessage-deflate; client_max_window_bits"))?;
     let resp = response_to(&hs, |b| {
-        b.header(
-            "sec-websocket-extensions",
-            "permessage-deflate; client_max_window_bits=10, x-other",
-        )
+        b.header("sec-websocket-extensions", "permessage-deflate; client_max_window_bits=10, x-other")
     })?;
-    assert_eq!(
-        hs.validate_response(&resp).err(),
-        Some(HandshakeError::UnexpectedExtension {
-            name: "x-other".into()
-        })
-    );
-    let resp = response_to(&hs, |b| {
-        b.header("sec-websocket-extensions", "Permessage-Deflate")
-    })?;
-    assert_eq!(
-        hs.validate_response(&resp)?.extensions,
-        ["Permessage-Deflate"]
-    );
+    assert_eq!(hs.validate_response(&resp).err(), Some(HandshakeError::UnexpectedExtension { name: "x-other".into() }));
+    let resp = response_to(&hs, |b| b.header("sec-websocket-extensions", "Permessage-Deflate"))?;
+    assert_eq!(hs.validate_response(&resp)?.extensions, ["Permessage-Deflate"]);
     Ok(())
 }
 

@@ -20,6 +20,9 @@ use crate::config::Config;
 use crate::error::{Error, TimeoutKind};
 use crate::websocket::WebSocket;
 
+/// The `Server` header of our 101 responses.
+const SERVER_NAME: &str = concat!("wsx/", env!("CARGO_PKG_VERSION"));
+
 /// How to accept a handshake: the subprotocol chosen from the client's list
 /// and extra response headers (`Set-Cookie`, …).
 ///
@@ -122,6 +125,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> IncomingRequest<S> {
             return Err(Error::Handshake(HandshakeError::InvalidHeaderName));
         }
         let mut response = accept_response(&offer, accept.subprotocol.as_deref())?;
+        response.headers_mut().insert(http::header::SERVER, HeaderValue::from_static(SERVER_NAME));
         for (name, value) in &accept.headers {
             response.headers_mut().append(name, value.clone());
         }

@@ -20,12 +20,12 @@ use std::collections::VecDeque;
 use bytes::{Bytes, BytesMut};
 use rand_core::RngCore;
 
+use crate::Role;
 use crate::close::{CloseCode, CloseFrame};
 use crate::config::Config;
 use crate::error::ProtocolError;
 use crate::message::Message;
 use crate::utf8::Utf8Bytes;
-use crate::Role;
 
 pub use send::MessageKind;
 
@@ -273,10 +273,8 @@ impl Connection {
         let sent = match std::mem::replace(&mut self.state, State::Open) {
             State::Closing(frame) => Some(frame),
             _ => {
-                let frame = CloseFrame {
-                    code: error.close_code(),
-                    reason: Utf8Bytes::from_static(error.close_reason()),
-                };
+                let frame =
+                    CloseFrame { code: error.close_code(), reason: Utf8Bytes::from_static(error.close_reason()) };
                 self.tx.pending_pong = None;
                 self.write_close(Some(&frame));
                 Some(Some(frame))

@@ -124,11 +124,7 @@ impl Connection {
         // RFC 6455 §5.2: RSV1-3 "MUST be 0 unless an extension is negotiated
         // that defines meanings for non-zero values".
         if header.rsv1 || header.rsv2 || header.rsv3 {
-            return Err(ProtocolError::ReservedBits {
-                rsv1: header.rsv1,
-                rsv2: header.rsv2,
-                rsv3: header.rsv3,
-            });
+            return Err(ProtocolError::ReservedBits { rsv1: header.rsv1, rsv2: header.rsv2, rsv3: header.rsv3 });
         }
         if header.opcode.is_control() {
             // RFC 6455 §5.5: "All control frames MUST have a payload length of
@@ -160,8 +156,10 @@ impl Connection {
         if assembled + header.payload_len > max_message as u64 {
             return Err(ProtocolError::MessageTooLarge { len: assembled + header.payload_len, max: max_message });
         }
-        if frames >= self.config.max_fragments {
-            return Err(ProtocolError::TooManyFragments { max: self.config.max_fragments });
+        // The field is public: treat 0 as 1 rather than refuse every message.
+        let max_fragments = self.config.max_fragments.max(1);
+        if frames >= max_fragments {
+            return Err(ProtocolError::TooManyFragments { max: max_fragments });
         }
         Ok(PartialFrame { header, len: header.payload_len as usize, processed: 0, text })
     }

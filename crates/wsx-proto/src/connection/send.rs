@@ -143,7 +143,12 @@ impl Connection {
     /// conn.send_fragment(MessageKind::Text, "world", true)?;
     /// # Ok::<(), wsx_proto::SendError>(())
     /// ```
-    pub fn send_fragment(&mut self, kind: MessageKind, payload: impl Into<Bytes>, is_final: bool) -> Result<(), SendError> {
+    pub fn send_fragment(
+        &mut self,
+        kind: MessageKind,
+        payload: impl Into<Bytes>,
+        is_final: bool,
+    ) -> Result<(), SendError> {
         self.check_can_send_data()?;
         let payload = payload.into();
         let opcode = match (self.tx.outgoing, kind) {
@@ -285,15 +290,8 @@ impl Connection {
 }
 
 fn encode_frame(tx: &mut Sender, opcode: OpCode, fin: bool, mask: Option<[u8; 4]>, payload: Bytes) {
-    let header = FrameHeader {
-        fin,
-        rsv1: false,
-        rsv2: false,
-        rsv3: false,
-        opcode,
-        mask,
-        payload_len: payload.len() as u64,
-    };
+    let header =
+        FrameHeader { fin, rsv1: false, rsv2: false, rsv3: false, opcode, mask, payload_len: payload.len() as u64 };
     let mut head = [0u8; FrameHeader::MAX_LEN];
     let head_len = header.encode(&mut head);
     match mask {

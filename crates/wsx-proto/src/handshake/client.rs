@@ -11,9 +11,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use bytes::BytesMut;
 use http::header::{
-    AUTHORIZATION, CONNECTION, CONTENT_LENGTH, HOST, ORIGIN, SEC_WEBSOCKET_ACCEPT,
-    SEC_WEBSOCKET_EXTENSIONS, SEC_WEBSOCKET_KEY, SEC_WEBSOCKET_PROTOCOL, SEC_WEBSOCKET_VERSION,
-    TRANSFER_ENCODING, UPGRADE,
+    AUTHORIZATION, CONNECTION, CONTENT_LENGTH, HOST, ORIGIN, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_EXTENSIONS,
+    SEC_WEBSOCKET_KEY, SEC_WEBSOCKET_PROTOCOL, SEC_WEBSOCKET_VERSION, TRANSFER_ENCODING, UPGRADE,
 };
 use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode, Uri};
 use rand_core::RngCore;
@@ -72,13 +71,7 @@ impl ClientRequest {
     /// A request for `uri` with no origin, subprotocols, extensions or extra
     /// headers.
     pub fn new(uri: WsUri) -> Self {
-        ClientRequest {
-            uri,
-            origin: None,
-            subprotocols: Vec::new(),
-            extensions: Vec::new(),
-            headers: HeaderMap::new(),
-        }
+        ClientRequest { uri, origin: None, subprotocols: Vec::new(), extensions: Vec::new(), headers: HeaderMap::new() }
     }
 
     /// The URI this request is for.
@@ -106,8 +99,7 @@ impl ClientRequest {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        self.subprotocols
-            .extend(protocols.into_iter().map(Into::into));
+        self.subprotocols.extend(protocols.into_iter().map(Into::into));
         self
     }
 
@@ -151,8 +143,7 @@ impl ClientRequest {
         check_subprotocols(&self.subprotocols)?;
         let extension_names = check_extension_offers(&self.extensions)?;
         check_extra_headers(&self.headers)?;
-        let target = Uri::try_from(self.uri.resource_name())
-            .map_err(|_| HandshakeError::InvalidResourceName)?;
+        let target = Uri::try_from(self.uri.resource_name()).map_err(|_| HandshakeError::InvalidResourceName)?;
         let key = generate_key(rng);
         let mut headers = HeaderMap::new();
         // RFC 6455 §4.1: "The request MUST contain a |Host| header field whose
@@ -164,45 +155,26 @@ impl ClientRequest {
         push(&mut headers, UPGRADE, HeaderValue::from_static("websocket"))?;
         // RFC 6455 §4.1: "The request MUST contain a |Connection| header
         // field whose value MUST include the "Upgrade" token."
-        push(
-            &mut headers,
-            CONNECTION,
-            HeaderValue::from_static("Upgrade"),
-        )?;
+        push(&mut headers, CONNECTION, HeaderValue::from_static("Upgrade"))?;
         // RFC 6455 §4.1: "The request MUST include a header field with the
         // name |Sec-WebSocket-Key|."
         push(&mut headers, SEC_WEBSOCKET_KEY, key.clone())?;
         // RFC 6455 §4.1: "The request MUST include a header field with the
         // name |Sec-WebSocket-Version|. The value of this header field MUST
         // be 13."
-        push(
-            &mut headers,
-            SEC_WEBSOCKET_VERSION,
-            HeaderValue::from_static("13"),
-        )?;
+        push(&mut headers, SEC_WEBSOCKET_VERSION, HeaderValue::from_static("13"))?;
         if let Some(origin) = &self.origin {
             push(&mut headers, ORIGIN, value(ORIGIN, origin)?)?;
         }
         if !self.subprotocols.is_empty() {
             let joined = self.subprotocols.join(", ");
-            push(
-                &mut headers,
-                SEC_WEBSOCKET_PROTOCOL,
-                value(SEC_WEBSOCKET_PROTOCOL, &joined)?,
-            )?;
+            push(&mut headers, SEC_WEBSOCKET_PROTOCOL, value(SEC_WEBSOCKET_PROTOCOL, &joined)?)?;
         }
         if !self.extensions.is_empty() {
             let joined = self.extensions.join(", ");
-            push(
-                &mut headers,
-                SEC_WEBSOCKET_EXTENSIONS,
-                value(SEC_WEBSOCKET_EXTENSIONS, &joined)?,
-            )?;
+            push(&mut headers, SEC_WEBSOCKET_EXTENSIONS, value(SEC_WEBSOCKET_EXTENSIONS, &joined)?)?;
         }
-        if let (Some(user), false) = (
-            self.uri.username(),
-            self.headers.contains_key(AUTHORIZATION),
-        ) {
+        if let (Some(user), false) = (self.uri.username(), self.headers.contains_key(AUTHORIZATION)) {
             let credentials = format!("{user}:{}", self.uri.password().unwrap_or(""));
             let basic = format!("Basic {}", STANDARD.encode(credentials));
             let mut basic = value(AUTHORIZATION, &basic)?;
@@ -216,12 +188,7 @@ impl ClientRequest {
         let mut request = Request::new(());
         *request.uri_mut() = target;
         *request.headers_mut() = headers;
-        Ok(ClientHandshake {
-            request,
-            key,
-            subprotocols: self.subprotocols,
-            extension_names,
-        })
+        Ok(ClientHandshake { request, key, subprotocols: self.subprotocols, extension_names })
     }
 }
 
@@ -230,17 +197,8 @@ fn value(name: HeaderName, text: &str) -> Result<HeaderValue, HandshakeError> {
 }
 
 /// Appends without the panic `HeaderMap::append` has past 32,768 entries.
-fn push(
-    headers: &mut HeaderMap,
-    name: HeaderName,
-    value: HeaderValue,
-) -> Result<(), HandshakeError> {
-    headers
-        .try_append(name, value)
-        .map(|_| ())
-        .map_err(|_| HandshakeError::TooManyHeaders {
-            limit: headers.len(),
-        })
+fn push(headers: &mut HeaderMap, name: HeaderName, value: HeaderValue) -> Result<(), HandshakeError> {
+    headers.try_append(name, value).map(|_| ()).map_err(|_| HandshakeError::TooManyHeaders { limit: headers.len() })
 }
 
 fn check_subprotocols(protocols: &[String]) -> Result<(), HandshakeError> {
@@ -250,14 +208,10 @@ fn check_subprotocols(protocols: &[String]) -> Result<(), HandshakeError> {
         // including separator characters as defined in [RFC2616] and MUST all
         // be unique strings."
         if !is_token(protocol) {
-            return Err(HandshakeError::InvalidSubprotocol {
-                protocol: protocol.clone(),
-            });
+            return Err(HandshakeError::InvalidSubprotocol { protocol: protocol.clone() });
         }
         if protocols.iter().take(i).any(|earlier| earlier == protocol) {
-            return Err(HandshakeError::DuplicateSubprotocol {
-                protocol: protocol.clone(),
-            });
+            return Err(HandshakeError::DuplicateSubprotocol { protocol: protocol.clone() });
         }
     }
     Ok(())
@@ -267,9 +221,7 @@ fn check_subprotocols(protocols: &[String]) -> Result<(), HandshakeError> {
 fn check_extension_offers(offers: &[String]) -> Result<Vec<String>, HandshakeError> {
     let mut names = Vec::new();
     for offer in offers {
-        let invalid = || HandshakeError::InvalidExtensionOffer {
-            offer: offer.clone(),
-        };
+        let invalid = || HandshakeError::InvalidExtensionOffer { offer: offer.clone() };
         HeaderValue::from_str(offer).map_err(|_| invalid())?;
         let elements = split_top_level(offer);
         if elements.is_empty() {
@@ -290,11 +242,7 @@ fn check_extra_headers(headers: &HeaderMap) -> Result<(), HandshakeError> {
         }
         // `HeaderValue` refuses CR and LF when built safely; check again, and
         // for NUL, so that no value can split the head or confuse a peer.
-        if value
-            .as_bytes()
-            .iter()
-            .any(|&b| matches!(b, b'\r' | b'\n' | b'\0'))
-        {
+        if value.as_bytes().iter().any(|&b| matches!(b, b'\r' | b'\n' | b'\0')) {
             return Err(HandshakeError::InvalidHeaderValue { name: name.clone() });
         }
     }
@@ -380,9 +328,7 @@ impl ClientHandshake {
         // 101, the client handles the response per HTTP [RFC2616]
         // procedures."
         if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
-            return Err(HandshakeError::UnexpectedStatus {
-                status: resp.status(),
-            });
+            return Err(HandshakeError::UnexpectedStatus { status: resp.status() });
         }
         let headers = resp.headers();
         // RFC 6455 §4.1: "If the response lacks an |Upgrade| header field or
@@ -403,10 +349,7 @@ impl ClientHandshake {
         self.check_accept(headers)?;
         let extensions = self.accepted_extensions(headers)?;
         let subprotocol = self.accepted_subprotocol(headers)?;
-        Ok(ClientAccepted {
-            subprotocol,
-            extensions,
-        })
+        Ok(ClientAccepted { subprotocol, extensions })
     }
 
     fn check_accept(&self, headers: &HeaderMap) -> Result<(), HandshakeError> {
@@ -431,22 +374,16 @@ impl ClientHandshake {
     fn accepted_extensions(&self, headers: &HeaderMap) -> Result<Vec<String>, HandshakeError> {
         let mut accepted = Vec::new();
         for value in headers.get_all(SEC_WEBSOCKET_EXTENSIONS) {
-            let text = value
-                .to_str()
-                .map_err(|_| HandshakeError::InvalidHeaderValue {
-                    name: SEC_WEBSOCKET_EXTENSIONS,
-                })?;
+            let text =
+                value.to_str().map_err(|_| HandshakeError::InvalidHeaderValue { name: SEC_WEBSOCKET_EXTENSIONS })?;
             for element in split_top_level(text) {
                 // RFC 6455 §4.1: "If the response includes a
                 // |Sec-WebSocket-Extensions| header field and this header
                 // field indicates the use of an extension that was not present
                 // in the client's handshake ..., the client MUST _Fail the
                 // WebSocket Connection_."
-                let offered = extension_name(element).filter(|name| {
-                    self.extension_names
-                        .iter()
-                        .any(|o| o.eq_ignore_ascii_case(name))
-                });
+                let offered = extension_name(element)
+                    .filter(|name| self.extension_names.iter().any(|o| o.eq_ignore_ascii_case(name)));
                 if offered.is_none() {
                     let name = extension_name(element).unwrap_or(element).to_owned();
                     return Err(HandshakeError::UnexpectedExtension { name });
@@ -464,11 +401,7 @@ impl ClientHandshake {
             (Some(value), None) => value,
             (Some(_), Some(_)) => return Err(HandshakeError::MultipleSubprotocols),
         };
-        let text = value
-            .to_str()
-            .map_err(|_| HandshakeError::InvalidHeaderValue {
-                name: SEC_WEBSOCKET_PROTOCOL,
-            })?;
+        let text = value.to_str().map_err(|_| HandshakeError::InvalidHeaderValue { name: SEC_WEBSOCKET_PROTOCOL })?;
         // RFC 6455 §4.2.2: the server selects "one of the values from the
         // |Sec-WebSocket-Protocol| field" — a single value, never a list.
         if text.contains(',') {
@@ -480,9 +413,7 @@ impl ClientHandshake {
         // subprotocol that was not present in the client's handshake ..., the
         // client MUST _Fail the WebSocket Connection_."
         if !self.subprotocols.iter().any(|offered| offered == protocol) {
-            return Err(HandshakeError::UnexpectedSubprotocol {
-                protocol: protocol.to_owned(),
-            });
+            return Err(HandshakeError::UnexpectedSubprotocol { protocol: protocol.to_owned() });
         }
         Ok(Some(protocol.to_owned()))
     }
@@ -498,14 +429,8 @@ mod tests {
 
     #[test]
     fn extension_offer_names() -> Result<(), HandshakeError> {
-        let offers = strings(&[
-            "permessage-deflate; client_max_window_bits, x-a",
-            "x-b; q=\"a,b\"",
-        ]);
-        assert_eq!(
-            check_extension_offers(&offers)?,
-            ["permessage-deflate", "x-a", "x-b"]
-        );
+        let offers = strings(&["permessage-deflate; client_max_window_bits, x-a", "x-b; q=\"a,b\""]);
+        assert_eq!(check_extension_offers(&offers)?, ["permessage-deflate", "x-a", "x-b"]);
         Ok(())
     }
 
@@ -521,11 +446,7 @@ mod tests {
     fn generated_authorization_is_sensitive() -> Result<(), Box<dyn std::error::Error>> {
         let uri: WsUri = "ws://u:p@h/".parse()?;
         let hs = ClientRequest::new(uri).into_handshake(&mut Zero)?;
-        let auth = hs
-            .request()
-            .headers()
-            .get(AUTHORIZATION)
-            .ok_or("no authorization")?;
+        let auth = hs.request().headers().get(AUTHORIZATION).ok_or("no authorization")?;
         assert!(auth.is_sensitive());
         assert!(!format!("{hs:?}").contains("dTpw"));
         Ok(())

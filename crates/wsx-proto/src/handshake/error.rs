@@ -206,9 +206,7 @@ impl HandshakeError {
     pub fn http_status(&self) -> StatusCode {
         use HandshakeError as E;
         match self {
-            E::HeadTooLarge { .. } | E::TooManyHeaders { .. } => {
-                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
-            }
+            E::HeadTooLarge { .. } | E::TooManyHeaders { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             E::UnsupportedVersion { .. } => StatusCode::UPGRADE_REQUIRED,
             E::MalformedHead { .. }
             | E::InvalidRequestTarget
@@ -274,12 +272,8 @@ mod tests {
             E::InvalidRequestTarget,
             E::InvalidHeaderName,
             E::InvalidHeaderValue { name },
-            E::MethodNotGet {
-                method: Method::POST,
-            },
-            E::HttpVersionTooOld {
-                version: Version::HTTP_10,
-            },
+            E::MethodNotGet { method: Method::POST },
+            E::HttpVersionTooOld { version: Version::HTTP_10 },
             E::InvalidHost,
             E::UpgradeNotWebSocket,
             E::ConnectionNotUpgrade,
@@ -299,16 +293,12 @@ mod tests {
     #[test]
     fn response_errors_are_502() {
         let cases = [
-            E::UnexpectedStatus {
-                status: StatusCode::OK,
-            },
+            E::UnexpectedStatus { status: StatusCode::OK },
             E::ResponseUpgradeNotWebSocket,
             E::ResponseConnectionNotUpgrade,
             E::MissingAccept,
             E::AcceptMismatch,
-            E::UnexpectedSubprotocol {
-                protocol: "p".into(),
-            },
+            E::UnexpectedSubprotocol { protocol: "p".into() },
             E::MultipleSubprotocols,
             E::UnexpectedExtension { name: "x".into() },
         ];
@@ -320,18 +310,12 @@ mod tests {
     #[test]
     fn misuse_is_500() {
         let cases = [
-            E::InvalidSubprotocol {
-                protocol: "a b".into(),
-            },
-            E::DuplicateSubprotocol {
-                protocol: "a".into(),
-            },
+            E::InvalidSubprotocol { protocol: "a b".into() },
+            E::DuplicateSubprotocol { protocol: "a".into() },
             E::InvalidExtensionOffer { offer: ";".into() },
             E::ReservedHeader { name: header::HOST },
             E::InvalidResourceName,
-            E::SubprotocolNotOffered {
-                protocol: "a".into(),
-            },
+            E::SubprotocolNotOffered { protocol: "a".into() },
         ];
         for e in cases {
             assert_eq!(e.http_status(), StatusCode::INTERNAL_SERVER_ERROR, "{e:?}");
@@ -341,15 +325,9 @@ mod tests {
     #[test]
     fn messages_name_the_problem() {
         assert_eq!(
-            E::UnexpectedStatus {
-                status: StatusCode::FORBIDDEN
-            }
-            .to_string(),
+            E::UnexpectedStatus { status: StatusCode::FORBIDDEN }.to_string(),
             "server answered 403 Forbidden instead of 101 Switching Protocols"
         );
-        assert_eq!(
-            E::HeadTooLarge { limit: 16384 }.to_string(),
-            "HTTP head larger than 16384 bytes"
-        );
+        assert_eq!(E::HeadTooLarge { limit: 16384 }.to_string(), "HTTP head larger than 16384 bytes");
     }
 }

@@ -13,20 +13,7 @@ pub(crate) fn is_tchar(b: u8) -> bool {
     b.is_ascii_alphanumeric()
         || matches!(
             b,
-            b'!' | b'#'
-                | b'$'
-                | b'%'
-                | b'&'
-                | b'\''
-                | b'*'
-                | b'+'
-                | b'-'
-                | b'.'
-                | b'^'
-                | b'_'
-                | b'`'
-                | b'|'
-                | b'~'
+            b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+' | b'-' | b'.' | b'^' | b'_' | b'`' | b'|' | b'~'
         )
 }
 
@@ -42,10 +29,7 @@ fn trim_ows(s: &[u8]) -> &[u8] {
 
 /// The non-empty elements of a `#token` list spread over all values of
 /// `name` (RFC 9110 §5.6.1: recipients skip empty elements).
-pub(crate) fn list_elements<'a>(
-    headers: &'a HeaderMap,
-    name: &HeaderName,
-) -> impl Iterator<Item = &'a [u8]> + 'a {
+pub(crate) fn list_elements<'a>(headers: &'a HeaderMap, name: &HeaderName) -> impl Iterator<Item = &'a [u8]> + 'a {
     let values: GetAll<'a, HeaderValue> = headers.get_all(name);
     values
         .into_iter()
@@ -106,9 +90,7 @@ mod tests {
     fn tokens() {
         assert!(is_token("chat.v2+json"));
         assert!(is_token("!#$%&'*+-.^_`|~"));
-        for bad in [
-            "", "a b", "a,b", "a;b", "a/b", "\"a\"", "a=b", "(a)", "a\t", "é",
-        ] {
+        for bad in ["", "a b", "a,b", "a;b", "a/b", "\"a\"", "a=b", "(a)", "a\t", "é"] {
             assert!(!is_token(bad), "{bad:?}");
         }
     }
@@ -116,10 +98,7 @@ mod tests {
     #[test]
     fn list_spans_headers_and_skips_empties() {
         let mut headers = HeaderMap::new();
-        headers.append(
-            CONNECTION,
-            HeaderValue::from_static("keep-alive, , Upgrade"),
-        );
+        headers.append(CONNECTION, HeaderValue::from_static("keep-alive, , Upgrade"));
         headers.append(CONNECTION, HeaderValue::from_static(",close"));
         let elements: Vec<_> = list_elements(&headers, &CONNECTION).collect();
         assert_eq!(elements, [&b"keep-alive"[..], b"Upgrade", b"close"]);
@@ -129,19 +108,13 @@ mod tests {
 
     #[test]
     fn top_level_split_respects_quotes() {
-        assert_eq!(
-            split_top_level(r#"a; x="1,2", b ;y="q\",z" ,, c"#),
-            [r#"a; x="1,2""#, r#"b ;y="q\",z""#, "c"]
-        );
+        assert_eq!(split_top_level(r#"a; x="1,2", b ;y="q\",z" ,, c"#), [r#"a; x="1,2""#, r#"b ;y="q\",z""#, "c"]);
         assert!(split_top_level(" , ").is_empty());
     }
 
     #[test]
     fn extension_names() {
-        assert_eq!(
-            extension_name("permessage-deflate; client_max_window_bits"),
-            Some("permessage-deflate")
-        );
+        assert_eq!(extension_name("permessage-deflate; client_max_window_bits"), Some("permessage-deflate"));
         assert_eq!(extension_name(" foo "), Some("foo"));
         assert_eq!(extension_name("; x=1"), None);
         assert_eq!(extension_name("a b; x"), None);

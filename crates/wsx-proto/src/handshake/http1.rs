@@ -10,9 +10,7 @@
 
 use bytes::{BufMut, BytesMut};
 use http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
-use http::{
-    HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode, Uri, Version,
-};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode, Uri, Version};
 
 use super::HandshakeError;
 
@@ -48,10 +46,7 @@ impl HandshakeLimits {
 
 impl Default for HandshakeLimits {
     fn default() -> Self {
-        HandshakeLimits {
-            max_head_bytes: Self::DEFAULT_MAX_HEAD_BYTES,
-            max_headers: Self::DEFAULT_MAX_HEADERS,
-        }
+        HandshakeLimits { max_head_bytes: Self::DEFAULT_MAX_HEAD_BYTES, max_headers: Self::DEFAULT_MAX_HEADERS }
     }
 }
 
@@ -76,17 +71,11 @@ fn check<T>(
     match result {
         Ok(httparse::Status::Complete(consumed)) => Ok(Parsed::Complete(build()?, consumed)),
         Ok(httparse::Status::Partial) if buf_len >= limits.max_head_bytes => {
-            Err(HandshakeError::HeadTooLarge {
-                limit: limits.max_head_bytes,
-            })
+            Err(HandshakeError::HeadTooLarge { limit: limits.max_head_bytes })
         }
         Ok(httparse::Status::Partial) => Ok(Parsed::Partial),
-        Err(httparse::Error::TooManyHeaders) => Err(HandshakeError::TooManyHeaders {
-            limit: limits.max_headers,
-        }),
-        Err(e) => Err(HandshakeError::MalformedHead {
-            reason: describe(e),
-        }),
+        Err(httparse::Error::TooManyHeaders) => Err(HandshakeError::TooManyHeaders { limit: limits.max_headers }),
+        Err(e) => Err(HandshakeError::MalformedHead { reason: describe(e) }),
     }
 }
 
@@ -129,21 +118,14 @@ fn describe(e: httparse::Error) -> &'static str {
 /// assert_eq!(&bytes[consumed..], b"\x81\x80");
 /// # Ok::<(), wsx_proto::handshake::HandshakeError>(())
 /// ```
-pub fn parse_request(
-    buf: &[u8],
-    limits: &HandshakeLimits,
-) -> Result<Option<(Request<()>, usize)>, HandshakeError> {
+pub fn parse_request(buf: &[u8], limits: &HandshakeLimits) -> Result<Option<(Request<()>, usize)>, HandshakeError> {
     let mut slots = vec![httparse::EMPTY_HEADER; limits.max_headers];
     let mut parsed = httparse::Request::new(&mut slots);
     let result = parsed.parse(window(buf, limits));
     let outcome = check(result, buf.len(), limits, || {
-        let method = parsed.method.ok_or(HandshakeError::MalformedHead {
-            reason: "no method",
-        })?;
-        let method =
-            Method::from_bytes(method.as_bytes()).map_err(|_| HandshakeError::MalformedHead {
-                reason: "invalid method",
-            })?;
+        let method = parsed.method.ok_or(HandshakeError::MalformedHead { reason: "no method" })?;
+        let method = Method::from_bytes(method.as_bytes())
+            .map_err(|_| HandshakeError::MalformedHead { reason: "invalid method" })?;
         let target = parsed.path.ok_or(HandshakeError::InvalidRequestTarget)?;
         let uri = Uri::try_from(target).map_err(|_| HandshakeError::InvalidRequestTarget)?;
         let mut request = Request::new(());
@@ -174,20 +156,14 @@ pub fn parse_request(
 /// assert_eq!(consumed, bytes.len());
 /// # Ok::<(), wsx_proto::handshake::HandshakeError>(())
 /// ```
-pub fn parse_response(
-    buf: &[u8],
-    limits: &HandshakeLimits,
-) -> Result<Option<(Response<()>, usize)>, HandshakeError> {
+pub fn parse_response(buf: &[u8], limits: &HandshakeLimits) -> Result<Option<(Response<()>, usize)>, HandshakeError> {
     let mut slots = vec![httparse::EMPTY_HEADER; limits.max_headers];
     let mut parsed = httparse::Response::new(&mut slots);
     let result = parsed.parse(window(buf, limits));
     let outcome = check(result, buf.len(), limits, || {
-        let code = parsed.code.ok_or(HandshakeError::MalformedHead {
-            reason: "no status code",
-        })?;
-        let status = StatusCode::from_u16(code).map_err(|_| HandshakeError::MalformedHead {
-            reason: "invalid status code",
-        })?;
+        let code = parsed.code.ok_or(HandshakeError::MalformedHead { reason: "no status code" })?;
+        let status =
+            StatusCode::from_u16(code).map_err(|_| HandshakeError::MalformedHead { reason: "invalid status code" })?;
         let mut response = Response::new(());
         *response.status_mut() = status;
         *response.version_mut() = version(parsed.version)?;
@@ -204,23 +180,15 @@ fn version(minor: Option<u8>) -> Result<Version, HandshakeError> {
     match minor {
         Some(0) => Ok(Version::HTTP_10),
         Some(1) => Ok(Version::HTTP_11),
-        _ => Err(HandshakeError::MalformedHead {
-            reason: "invalid HTTP version",
-        }),
+        _ => Err(HandshakeError::MalformedHead { reason: "invalid HTTP version" }),
     }
 }
 
-fn header_map(
-    headers: &[httparse::Header<'_>],
-    limits: &HandshakeLimits,
-) -> Result<HeaderMap, HandshakeError> {
-    let too_many = |_| HandshakeError::TooManyHeaders {
-        limit: limits.max_headers,
-    };
+fn header_map(headers: &[httparse::Header<'_>], limits: &HandshakeLimits) -> Result<HeaderMap, HandshakeError> {
+    let too_many = |_| HandshakeError::TooManyHeaders { limit: limits.max_headers };
     let mut map = HeaderMap::try_with_capacity(headers.len()).map_err(too_many)?;
     for header in headers {
-        let name = HeaderName::from_bytes(header.name.as_bytes())
-            .map_err(|_| HandshakeError::InvalidHeaderName)?;
+        let name = HeaderName::from_bytes(header.name.as_bytes()).map_err(|_| HandshakeError::InvalidHeaderName)?;
         let value = HeaderValue::from_bytes(header.value)
             .map_err(|_| HandshakeError::InvalidHeaderValue { name: name.clone() })?;
         map.try_append(name, value).map_err(too_many)?;
@@ -286,9 +254,8 @@ pub fn encode_response(resp: &Response<()>, body: &[u8], out: &mut BytesMut) {
     out.put_u8(b' ');
     out.put_slice(reason.as_bytes());
     out.put_slice(b"\r\n");
-    let has_content = !(status.is_informational()
-        || status == StatusCode::NO_CONTENT
-        || status == StatusCode::NOT_MODIFIED);
+    let has_content =
+        !(status.is_informational() || status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED);
     for (name, value) in resp.headers() {
         if has_content && (name == CONTENT_LENGTH || name == TRANSFER_ENCODING) {
             continue;
@@ -303,19 +270,11 @@ pub fn encode_response(resp: &Response<()>, body: &[u8], out: &mut BytesMut) {
 }
 
 fn version_text(version: Version) -> &'static [u8] {
-    if version == Version::HTTP_10 {
-        b"HTTP/1.0"
-    } else {
-        b"HTTP/1.1"
-    }
+    if version == Version::HTTP_10 { b"HTTP/1.0" } else { b"HTTP/1.1" }
 }
 
 fn head_size_hint(headers: &HeaderMap) -> usize {
-    headers
-        .iter()
-        .map(|(name, value)| name.as_str().len() + value.len() + 4)
-        .sum::<usize>()
-        + 2
+    headers.iter().map(|(name, value)| name.as_str().len() + value.len() + 4).sum::<usize>() + 2
 }
 
 /// Writes `Name: value\r\n`, with the name in its conventional
@@ -357,19 +316,14 @@ mod tests {
 
     #[test]
     fn parses_request_fields() -> TestResult {
-        let (req, consumed) =
-            parse_request(REQUEST, &HandshakeLimits::default())?.ok_or("incomplete")?;
+        let (req, consumed) = parse_request(REQUEST, &HandshakeLimits::default())?.ok_or("incomplete")?;
         assert_eq!(consumed, REQUEST.len());
         assert_eq!(req.method(), Method::GET);
         assert_eq!(req.uri().path(), "/chat");
         assert_eq!(req.uri().query(), Some("x=1"));
         assert_eq!(req.version(), Version::HTTP_11);
         assert_eq!(req.headers().len(), 7);
-        let protocols: Vec<_> = req
-            .headers()
-            .get_all("sec-websocket-protocol")
-            .iter()
-            .collect();
+        let protocols: Vec<_> = req.headers().get_all("sec-websocket-protocol").iter().collect();
         assert_eq!(protocols, ["chat", "superchat"]);
         Ok(())
     }
@@ -379,39 +333,22 @@ mod tests {
         let limits = HandshakeLimits::default();
         for end in 0..REQUEST.len() {
             let prefix = REQUEST.get(..end).ok_or("range")?;
-            assert!(
-                parse_request(prefix, &limits)?.is_none(),
-                "complete at {end}"
-            );
+            assert!(parse_request(prefix, &limits)?.is_none(), "complete at {end}");
         }
         Ok(())
     }
 
     #[test]
     fn head_exactly_at_limit_is_accepted() -> TestResult {
-        let limits = HandshakeLimits {
-            max_head_bytes: REQUEST.len(),
-            max_headers: 7,
-        };
+        let limits = HandshakeLimits { max_head_bytes: REQUEST.len(), max_headers: 7 };
         assert!(parse_request(REQUEST, &limits)?.is_some());
-        let limits = HandshakeLimits {
-            max_head_bytes: REQUEST.len() - 1,
-            max_headers: 7,
-        };
+        let limits = HandshakeLimits { max_head_bytes: REQUEST.len() - 1, max_headers: 7 };
         assert_eq!(
             parse_request(REQUEST, &limits).err(),
-            Some(HandshakeError::HeadTooLarge {
-                limit: REQUEST.len() - 1
-            })
+            Some(HandshakeError::HeadTooLarge { limit: REQUEST.len() - 1 })
         );
-        let limits = HandshakeLimits {
-            max_head_bytes: 1 << 20,
-            max_headers: 6,
-        };
-        assert_eq!(
-            parse_request(REQUEST, &limits).err(),
-            Some(HandshakeError::TooManyHeaders { limit: 6 })
-        );
+        let limits = HandshakeLimits { max_head_bytes: 1 << 20, max_headers: 6 };
+        assert_eq!(parse_request(REQUEST, &limits).err(), Some(HandshakeError::TooManyHeaders { limit: 6 }));
         Ok(())
     }
 
@@ -440,8 +377,7 @@ mod tests {
     #[test]
     fn parses_response_and_keeps_leftover() -> TestResult {
         let bytes = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n\x81\x00";
-        let (resp, consumed) =
-            parse_response(bytes, &HandshakeLimits::default())?.ok_or("incomplete")?;
+        let (resp, consumed) = parse_response(bytes, &HandshakeLimits::default())?.ok_or("incomplete")?;
         assert_eq!(resp.status(), StatusCode::SWITCHING_PROTOCOLS);
         assert_eq!(resp.headers().get("upgrade").ok_or("upgrade")?, "websocket");
         assert_eq!(bytes.get(consumed..), Some(&b"\x81\x00"[..]));
@@ -471,25 +407,16 @@ mod tests {
             .body(())?;
         let mut out = BytesMut::new();
         encode_request(&req, &mut out);
-        assert_eq!(
-            &out[..],
-            b"GET /a?b HTTP/1.1\r\nHost: h\r\nSec-WebSocket-Key: k\r\nX-Two: 1\r\nX-Two: 2\r\n\r\n"
-        );
+        assert_eq!(&out[..], b"GET /a?b HTTP/1.1\r\nHost: h\r\nSec-WebSocket-Key: k\r\nX-Two: 1\r\nX-Two: 2\r\n\r\n");
         Ok(())
     }
 
     #[test]
     fn encodes_101_without_content_length() -> TestResult {
-        let resp = Response::builder()
-            .status(101)
-            .header("upgrade", "websocket")
-            .body(())?;
+        let resp = Response::builder().status(101).header("upgrade", "websocket").body(())?;
         let mut out = BytesMut::new();
         encode_response(&resp, b"", &mut out);
-        assert_eq!(
-            &out[..],
-            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n"
-        );
+        assert_eq!(&out[..], b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n");
         Ok(())
     }
 
@@ -502,10 +429,7 @@ mod tests {
             .body(())?;
         let mut out = BytesMut::new();
         encode_response(&resp, b"nope", &mut out);
-        assert_eq!(
-            &out[..],
-            b"HTTP/1.1 403 Forbidden\r\nContent-Length: 4\r\n\r\nnope"
-        );
+        assert_eq!(&out[..], b"HTTP/1.1 403 Forbidden\r\nContent-Length: 4\r\n\r\nnope");
         // A status without a canonical reason gets an empty one.
         let resp = Response::builder().status(599).body(())?;
         out.clear();

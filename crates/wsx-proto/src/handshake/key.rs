@@ -31,8 +31,7 @@ pub fn generate_key(rng: &mut dyn RngCore) -> HeaderValue {
     // Cannot fail (and does not depend on peer input): the base64 alphabet is
     // visible ASCII, always a valid header value. A panic is preferred over a
     // fallback that would send a non-random key.
-    HeaderValue::from_maybe_shared(bytes::Bytes::from(encoded))
-        .expect("base64 is always a valid header value")
+    HeaderValue::from_maybe_shared(bytes::Bytes::from(encoded)).expect("base64 is always a valid header value")
 }
 
 /// The `Sec-WebSocket-Accept` value for a `Sec-WebSocket-Key` value `key`
@@ -90,10 +89,7 @@ mod tests {
     fn rfc_1_3_vector() {
         // RFC 6455 §1.3: key "dGhlIHNhbXBsZSBub25jZQ==" gives
         // "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=".
-        assert_eq!(
-            accept_key(b"dGhlIHNhbXBsZSBub25jZQ=="),
-            "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
-        );
+        assert_eq!(accept_key(b"dGhlIHNhbXBsZSBub25jZQ=="), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
     }
 
     #[test]

@@ -9,9 +9,8 @@
 
 use bytes::Bytes;
 use http::header::{
-    CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HOST, ORIGIN, SEC_WEBSOCKET_ACCEPT,
-    SEC_WEBSOCKET_EXTENSIONS, SEC_WEBSOCKET_KEY, SEC_WEBSOCKET_PROTOCOL, SEC_WEBSOCKET_VERSION,
-    TRANSFER_ENCODING, UPGRADE,
+    CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HOST, ORIGIN, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_EXTENSIONS,
+    SEC_WEBSOCKET_KEY, SEC_WEBSOCKET_PROTOCOL, SEC_WEBSOCKET_VERSION, TRANSFER_ENCODING, UPGRADE,
 };
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, Version};
 
@@ -71,14 +70,10 @@ pub fn validate_request(req: &Request<()>) -> Result<ClientOffer, HandshakeError
     // gets 400, as §4.2.1 suggests ("an appropriate error code (such as 400
     // Bad Request)"), rather than 405.
     if req.method() != Method::GET {
-        return Err(HandshakeError::MethodNotGet {
-            method: req.method().clone(),
-        });
+        return Err(HandshakeError::MethodNotGet { method: req.method().clone() });
     }
     if req.version() < Version::HTTP_11 {
-        return Err(HandshakeError::HttpVersionTooOld {
-            version: req.version(),
-        });
+        return Err(HandshakeError::HttpVersionTooOld { version: req.version() });
     }
     // RFC 6455 §4.2.1: the Request-URI "should be interpreted as a /resource
     // name/ ... (or an absolute HTTP/HTTPS URI containing the /resource
@@ -162,9 +157,7 @@ fn check_version(headers: &HeaderMap) -> Result<(), HandshakeError> {
     // version(s) the server is capable of understanding."
     match (first, versions.next()) {
         (Some(v), None) if v.as_bytes().trim_ascii() == b"13" => Ok(()),
-        _ => Err(HandshakeError::UnsupportedVersion {
-            found: first.cloned(),
-        }),
+        _ => Err(HandshakeError::UnsupportedVersion { found: first.cloned() }),
     }
 }
 
@@ -174,10 +167,8 @@ fn offered_subprotocols(headers: &HeaderMap) -> Result<Vec<String>, HandshakeErr
         // RFC 6455 §4.1: the elements "MUST be non-empty strings with
         // characters in the range U+0021 to U+007E not including separator
         // characters as defined in [RFC2616] and MUST all be unique strings."
-        let protocol = std::str::from_utf8(element)
-            .ok()
-            .filter(|p| is_token(p))
-            .ok_or(HandshakeError::InvalidSubprotocolList)?;
+        let protocol =
+            std::str::from_utf8(element).ok().filter(|p| is_token(p)).ok_or(HandshakeError::InvalidSubprotocolList)?;
         if protocols.iter().any(|seen| seen == protocol) {
             return Err(HandshakeError::InvalidSubprotocolList);
         }
@@ -189,9 +180,7 @@ fn offered_subprotocols(headers: &HeaderMap) -> Result<Vec<String>, HandshakeErr
 fn offered_extensions(headers: &HeaderMap) -> Result<Vec<String>, HandshakeError> {
     let mut offers = Vec::new();
     for value in headers.get_all(SEC_WEBSOCKET_EXTENSIONS) {
-        let text = value
-            .to_str()
-            .map_err(|_| HandshakeError::InvalidExtensionList)?;
+        let text = value.to_str().map_err(|_| HandshakeError::InvalidExtensionList)?;
         for element in split_top_level(text) {
             // RFC 6455 §9.1: extension-list = 1#extension;
             // extension = extension-token *( ";" extension-param )
@@ -213,17 +202,13 @@ fn offered_extensions(headers: &HeaderMap) -> Result<Vec<String>, HandshakeError
 /// # Errors
 /// [`HandshakeError::SubprotocolNotOffered`] if `subprotocol` is not one of
 /// `offer.subprotocols` (a bug in the caller).
-pub fn accept_response(
-    offer: &ClientOffer,
-    subprotocol: Option<&str>,
-) -> Result<Response<()>, HandshakeError> {
+pub fn accept_response(offer: &ClientOffer, subprotocol: Option<&str>) -> Result<Response<()>, HandshakeError> {
     let mut resp = Response::new(());
     *resp.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
     let headers = resp.headers_mut();
     headers.insert(UPGRADE, HeaderValue::from_static("websocket"));
     headers.insert(CONNECTION, HeaderValue::from_static("Upgrade"));
-    let accept = HeaderValue::from_str(&accept_key(offer.key.as_bytes()))
-        .map_err(|_| HandshakeError::InvalidKey)?;
+    let accept = HeaderValue::from_str(&accept_key(offer.key.as_bytes())).map_err(|_| HandshakeError::InvalidKey)?;
     headers.insert(SEC_WEBSOCKET_ACCEPT, accept);
     if let Some(protocol) = subprotocol {
         // RFC 6455 §4.2.2: "The value chosen MUST be derived from the
@@ -231,14 +216,10 @@ pub fn accept_response(
         // from the |Sec-WebSocket-Protocol| field that the server is willing
         // to use for this connection (if any)."
         if !offer.subprotocols.iter().any(|offered| offered == protocol) {
-            return Err(HandshakeError::SubprotocolNotOffered {
-                protocol: protocol.to_owned(),
-            });
+            return Err(HandshakeError::SubprotocolNotOffered { protocol: protocol.to_owned() });
         }
-        let value =
-            HeaderValue::from_str(protocol).map_err(|_| HandshakeError::SubprotocolNotOffered {
-                protocol: protocol.to_owned(),
-            })?;
+        let value = HeaderValue::from_str(protocol)
+            .map_err(|_| HandshakeError::SubprotocolNotOffered { protocol: protocol.to_owned() })?;
         headers.insert(SEC_WEBSOCKET_PROTOCOL, value);
     }
     Ok(resp)
@@ -266,10 +247,7 @@ pub fn error_response(err: &HandshakeError) -> (Response<()>, Bytes) {
     let mut resp = Response::new(());
     *resp.status_mut() = status;
     let headers = resp.headers_mut();
-    headers.insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
     headers.insert(CONTENT_LENGTH, HeaderValue::from(body.len()));
     if status == StatusCode::UPGRADE_REQUIRED {
         headers.insert(UPGRADE, HeaderValue::from_static("websocket"));
@@ -295,27 +273,17 @@ mod tests {
 
     #[test]
     fn zero_content_length_in_any_spelling_is_no_body() {
-        assert_eq!(
-            check_no_body(&headers(&[("content-length", "000")])),
-            Ok(())
-        );
+        assert_eq!(check_no_body(&headers(&[("content-length", "000")])), Ok(()));
         assert_eq!(check_no_body(&headers(&[])), Ok(()));
         for bad in ["", "+0", "-0", "0x0", "1"] {
             let map = headers(&[("content-length", bad)]);
-            assert_eq!(
-                check_no_body(&map),
-                Err(HandshakeError::RequestBody),
-                "{bad:?}"
-            );
+            assert_eq!(check_no_body(&map), Err(HandshakeError::RequestBody), "{bad:?}");
         }
     }
 
     #[test]
     fn version_must_be_exactly_13() {
-        assert_eq!(
-            check_version(&headers(&[("sec-websocket-version", " 13 ")])),
-            Ok(())
-        );
+        assert_eq!(check_version(&headers(&[("sec-websocket-version", " 13 ")])), Ok(()));
         for bad in ["013", "13.0", "1 3"] {
             let map = headers(&[("sec-websocket-version", bad)]);
             assert!(check_version(&map).is_err(), "{bad:?}");
@@ -333,10 +301,7 @@ mod tests {
     fn non_origin_form_targets_are_refused() -> Result<(), http::Error> {
         for target in ["*", "example.com:80"] {
             let req = Request::get(target).body(())?;
-            assert_eq!(
-                validate_request(&req),
-                Err(HandshakeError::InvalidRequestTarget)
-            );
+            assert_eq!(validate_request(&req), Err(HandshakeError::InvalidRequestTarget));
         }
         // Absolute-form gets past the target check (and fails later).
         let req = Request::get("http://example.com/chat").body(())?;
@@ -349,14 +314,8 @@ mod tests {
         let (resp, body) = error_response(&HandshakeError::UpgradeNotWebSocket);
         assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
         assert_eq!(resp.headers()[CONNECTION], "close");
-        assert_eq!(
-            resp.headers()[CONTENT_LENGTH],
-            body.len().to_string().as_str()
-        );
+        assert_eq!(resp.headers()[CONTENT_LENGTH], body.len().to_string().as_str());
         assert!(!resp.headers().contains_key(SEC_WEBSOCKET_VERSION));
-        assert_eq!(
-            &body[..],
-            b"Upgrade header does not contain \"websocket\"\n"
-        );
+        assert_eq!(&body[..], b"Upgrade header does not contain \"websocket\"\n");
     }
 }
