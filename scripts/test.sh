@@ -4,7 +4,7 @@
 #   scripts/test.sh              all stages
 #   scripts/test.sh fmt clippy   only these stages (names below)
 #
-# Stages: venv fmt clippy test doc peers autobahn-server autobahn-client.
+# Stages: venv fmt clippy test doc peers autobahn-server autobahn-client fuzz.
 # Every stage runs even when an earlier one failed (a clippy lint must not hide
 # an Autobahn regression); the exit status is non-zero if any failed. The last
 # line is "N passed, N failed", counting stages.
@@ -16,7 +16,7 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
-all_stages=(venv fmt clippy test doc peers autobahn-server autobahn-client)
+all_stages=(venv fmt clippy test doc peers autobahn-server autobahn-client fuzz)
 if (($#)); then stages=("$@"); else stages=("${all_stages[@]}"); fi
 for stage in "${stages[@]}"; do
     [[ " ${all_stages[*]} " == *" $stage "* ]] || { echo "unknown stage '$stage'; stages: ${all_stages[*]}" >&2; exit 2; }
@@ -39,6 +39,7 @@ stage_command() {
         peers) echo "bash interop/python/selftest.sh" ;;
         autobahn-server) echo "bash scripts/autobahn.sh server" ;;
         autobahn-client) echo "bash scripts/autobahn.sh client" ;;
+        fuzz) echo "bash scripts/fuzz.sh 25" ;;
     esac
 }
 stage_limit() {
@@ -47,6 +48,7 @@ stage_limit() {
         clippy | doc) echo 1200 ;;
         test) echo 1800 ;;
         autobahn-*) echo 1800 ;;
+        fuzz) echo 600 ;;
     esac
 }
 needs_venv() { [[ "$1" == peers || "$1" == autobahn-* ]]; }
