@@ -10,7 +10,7 @@ use wsx::{CloseCode, Message};
 /// Options of `wsx connect`.
 #[derive(Debug, Args)]
 pub(crate) struct ConnectArgs {
-    /// The server URL (ws://host:port/path).
+    /// The server URL (ws://host:port/path or wss://…).
     url: String,
     /// Extra request header, `Name: value` (repeatable).
     #[arg(short = 'H', long = "header", value_name = "NAME: VALUE")]
@@ -24,9 +24,34 @@ pub(crate) struct ConnectArgs {
     /// Read all of stdin and send it as one binary message.
     #[arg(long)]
     binary: bool,
-    /// Log the handshake and frames to stderr.
+    /// Log the handshake and frames to stderr, and show what was negotiated.
     #[arg(short, long)]
     pub(crate) verbose: bool,
+    /// Trust only the CA certificates in this PEM file for wss:// (default:
+    /// the Mozilla roots).
+    #[arg(long, value_name = "FILE")]
+    ca: Option<std::path::PathBuf>,
+    /// Do not verify the server's certificate (DANGEROUS: anyone on the path
+    /// can read and change the traffic).
+    #[arg(long)]
+    insecure: bool,
+    /// Connect through this proxy (http://, https://, socks5://, socks5h://,
+    /// with optional user:password@). Default: HTTPS_PROXY / HTTP_PROXY /
+    /// ALL_PROXY from the environment, unless NO_PROXY matches.
+    #[arg(long, value_name = "URL")]
+    proxy: Option<String>,
+    /// Ignore the proxy environment variables.
+    #[arg(long, conflicts_with = "proxy")]
+    no_proxy: bool,
+    /// Send this Origin header.
+    #[arg(long, value_name = "URL")]
+    origin: Option<String>,
+    /// Follow up to N redirects (credentials are dropped across origins).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    max_redirects: usize,
+    /// Seconds allowed for the TCP connection (and proxy tunnel).
+    #[arg(long, value_name = "SECS", default_value_t = 10)]
+    connect_timeout: u64,
 }
 
 pub(crate) async fn run(args: ConnectArgs) -> ExitCode {
@@ -52,12 +77,23 @@ async fn session(args: ConnectArgs) -> Result<ExitCode, wsx::Error> {
     for protocol in &args.subprotocols {
         builder = builder.subprotocol(protocol);
     }
+    builder = configure_transport(builder, &args)?;
     let (ws, response) = builder.connect().await?;
-    tracing::debug!(status = %response.status(), subprotocol = ?ws.negotiated().subprotocol, "connected");
+    tracing::debug!(status = %response.status(), negotiated = ?ws.negotiated(), "connected");
     if let Some(protocol) = &ws.negotiated().subprotocol {
         eprintln!("connected (subprotocol: {protocol})");
     } else {
         eprintln!("connected");
+    }
+    if args.verbose {
+        let extensions: Vec<&str> = response
+            .headers()
+            .get_all(http::header::SEC_WEBSOCKET_EXTENSIONS)
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .collect();
+        eprintln!("subprotocol: {}", ws.negotiated().subprotocol.as_deref().unwrap_or("none"));
+        eprintln!("extensions: {}", if extensions.is_empty() { "none".to_owned() } else { extensions.join(", ") });
     }
     let (mut reader, mut writer) = ws.split();
     let binary = args.binary;
@@ -89,11 +125,40 @@ async fn session(args: ConnectArgs) -> Result<ExitCode, wsx::Error> {
     Ok(outcome)
 }
 
+/// TLS trust, proxy, origin, redirects and timeouts from the options.
+fn configure_transport(mut builder: wsx::ClientBuilder, args: &ConnectArgs) -> Result<wsx::ClientBuilder, wsx::Error> {
+    let mut tls = wsx::TlsConnector::new();
+    if let Some(path) = &args.ca {
+        let pem = std::fs::read(path).map_err(|source| wsx::Error::Io { context: "reading the --ca file", source })?;
+        tls = tls.root_certificates_pem(&pem)?;
+    }
+    if args.insecure {
+        eprintln!("wsx connect: WARNING: --insecure: the server's certificate is NOT verified; anyone on the path can read and change this connection");
+        tls = tls.danger_accept_invalid_certs(true);
+    }
+    let proxy = match (&args.proxy, args.no_proxy) {
+        (Some(url), _) => Some(wsx::Proxy::parse(url)?),
+        (None, false) => wsx::Proxy::from_env(&args.url)?,
+        (None, true) => None,
+    };
+    if let Some(proxy) = proxy {
+        tracing::debug!(?proxy, "using a proxy");
+        builder = builder.proxy(proxy.tls(tls.clone()));
+    }
+    if let Some(origin) = &args.origin {
+        builder = builder.origin(origin);
+    }
+    Ok(builder
+        .tls(tls)
+        .max_redirects(args.max_redirects)
+        .connect_timeout(std::time::Duration::from_secs(args.connect_timeout)))
+}
+
 fn reader_outcome(failure: &Option<wsx::Error>) -> ExitCode {
     if failure.is_some() { ExitCode::FAILURE } else { ExitCode::SUCCESS }
 }
 
-async fn send_lines(writer: &mut wsx::WriteHalf<tokio::net::TcpStream>) -> Result<(), wsx::Error> {
+async fn send_lines(writer: &mut wsx::WriteHalf<wsx::MaybeTls>) -> Result<(), wsx::Error> {
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
     loop {
         match lines.next_line().await {
@@ -104,7 +169,7 @@ async fn send_lines(writer: &mut wsx::WriteHalf<tokio::net::TcpStream>) -> Resul
     }
 }
 
-async fn send_binary(writer: &mut wsx::WriteHalf<tokio::net::TcpStream>) -> Result<(), wsx::Error> {
+async fn send_binary(writer: &mut wsx::WriteHalf<wsx::MaybeTls>) -> Result<(), wsx::Error> {
     let mut data = Vec::new();
     tokio::io::stdin()
         .read_to_end(&mut data)

@@ -1,5 +1,7 @@
-//! The client side (RFC 6455 §4.1): resolve and connect, send the opening
-//! handshake, validate the response, hand leftover bytes to the connection.
+//! The client side (RFC 6455 §4.1): resolve and connect (directly or through
+//! a proxy), TLS for `wss://`, send the opening handshake, validate the
+//! response (following redirects only when asked), hand leftover bytes to the
+//! connection.
 
 use std::time::Duration;
 
@@ -13,23 +15,32 @@ use wsx_proto::{Negotiated, Role};
 
 use crate::config::Config;
 use crate::error::{Error, TimeoutKind};
+use crate::proxy::Proxy;
+use crate::redirect;
+use crate::stream::MaybeTls;
+use crate::tls::TlsConnector;
 use crate::websocket::WebSocket;
 
-/// Connects to a `ws://` URL with the default [`Config`]; returns the
-/// connection and the server's handshake response.
+/// Connects to a `ws://` or `wss://` URL with the default [`Config`];
+/// returns the connection and the server's handshake response.
 ///
 /// ```no_run
 /// # async fn run() -> Result<(), wsx::Error> {
-/// let (mut ws, response) = wsx::connect("ws://127.0.0.1:9001/echo").await?;
+/// let (mut ws, response) = wsx::connect("wss://127.0.0.1:9001/echo").await?;
 /// assert_eq!(response.status(), 101);
 /// ws.send("hello").await?;
 /// # Ok(()) }
 /// ```
-pub async fn connect(url: &str) -> Result<(WebSocket<TcpStream>, Response<()>), Error> {
+pub async fn connect(url: &str) -> Result<(WebSocket<MaybeTls>, Response<()>), Error> {
     ClientBuilder::new(url).connect().await
 }
 
-/// Builds a client connection: headers, subprotocols, limits and timeouts.
+/// Builds a client connection: headers, subprotocols, TLS, proxy, limits,
+/// timeouts and redirects.
+///
+/// Defaults: TCP connect deadline 10 s, handshake deadline (TLS included)
+/// from [`Config::handshake_timeout`] (10 s), the webpki roots for `wss://`,
+/// no proxy, redirects not followed.
 ///
 /// ```no_run
 /// # async fn run() -> Result<(), wsx::Error> {
@@ -47,16 +58,25 @@ pub struct ClientBuilder {
     request: Result<ClientRequest, Error>,
     config: Config,
     connect_timeout: Duration,
+    handshake_timeout: Option<Duration>,
+    tls: TlsConnector,
+    proxy: Option<Proxy>,
+    max_redirects: usize,
 }
 
 impl ClientBuilder {
     /// A builder for `url` (`ws://` or `wss://`). A malformed URL is
-    /// reported by [`connect`](Self::connect).
+    /// reported by [`connect`](Self::connect). Userinfo in the URL
+    /// (`ws://user:password@host/`) is sent as `Authorization: Basic`.
     pub fn new(url: &str) -> Self {
         Self {
             request: WsUri::parse(url).map(ClientRequest::new).map_err(Error::from),
             config: Config::default(),
             connect_timeout: Duration::from_secs(10),
+            handshake_timeout: None,
+            tls: TlsConnector::new(),
+            proxy: None,
+            max_redirects: 0,
         }
     }
 
@@ -90,27 +110,74 @@ impl ClientBuilder {
         self
     }
 
-    /// Deadline for establishing the TCP connection. Default 10 s.
+    /// Deadline for establishing the TCP connection (and the proxy tunnel,
+    /// if any). Default 10 s.
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
         self
     }
 
-    /// Connects over TCP and runs the opening handshake.
-    pub async fn connect(self) -> Result<(WebSocket<TcpStream>, Response<()>), Error> {
-        let request = self.request?;
-        let uri = request.uri().clone();
-        if uri.is_secure() {
-            return Err(Error::TlsUnsupported);
+    /// Deadline for the TLS and WebSocket handshakes together; overrides
+    /// [`Config::handshake_timeout`] (10 s).
+    pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.handshake_timeout = Some(timeout);
+        self
+    }
+
+    /// TLS settings for `wss://` (default: the webpki roots, verification on).
+    pub fn tls(mut self, tls: TlsConnector) -> Self {
+        self.tls = tls;
+        self
+    }
+
+    /// Connects through `proxy`. No proxy is used unless set here (see
+    /// [`Proxy::from_env`] for the environment variables).
+    pub fn proxy(mut self, proxy: Proxy) -> Self {
+        self.proxy = Some(proxy);
+        self
+    }
+
+    /// Follows up to `max` redirects (3xx with `Location`); default 0, as
+    /// browsers never follow them for WebSockets. On a redirect to another
+    /// origin (scheme, host or port) the `Authorization` and `Cookie`
+    /// headers and the URL's credentials are dropped; a redirect from
+    /// `wss://` to `ws://` is never followed.
+    pub fn max_redirects(mut self, max: usize) -> Self {
+        self.max_redirects = max;
+        self
+    }
+
+    /// Connects (through the proxy, if any), runs TLS for `wss://`, and the
+    /// opening handshake, following redirects if allowed.
+    pub async fn connect(self) -> Result<(WebSocket<MaybeTls>, Response<()>), Error> {
+        let mut request = self.request?;
+        let mut config = self.config;
+        if let Some(timeout) = self.handshake_timeout {
+            config.handshake_timeout = timeout;
         }
-        let address = (uri.host().to_owned(), uri.port());
-        let tcp = tokio::time::timeout(self.connect_timeout, TcpStream::connect(address))
+        let mut redirects = 0;
+        loop {
+            let uri = request.uri().clone();
+            let io = open_transport(&uri, self.proxy.as_ref(), self.connect_timeout).await?;
+            let deadline = config.handshake_timeout;
+            let attempt = tokio::time::timeout(deadline, async {
+                let io = if uri.is_secure() { self.tls.connect(uri.host(), io).await? } else { io };
+                handshake_inner(io, request.clone(), config.clone()).await
+            })
             .await
-            .map_err(|_| Error::Timeout { kind: TimeoutKind::Connect, after: self.connect_timeout })?
-            .map_err(Error::io("connecting"))?;
-        // Small frames should leave at once; we coalesce writes ourselves.
-        tcp.set_nodelay(true).map_err(Error::io("setting TCP_NODELAY"))?;
-        handshake(tcp, request, self.config).await
+            .map_err(|_| Error::Timeout { kind: TimeoutKind::Handshake, after: deadline })?;
+            match attempt {
+                Err(Error::Redirect { status, location }) if redirects < self.max_redirects => {
+                    let Some(next) = redirect::follow(request, &location) else {
+                        return Err(Error::Redirect { status, location });
+                    };
+                    tracing::debug!(%status, %location, "following redirect");
+                    request = next;
+                    redirects += 1;
+                }
+                other => return other,
+            }
+        }
     }
 
     /// Runs the opening handshake over a transport the caller connected
@@ -119,8 +186,28 @@ impl ClientBuilder {
         self,
         io: S,
     ) -> Result<(WebSocket<S>, Response<()>), Error> {
-        handshake(io, self.request?, self.config).await
+        let mut config = self.config;
+        if let Some(timeout) = self.handshake_timeout {
+            config.handshake_timeout = timeout;
+        }
+        handshake(io, self.request?, config).await
     }
+}
+
+/// TCP to the server, or a tunnel through the proxy, within `timeout`.
+async fn open_transport(uri: &WsUri, proxy: Option<&Proxy>, timeout: Duration) -> Result<MaybeTls, Error> {
+    if let Some(proxy) = proxy {
+        return tokio::time::timeout(timeout, proxy.tunnel(uri.host(), uri.port(), timeout))
+            .await
+            .map_err(|_| Error::Timeout { kind: TimeoutKind::Connect, after: timeout })?;
+    }
+    let tcp = tokio::time::timeout(timeout, TcpStream::connect((uri.host(), uri.port())))
+        .await
+        .map_err(|_| Error::Timeout { kind: TimeoutKind::Connect, after: timeout })?
+        .map_err(Error::io("connecting"))?;
+    // Small frames should leave at once; we coalesce writes ourselves.
+    tcp.set_nodelay(true).map_err(Error::io("setting TCP_NODELAY"))?;
+    Ok(MaybeTls::Plain(tcp))
 }
 
 async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
@@ -159,6 +246,12 @@ async fn handshake_inner<S: AsyncRead + AsyncWrite + Unpin>(
             });
         }
     };
+    if response.status().is_redirection()
+        && let Some(location) = response.headers().get(http::header::LOCATION)
+    {
+        let location = String::from_utf8_lossy(location.as_bytes()).into_owned();
+        return Err(Error::Redirect { status: response.status(), location });
+    }
     let accepted = handshake.validate_response(&response)?;
     tracing::debug!(subprotocol = ?accepted.subprotocol, "handshake accepted");
     let negotiated = Negotiated::new(Role::Client).with_subprotocol(accepted.subprotocol);

@@ -57,6 +57,10 @@ pub struct Config {
     pub write_buffer_max: Option<usize>,
     /// Size limits of the handshake head (16 KiB, 100 headers → 431).
     pub handshake_limits: HandshakeLimits,
+    /// Servers: the origins allowed to connect (others get 403). Default
+    /// `None`: any origin — set it for any endpoint a browser reaches with
+    /// cookies, or cross-site WebSocket hijacking is possible.
+    pub allowed_origins: Option<crate::AllowedOrigins>,
 }
 
 impl Default for Config {
@@ -70,6 +74,7 @@ impl Default for Config {
             write_buffer_high_water: 64 * 1024,
             write_buffer_max: None,
             handshake_limits: HandshakeLimits::default(),
+            allowed_origins: None,
         }
     }
 }
@@ -126,6 +131,12 @@ impl Config {
     /// Sets the hard cap on queued bytes.
     pub fn write_buffer_max(mut self, bytes: usize) -> Self {
         self.write_buffer_max = Some(bytes);
+        self
+    }
+
+    /// Servers: refuses (403) handshakes from origins not in `origins`.
+    pub fn allowed_origins(mut self, origins: crate::AllowedOrigins) -> Self {
+        self.allowed_origins = Some(origins);
         self
     }
 

@@ -73,6 +73,23 @@ pub enum Error {
     /// `wss://` was requested but this build has no TLS support.
     #[error("wss:// needs TLS support, which this build of wsx does not include")]
     TlsUnsupported,
+    /// The TLS handshake failed or TLS could not be set up; the error names
+    /// the cause (expired certificate, wrong host name, unknown CA …).
+    #[error("TLS: {0}")]
+    Tls(#[from] crate::tls::TlsError),
+    /// The proxy could not open a tunnel.
+    #[error("proxy: {0}")]
+    Proxy(#[from] crate::proxy::ProxyError),
+    /// The server answered the handshake with a redirect that was not
+    /// followed (redirects are off by default, as in browsers; see
+    /// [`ClientBuilder::max_redirects`](crate::ClientBuilder::max_redirects)).
+    #[error("the server redirects ({status}) to {location:?}")]
+    Redirect {
+        /// The 3xx status.
+        status: http::StatusCode,
+        /// The `Location` header.
+        location: String,
+    },
 }
 
 impl Error {

@@ -17,18 +17,33 @@
 //! # Ok(()) }
 //! ```
 
+#[cfg(feature = "axum")]
+pub mod axum;
 mod client;
 mod config;
 mod error;
+#[cfg(feature = "hyper")]
+pub mod hyper;
+mod policy;
+mod proxy;
+mod redirect;
 mod server;
 mod split;
+mod stream;
+mod tls;
 mod websocket;
 
 pub use client::{ClientBuilder, connect};
 pub use config::{Config, Keepalive};
 pub use error::{Error, TimeoutKind};
-pub use server::{Accept, IncomingRequest, accept, accept_with, serve};
+pub use policy::{AllowedOrigins, cookie, select_subprotocol};
+pub use proxy::{Proxy, ProxyError, ProxyKind};
+pub use server::{Accept, IncomingRequest, accept, accept_with, serve, serve_tls};
+pub use stream::MaybeTls;
+pub use tls::{TlsAcceptor, TlsConnector, TlsError};
 pub use split::{ReadHalf, WriteHalf};
 pub use websocket::WebSocket;
 
+/// The TLS library in use, for building custom configurations.
+pub use rustls;
 pub use wsx_proto::{self as proto, CloseCode, CloseFrame, CloseOutcome, Message, Utf8Bytes};

@@ -4,6 +4,7 @@
 //! helper accepts connections and spawns a task for each.
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,6 +19,8 @@ use wsx_proto::{Negotiated, Role};
 
 use crate::config::Config;
 use crate::error::{Error, TimeoutKind};
+use crate::stream::MaybeTls;
+use crate::tls::TlsAcceptor;
 use crate::websocket::WebSocket;
 
 /// The `Server` header of our 101 responses.
@@ -56,6 +59,22 @@ impl Accept {
     }
 }
 
+impl Accept {
+    /// The 101 response to `offer` and what it agrees to; shared by every
+    /// server path (ours, hyper, axum).
+    pub(crate) fn into_response(self, offer: &ClientOffer, _config: &Config) -> Result<(Response<()>, Negotiated), Error> {
+        if self.invalid_header {
+            return Err(Error::Handshake(HandshakeError::InvalidHeaderName));
+        }
+        let mut response = accept_response(offer, self.subprotocol.as_deref())?;
+        response.headers_mut().insert(http::header::SERVER, HeaderValue::from_static(SERVER_NAME));
+        for (name, value) in &self.headers {
+            response.headers_mut().append(name, value.clone());
+        }
+        Ok((response, Negotiated::new(Role::Server).with_subprotocol(self.subprotocol)))
+    }
+}
+
 /// A handshake request read from a client, waiting for the application's
 /// decision: [`accept`](Self::accept), or [`reject`](Self::reject) with any
 /// HTTP response.
@@ -73,20 +92,38 @@ impl<S: AsyncRead + AsyncWrite + Unpin> IncomingRequest<S> {
     /// cannot be parsed (or exceeds the limits: 431) is answered here and
     /// returned as an error; a parsed request is returned even if it is not a
     /// valid WebSocket handshake, so the application can serve plain HTTP.
-    pub async fn read(mut io: S, config: Config) -> Result<Self, Error> {
-        let deadline = config.handshake_timeout;
-        let read = tokio::time::timeout(deadline, read_head(&mut io, &config)).await;
+    pub async fn read(io: S, config: Config) -> Result<Self, Error> {
+        let deadline = tokio::time::Instant::now() + config.handshake_timeout;
+        Self::read_until(io, config, deadline).await
+    }
+
+    /// [`read`](Self::read) with the deadline given as an instant, so time
+    /// already spent (on a TLS handshake, say) counts against it. A
+    /// WebSocket handshake from an origin that
+    /// [`Config::allowed_origins`] refuses is answered 403 here.
+    pub(crate) async fn read_until(mut io: S, config: Config, deadline: tokio::time::Instant) -> Result<Self, Error> {
+        let timeout = config.handshake_timeout;
+        let read = tokio::time::timeout_at(deadline, read_head(&mut io, &config)).await;
         let (request, leftover) = match read {
             Ok(Ok(parsed)) => parsed,
             Ok(Err(Error::Handshake(error))) => {
                 let (response, body) = error_response(&error);
-                let _ = tokio::time::timeout(deadline, write_response(&mut io, &response, &body)).await;
+                let _ = tokio::time::timeout(timeout, write_response(&mut io, &response, &body)).await;
                 return Err(Error::Handshake(error));
             }
             Ok(Err(error)) => return Err(error),
-            Err(_) => return Err(Error::Timeout { kind: TimeoutKind::Handshake, after: deadline }),
+            Err(_) => return Err(Error::Timeout { kind: TimeoutKind::Handshake, after: timeout }),
         };
         let offer = validate_request(&request);
+        if let (Ok(offer), Some(allowed)) = (&offer, &config.allowed_origins)
+            && !allowed.allows(offer.origin.as_ref())
+        {
+            tracing::debug!(origin = ?offer.origin, "origin not allowed: 403");
+            let (response, body) = crate::policy::forbidden_origin();
+            let _ = tokio::time::timeout(timeout, write_response(&mut io, &response, &body)).await;
+            let _ = io.shutdown().await;
+            return Err(Error::Rejected { status: response.status() });
+        }
         Ok(Self { io, request, offer, leftover, config })
     }
 
@@ -98,6 +135,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> IncomingRequest<S> {
     /// What the client offered, or why the request is not a valid handshake.
     pub fn offer(&self) -> Result<&ClientOffer, &HandshakeError> {
         self.offer.as_ref()
+    }
+
+    /// The value of cookie `name` in the request, if sent (see [`crate::cookie`]).
+    pub fn cookie(&self, name: &str) -> Option<&str> {
+        crate::policy::cookie(self.request.headers(), name)
     }
 
     /// The transport (for the peer address, say).
@@ -121,16 +163,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> IncomingRequest<S> {
                 return Err(Error::Handshake(error));
             }
         };
-        if accept.invalid_header {
-            return Err(Error::Handshake(HandshakeError::InvalidHeaderName));
-        }
-        let mut response = accept_response(&offer, accept.subprotocol.as_deref())?;
-        response.headers_mut().insert(http::header::SERVER, HeaderValue::from_static(SERVER_NAME));
-        for (name, value) in &accept.headers {
-            response.headers_mut().append(name, value.clone());
-        }
+        let (response, negotiated) = accept.into_response(&offer, &self.config)?;
         self.respond(&response, &[]).await?;
-        let negotiated = Negotiated::new(Role::Server).with_subprotocol(accept.subprotocol);
         WebSocket::from_upgraded(self.io, negotiated, self.config, &self.leftover)
     }
 
@@ -259,6 +293,83 @@ where
     Fut: Future<Output = ()> + Send + 'static,
 {
     let handler = Arc::new(handler);
+    accept_loop(listener, move |tcp, peer| {
+        let handler = handler.clone();
+        let config = config.clone();
+        tokio::spawn(async move {
+            match IncomingRequest::read(tcp, config).await {
+                Ok(incoming) => handler(incoming).await,
+                Err(error) => tracing::debug!(%peer, %error, "handshake failed"),
+            }
+        });
+    })
+    .await
+}
+
+/// [`serve`] for `wss://` (or, with `tls` `None`, plain `ws://` with the
+/// same handler type): each connection's TLS handshake and request head
+/// must both finish within [`Config::handshake_timeout`], so a client that
+/// sends plaintext, or trickles its ClientHello, is dropped at the deadline.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let tls = wsx::TlsAcceptor::from_pem_files("cert.pem", "key.pem")?;
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:9443").await?;
+/// wsx::serve_tls(listener, wsx::Config::default(), Some(tls), |incoming| async move {
+///     if let Ok(mut ws) = incoming.accept().await {
+///         while let Some(Ok(message)) = ws.recv().await {
+///             if ws.send(message).await.is_err() { break; }
+///         }
+///     }
+/// })
+/// .await?;
+/// # Ok(()) }
+/// ```
+pub async fn serve_tls<F, Fut>(
+    listener: TcpListener,
+    config: Config,
+    tls: Option<TlsAcceptor>,
+    handler: F,
+) -> std::io::Result<()>
+where
+    F: Fn(IncomingRequest<MaybeTls>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let handler = Arc::new(handler);
+    accept_loop(listener, move |tcp, peer| {
+        let handler = handler.clone();
+        let config = config.clone();
+        let tls = tls.clone();
+        tokio::spawn(async move {
+            match read_maybe_tls(tcp, tls, config).await {
+                Ok(incoming) => handler(incoming).await,
+                Err(error) => tracing::debug!(%peer, %error, "handshake failed"),
+            }
+        });
+    })
+    .await
+}
+
+/// TLS (if configured), then the request head, all before one deadline.
+async fn read_maybe_tls(
+    tcp: TcpStream,
+    tls: Option<TlsAcceptor>,
+    config: Config,
+) -> Result<IncomingRequest<MaybeTls>, Error> {
+    let timeout = config.handshake_timeout;
+    let deadline = tokio::time::Instant::now() + timeout;
+    let io = match tls {
+        Some(tls) => tokio::time::timeout_at(deadline, tls.accept(tcp))
+            .await
+            .map_err(|_| Error::Timeout { kind: TimeoutKind::Handshake, after: timeout })?
+            .map(|stream| MaybeTls::ServerTls(Box::new(stream)))?,
+        None => MaybeTls::Plain(tcp),
+    };
+    IncomingRequest::read_until(io, config, deadline).await
+}
+
+/// Accepts TCP connections forever, backing off on resource exhaustion.
+async fn accept_loop(listener: TcpListener, mut on_connection: impl FnMut(TcpStream, SocketAddr)) -> std::io::Result<()> {
     let mut backoff = Duration::from_millis(5);
     loop {
         let (tcp, peer) = match listener.accept().await {
@@ -276,14 +387,7 @@ where
             Err(error) => return Err(error),
         };
         let _ = tcp.set_nodelay(true);
-        let handler = handler.clone();
-        let config = config.clone();
-        tokio::spawn(async move {
-            match IncomingRequest::read(tcp, config).await {
-                Ok(incoming) => handler(incoming).await,
-                Err(error) => tracing::debug!(%peer, %error, "handshake failed"),
-            }
-        });
+        on_connection(tcp, peer);
     }
 }
 

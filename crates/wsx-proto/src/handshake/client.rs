@@ -79,6 +79,13 @@ impl ClientRequest {
         &self.uri
     }
 
+    /// The same request for another URI (following a redirect); origin,
+    /// offers and extra headers are kept.
+    pub fn with_uri(mut self, uri: WsUri) -> Self {
+        self.uri = uri;
+        self
+    }
+
     /// Sets the `Origin` header (RFC 6455 §4.1, §10.2; required for browser
     /// clients, optional otherwise).
     pub fn origin(mut self, origin: impl Into<String>) -> Self {

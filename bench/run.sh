@@ -1,0 +1,158 @@
+#!/usr/bin/env bash
+# End-to-end echo benchmark: wsx against tokio-tungstenite, fastwebsockets,
+# yawc and a raw TCP echo, with the neutral generator in bench/src/bin/loadgen.rs.
+#
+#   bash bench/run.sh          # full matrix, 3 rounds (long)
+#   bash bench/run.sh quick    # a few cells, 1 round, short durations (development)
+#
+# Writes docs/bench/results.md, docs/bench/chart.svg and the raw JSON lines
+# (docs/bench/results.jsonl); quick mode writes to bench/target/quick/. Environment overrides: ROUNDS, DURATION (s),
+# WARMUP (s), SERVERS ("tcp wsx ..."), SERVER_CPU, GEN_CPU, IDLE_CONNS,
+# OUT_DIR, CELLS ("SIZE:CONNS:INFLIGHT:bin|text ...").
+set -euo pipefail
+
+mode=${1:-full}
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(dirname "$here")
+servers=(${SERVERS:-tcp wsx fastwebsockets yawc tungstenite})
+server_cpu=${SERVER_CPU:-0}
+gen_cpu=${GEN_CPU:-1}
+
+case $mode in
+quick)
+    rounds=${ROUNDS:-1}
+    duration=${DURATION:-1}
+    warmup=${WARMUP:-0.3}
+    idle_conns=${IDLE_CONNS:-1000}
+    out_dir=${OUT_DIR:-$here/target/quick}
+    default_cells="16:100:1:bin 65536:100:1:bin 65536:100:1:text 16:100:16:bin"
+    ;;
+full)
+    rounds=${ROUNDS:-3}
+    duration=${DURATION:-4}
+    warmup=${WARMUP:-1}
+    idle_conns=${IDLE_CONNS:-10000}
+    out_dir=${OUT_DIR:-$root/docs/bench}
+    default_cells=""
+    for size in 16 1024 65536 1048576; do
+        for conns in 1 100 1000; do
+            default_cells+="$size:$conns:1:bin "
+        done
+    done
+    default_cells+="65536:100:1:text 16:100:16:bin"
+    ;;
+*)
+    echo "usage: bench/run.sh [quick|full]" >&2
+    exit 2
+    ;;
+esac
+cells=(${CELLS:-$default_cells})
+
+for tool in taskset cargo; do
+    command -v "$tool" >/dev/null || {
+        echo "bench/run.sh: $tool is missing (apt-get install util-linux / rustup)" >&2
+        exit 1
+    }
+done
+
+echo "building the servers and the generator (bench/target, release)..." >&2
+(cd "$here" && cargo build --release --locked --bins)
+bin=$here/target/release
+
+# 10,000 idle connections need as many descriptors on each side.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt $((idle_conns + 100)) ]; then
+    echo "bench/run.sh: RLIMIT_NOFILE $(ulimit -n) is below $idle_conns idle connections; lowering them" >&2
+    idle_conns=$(($(ulimit -n) - 100))
+fi
+
+work=$(mktemp -d /tmp/wsx-bench.XXXXXX)
+server_pid=
+cleanup() {
+    if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null || true; fi
+    rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+mkdir -p "$out_dir"
+jsonl=$out_dir/results.jsonl
+: >"$jsonl"
+
+commit=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
+if [ -n "$(git -C "$root" status --porcelain -- crates 2>/dev/null)" ]; then commit+=" (with uncommitted changes in crates/)"; fi
+cpu_model=$(awk -F': ' '/model name/{print $2; exit}' /proc/cpuinfo)
+printf '{"meta":true,"mode":"%s","rounds":"%s","measured seconds per cell":"%s","warm-up seconds":"%s","cells":"%s","idle connections":"%s","wsx commit":"%s","machine":"%s, %s cores, Linux %s","date":"%s"}\n' \
+    "$mode" "$rounds" "$duration" "$warmup" "${cells[*]}" "$idle_conns" "$commit" "$cpu_model" "$(nproc)" "$(uname -r)" "$(date -u +%FT%TZ)" >>"$jsonl"
+
+start_server() { # name -> sets server_pid, server_addr
+    local name=$1
+    : >"$work/server.out"
+    taskset -c "$server_cpu" "$bin/echo_$name" --threads 1 --listen 127.0.0.1:0 >"$work/server.out" 2>&1 &
+    server_pid=$!
+    for _ in $(seq 100); do
+        grep -q '^listening on ' "$work/server.out" && break
+        sleep 0.05
+    done
+    server_addr=$(awk '/^listening on /{print $3; exit}' "$work/server.out")
+    [ -n "$server_addr" ] || {
+        echo "bench/run.sh: echo_$name did not start: $(cat "$work/server.out")" >&2
+        exit 1
+    }
+}
+
+stop_server() {
+    kill "$server_pid" 2>/dev/null || true
+    wait "$server_pid" 2>/dev/null || true
+    server_pid=
+}
+
+target_args() { # name
+    if [ "$1" = tcp ]; then echo "--raw $server_addr"; else echo "--url ws://$server_addr/echo"; fi
+}
+
+run_gen() { # name round label args...
+    local name=$1 round=$2 label=$3
+    shift 3
+    local line
+    # shellcheck disable=SC2046
+    if line=$(taskset -c "$gen_cpu" "$bin/loadgen" $(target_args "$name") --server-pid "$server_pid" \
+        --sources 8 --tag "server=$name" --tag "round=$round" "$@" 2>"$work/gen.err") && [ -n "$line" ]; then
+        echo "$line" >>"$jsonl"
+        echo "  $label $name: $(echo "$line" | grep -o '"server_cpu_us_per_msg":[0-9.]*' | cut -d: -f2) µs/msg, $(echo "$line" | grep -o '"msgs_per_s":[0-9.]*' | cut -d: -f2 | cut -d. -f1) msgs/s, errors $(echo "$line" | grep -o '"errors":[0-9]*' | cut -d: -f2)" >&2
+    else
+        printf '{"failed":true,"server":"%s","round":"%s","cell":"%s","stderr":%s}\n' "$name" "$round" "$label" \
+            "$(head -c 300 "$work/gen.err" | tr -d '\n"\\' | sed 's/.*/"&"/')" >>"$jsonl"
+        echo "  $label $name: FAILED $(head -c 300 "$work/gen.err")" >&2
+    fi
+}
+
+n=${#servers[@]}
+for round in $(seq "$rounds"); do
+    echo "round $round of $rounds" >&2
+    for ci in "${!cells[@]}"; do
+        IFS=: read -r size conns inflight kind <<<"${cells[$ci]}"
+        text=()
+        [ "$kind" = text ] && text=(--text)
+        for k in $(seq 0 $((n - 1))); do
+            name=${servers[$(((k + round + ci) % n))]}
+            start_server "$name"
+            run_gen "$name" "$round" "${cells[$ci]}" --connections "$conns" --size "$size" --inflight "$inflight" \
+                "${text[@]}" --duration "$duration" --warmup "$warmup"
+            stop_server
+        done
+    done
+    for k in $(seq 0 $((n - 1))); do
+        name=${servers[$(((k + round) % n))]}
+        start_server "$name"
+        sleep 0.3
+        run_gen "$name" "$round" "idle" --idle --connections "$idle_conns"
+        stop_server
+    done
+done
+
+notes=()
+[ -f "$here/profile.md" ] && notes=(--notes "$here/profile.md")
+"$bin/report" --input "$jsonl" --lock "$here/Cargo.lock" --md "$out_dir/results.md" --svg "$out_dir/chart.svg" \
+    --title "Run: \`bash bench/run.sh $mode\`." "${notes[@]}"
+echo "wrote $out_dir/results.md and $out_dir/chart.svg" >&2

@@ -1,0 +1,628 @@
+//! Neutral WebSocket load generator.
+//!
+//! None of the servers' libraries is in its hot path: the client frames
+//! (RFC 6455 §5.2, masked as §5.3 requires of a client) are built once before
+//! the run, the echoes are read by the minimal frame parser below, which
+//! streams payloads past the expected bytes (no per-message buffer), and the
+//! opening handshake (§4.1) is written by hand. One current-thread runtime;
+//! pin it with `taskset`.
+//!
+//! Load mode: C connections, S-byte messages (binary, or valid UTF-8 text), K
+//! in flight per connection, a warm-up, then D measured seconds; every Nth echo
+//! is compared byte for byte, every echo's length and opcode are checked.
+//! Prints one JSON line: msgs/s, MB/s, p50/p99 round trip, errors, and with
+//! `--server-pid` the server's CPU time per message and its peak RSS.
+//!
+//! Idle mode (`--idle`): opens C connections, completes the handshakes and
+//! reports the server's RSS growth per connection.
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::io::ErrorKind;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use hdrhistogram::Histogram;
+use rand::{Rng, RngCore};
+use serde_json::json;
+use sha1::{Digest, Sha1};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
+use tokio::net::{TcpSocket, TcpStream};
+use wsx_bench::procfs;
+
+#[derive(Debug, Clone)]
+struct Args {
+    addr: SocketAddr,
+    path: String,
+    raw: bool,
+    connections: usize,
+    size: usize,
+    text: bool,
+    inflight: usize,
+    duration: f64,
+    warmup: f64,
+    verify_every: u64,
+    server_pid: Option<u32>,
+    idle: bool,
+    sources: u8,
+    tags: Vec<(String, String)>,
+}
+
+fn usage(msg: &str) -> ! {
+    eprintln!(
+        "{msg}\nusage: loadgen --url ws://HOST:PORT/PATH | --raw HOST:PORT\n  \
+         [--connections C] [--size S] [--text] [--inflight K] [--duration D] [--warmup W]\n  \
+         [--verify-every N] [--server-pid PID] [--idle] [--sources N] [--tag KEY=VALUE]..."
+    );
+    std::process::exit(2)
+}
+
+fn parse_args() -> Args {
+    let mut a = Args {
+        addr: SocketAddr::from(([127, 0, 0, 1], 9001)),
+        path: "/echo".into(),
+        raw: false,
+        connections: 1,
+        size: 16,
+        text: false,
+        inflight: 1,
+        duration: 5.0,
+        warmup: 1.0,
+        verify_every: 16,
+        server_pid: None,
+        idle: false,
+        sources: 1,
+        tags: Vec::new(),
+    };
+    let mut it = std::env::args().skip(1);
+    let mut target = false;
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().unwrap_or_else(|| usage(&format!("{flag} needs a value")));
+        fn num<T: std::str::FromStr>(v: String, f: &str) -> T {
+            v.parse().unwrap_or_else(|_| usage(&format!("bad value for {f}")))
+        }
+        match flag.as_str() {
+            "--url" => {
+                let url = value();
+                let rest = url.strip_prefix("ws://").unwrap_or_else(|| usage("only ws:// URLs"));
+                let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+                a.addr = num(host.to_string(), "--url host:port");
+                a.path = if path.is_empty() { "/".into() } else { path.into() };
+                target = true;
+            }
+            "--raw" => {
+                a.addr = num(value(), "--raw");
+                a.raw = true;
+                target = true;
+            }
+            "--connections" | "-c" => a.connections = num(value(), &flag),
+            "--size" | "-s" => a.size = num(value(), &flag),
+            "--text" => a.text = true,
+            "--inflight" | "-k" => a.inflight = num(value(), &flag),
+            "--duration" | "-d" => a.duration = num(value(), &flag),
+            "--warmup" => a.warmup = num(value(), &flag),
+            "--verify-every" => a.verify_every = num(value(), &flag),
+            "--server-pid" => a.server_pid = Some(num(value(), &flag)),
+            "--idle" => a.idle = true,
+            "--sources" => a.sources = num(value(), &flag),
+            "--tag" => {
+                let v = value();
+                let (k, val) = v.split_once('=').unwrap_or_else(|| usage("--tag KEY=VALUE"));
+                a.tags.push((k.into(), val.into()));
+            }
+            _ => usage(&format!("unknown flag {flag}")),
+        }
+    }
+    if !target {
+        usage("--url or --raw is required");
+    }
+    a.connections = a.connections.max(1);
+    a.inflight = a.inflight.max(1);
+    a.verify_every = a.verify_every.max(1);
+    a.sources = a.sources.clamp(1, 250);
+    a
+}
+
+/// Exactly `size` bytes of valid UTF-8, mostly ASCII with 2-, 3- and 4-byte
+/// sequences mixed in, the tail padded with ASCII.
+fn text_payload(size: usize) -> Vec<u8> {
+    const PIECES: [&str; 6] = ["The quick brown fox ", "jumps — ", "über ", "the lazy dög ", "€42 ", "😀 "];
+    let mut out = Vec::with_capacity(size);
+    'fill: loop {
+        for piece in PIECES {
+            if out.len() + piece.len() > size {
+                break 'fill;
+            }
+            out.extend_from_slice(piece.as_bytes());
+        }
+    }
+    out.resize(size, b'.');
+    debug_assert!(std::str::from_utf8(&out).is_ok());
+    out
+}
+
+/// One client frame: FIN, opcode, MASK bit, length, key, masked payload (§5.2).
+fn client_frame(opcode: u8, payload: &[u8], key: [u8; 4]) -> Vec<u8> {
+    let mut frame = Vec::with_capacity(payload.len() + 14);
+    frame.push(0x80 | opcode);
+    match payload.len() {
+        n @ 0..=125 => frame.push(0x80 | n as u8),
+        n @ 126..=0xFFFF => {
+            frame.push(0x80 | 126);
+            frame.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            frame.push(0x80 | 127);
+            frame.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    frame.extend_from_slice(&key);
+    frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
+    frame
+}
+
+/// What every connection shares: the frames to send and the bytes to expect.
+struct Work {
+    /// K copies of the one frame, so any in-flight window is one slice.
+    burst: Vec<u8>,
+    frame_len: usize,
+    /// The payload each echo must carry (for `--raw`, the masked payload).
+    expected: Vec<u8>,
+    /// Opcode of the echo's first frame (1 text, 2 binary).
+    opcode: u8,
+}
+
+#[derive(Default)]
+struct Shared {
+    /// Set when the measured window opens; cleared when it closes.
+    measuring: Cell<bool>,
+    stop: Cell<bool>,
+    completed: Cell<u64>,
+    verified: Cell<u64>,
+    errors: Cell<u64>,
+    error_samples: RefCell<Vec<String>>,
+}
+
+impl Shared {
+    fn error(&self, what: String) {
+        self.errors.set(self.errors.get() + 1);
+        let mut samples = self.error_samples.borrow_mut();
+        if samples.len() < 5 {
+            samples.push(what);
+        }
+    }
+}
+
+/// Streaming parser of the server's frames (RFC 6455 §5.2).
+struct Rx {
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    /// Payload bytes left in the current data frame; `None` between frames.
+    payload_left: Option<u64>,
+    frame_fin: bool,
+    /// Offset of the next payload byte within the current message.
+    msg_offset: usize,
+    in_message: bool,
+    verify: bool,
+}
+
+enum Parsed {
+    /// Need more bytes.
+    More,
+    /// A whole message arrived; `bool` = its payload was verified.
+    Message(bool),
+}
+
+impl Rx {
+    fn new(leftover: &[u8]) -> Self {
+        let mut buf = vec![0u8; 64 * 1024];
+        buf[..leftover.len()].copy_from_slice(leftover);
+        Rx {
+            buf,
+            start: 0,
+            end: leftover.len(),
+            payload_left: None,
+            frame_fin: false,
+            msg_offset: 0,
+            in_message: false,
+            verify: false,
+        }
+    }
+
+    /// Room to read into, compacting when the tail is short.
+    fn spare(&mut self) -> &mut [u8] {
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        } else if self.buf.len() - self.end < 16 * 1024 {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        &mut self.buf[self.end..]
+    }
+
+    /// Parses as far as the buffered bytes go, stopping after each message.
+    fn parse(&mut self, work: &Work, seq: u64, verify_every: u64) -> Result<Parsed, String> {
+        loop {
+            if let Some(left) = self.payload_left {
+                let avail = (self.end - self.start) as u64;
+                let n = left.min(avail) as usize;
+                if self.msg_offset + n > work.expected.len() {
+                    return Err(format!("echo longer than {} bytes", work.expected.len()));
+                }
+                if self.verify {
+                    let got = &self.buf[self.start..self.start + n];
+                    let want = &work.expected[self.msg_offset..self.msg_offset + n];
+                    // A raw TCP echo returns the masked bytes as sent, and
+                    // `expected` holds those then.
+                    if got != want {
+                        return Err(format!("echo differs within bytes {}..{}", self.msg_offset, self.msg_offset + n));
+                    }
+                }
+                self.start += n;
+                self.msg_offset += n;
+                let left = left - n as u64;
+                if left > 0 {
+                    self.payload_left = Some(left);
+                    return Ok(Parsed::More);
+                }
+                self.payload_left = None;
+                if self.frame_fin {
+                    if self.msg_offset != work.expected.len() {
+                        return Err(format!("echo of {} bytes, sent {}", self.msg_offset, work.expected.len()));
+                    }
+                    self.in_message = false;
+                    self.msg_offset = 0;
+                    return Ok(Parsed::Message(self.verify));
+                }
+                continue;
+            }
+            let avail = &self.buf[self.start..self.end];
+            if avail.len() < 2 {
+                return Ok(Parsed::More);
+            }
+            let (b0, b1) = (avail[0], avail[1]);
+            let masked = b1 & 0x80 != 0;
+            let ext = match b1 & 0x7F {
+                126 => 2,
+                127 => 8,
+                _ => 0,
+            };
+            let header_len = 2 + ext + if masked { 4 } else { 0 };
+            if avail.len() < header_len {
+                return Ok(Parsed::More);
+            }
+            let len = match ext {
+                2 => u16::from_be_bytes([avail[2], avail[3]]) as u64,
+                8 => u64::from_be_bytes(avail[2..10].try_into().map_err(|_| "header")?),
+                _ => (b1 & 0x7F) as u64,
+            };
+            let opcode = b0 & 0x0F;
+            let fin = b0 & 0x80 != 0;
+            if b0 & 0x70 != 0 {
+                return Err("RSV bits set".into());
+            }
+            if opcode >= 8 {
+                // Control frame: whole frame needed; pings are skipped.
+                if avail.len() < header_len + len as usize {
+                    return Ok(Parsed::More);
+                }
+                match opcode {
+                    9 | 10 => {
+                        self.start += header_len + len as usize;
+                        continue;
+                    }
+                    8 => return Err("server sent Close".into()),
+                    _ => return Err(format!("unknown control opcode {opcode}")),
+                }
+            }
+            match (opcode, self.in_message) {
+                (0, true) => {}
+                (op, false) if op == work.opcode => {
+                    self.in_message = true;
+                    self.msg_offset = 0;
+                    self.verify = seq % verify_every == 0;
+                }
+                (op, _) => return Err(format!("unexpected opcode {op}")),
+            }
+            self.start += header_len;
+            self.frame_fin = fin;
+            self.payload_left = Some(len);
+        }
+    }
+}
+
+async fn connect(args: &Args, index: usize) -> std::io::Result<(TcpStream, Vec<u8>)> {
+    let socket = TcpSocket::new_v4()?;
+    if args.sources > 1 {
+        let ip = Ipv4Addr::new(127, 0, 0, 1 + (index % args.sources as usize) as u8);
+        socket.bind(SocketAddr::new(IpAddr::V4(ip), 0))?;
+    }
+    let mut stream = socket.connect(args.addr).await?;
+    stream.set_nodelay(true)?;
+    if args.raw {
+        return Ok((stream, Vec::new()));
+    }
+    let mut key = [0u8; 16];
+    rand::rng().fill_bytes(&mut key);
+    let key = base64::engine::general_purpose::STANDARD.encode(key);
+    let request = format!(
+        "GET {} HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        args.path, args.addr
+    );
+    stream.write_all(request.as_bytes()).await?;
+    let mut response = Vec::with_capacity(1024);
+    let head_end = loop {
+        let mut chunk = [0u8; 1024];
+        let n = stream.read(&mut chunk).await?;
+        if n == 0 {
+            return Err(std::io::Error::new(ErrorKind::UnexpectedEof, "closed during the handshake"));
+        }
+        response.extend_from_slice(&chunk[..n]);
+        if let Some(i) = response.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        if response.len() > 16 * 1024 {
+            return Err(std::io::Error::other("response head too large"));
+        }
+    };
+    let head = String::from_utf8_lossy(&response[..head_end]).to_ascii_lowercase();
+    if !head.starts_with("http/1.1 101") {
+        return Err(std::io::Error::other(format!("no 101: {}", head.lines().next().unwrap_or(""))));
+    }
+    // RFC 6455 §4.1: the client MUST check Sec-WebSocket-Accept.
+    let mut sha = Sha1::new();
+    sha.update(key.as_bytes());
+    sha.update(b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11");
+    let accept = base64::engine::general_purpose::STANDARD.encode(sha.finalize()).to_ascii_lowercase();
+    if !head.lines().any(|l| l.starts_with("sec-websocket-accept:") && l[21..].trim() == accept) {
+        return Err(std::io::Error::other("wrong or missing Sec-WebSocket-Accept"));
+    }
+    Ok((stream, response[head_end..].to_vec()))
+}
+
+/// Drives one connection until `stop`; returns nothing, reports through `shared`.
+async fn run_connection(
+    stream: TcpStream,
+    leftover: Vec<u8>,
+    work: Rc<Work>,
+    shared: Rc<Shared>,
+    hist: Rc<RefCell<Histogram<u64>>>,
+    args: Rc<Args>,
+    mut start: tokio::sync::watch::Receiver<bool>,
+) {
+    if start.wait_for(|s| *s).await.is_err() {
+        return;
+    }
+    let mut rx = Rx::new(&leftover);
+    let mut sent_at: VecDeque<Instant> = VecDeque::with_capacity(args.inflight);
+    let now = Instant::now();
+    for _ in 0..args.inflight {
+        sent_at.push_back(now);
+    }
+    let mut pending = work.frame_len * args.inflight;
+    let mut pos = 0usize;
+    let mut seq = 0u64;
+    loop {
+        if shared.stop.get() {
+            return;
+        }
+        let interest = if pending > 0 { Interest::READABLE | Interest::WRITABLE } else { Interest::READABLE };
+        let ready = match stream.ready(interest).await {
+            Ok(r) => r,
+            Err(e) => return shared.error(format!("ready: {e}")),
+        };
+        if ready.is_writable() && pending > 0 {
+            match stream.try_write(&work.burst[pos..pos + pending]) {
+                Ok(n) => {
+                    pending -= n;
+                    pos = (pos + n) % work.frame_len;
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                Err(e) => return shared.error(format!("write: {e}")),
+            }
+        }
+        if ready.is_readable() {
+            match stream.try_read(rx.spare()) {
+                Ok(0) => return shared.error("server closed the connection".into()),
+                Ok(n) => rx.end += n,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => continue,
+                Err(e) => return shared.error(format!("read: {e}")),
+            }
+            loop {
+                match rx.parse(&work, seq, args.verify_every) {
+                    Ok(Parsed::More) => break,
+                    Ok(Parsed::Message(verified)) => {
+                        seq += 1;
+                        let t0 = sent_at.pop_front().unwrap_or(now);
+                        if shared.measuring.get() {
+                            shared.completed.set(shared.completed.get() + 1);
+                            shared.verified.set(shared.verified.get() + verified as u64);
+                            let us = t0.elapsed().as_micros() as u64;
+                            let _ = hist.borrow_mut().record(us.max(1));
+                        }
+                        if !shared.stop.get() {
+                            sent_at.push_back(Instant::now());
+                            pending += work.frame_len;
+                        }
+                    }
+                    Err(e) => return shared.error(e),
+                }
+            }
+        }
+    }
+}
+
+fn server_cpu(args: &Args) -> Option<f64> {
+    args.server_pid.and_then(procfs::cpu_seconds)
+}
+
+fn main() {
+    let args = parse_args();
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("runtime: {e}");
+            std::process::exit(1)
+        }
+    };
+    let local = tokio::task::LocalSet::new();
+    let line = local.block_on(&rt, async move { if args.idle { idle(args).await } else { load(args).await } });
+    println!("{line}");
+}
+
+fn base_json(args: &Args) -> serde_json::Map<String, serde_json::Value> {
+    let mut out = serde_json::Map::new();
+    for (k, v) in &args.tags {
+        out.insert(k.clone(), json!(v));
+    }
+    out.insert("connections".into(), json!(args.connections));
+    out
+}
+
+/// Opens all connections, up to 200 handshakes at a time.
+async fn open_all(args: &Rc<Args>, shared: &Shared) -> Vec<(TcpStream, Vec<u8>)> {
+    let mut out = Vec::with_capacity(args.connections);
+    let mut index = 0;
+    while index < args.connections {
+        let batch: Vec<_> = (index..(index + 200).min(args.connections))
+            .map(|i| {
+                let args = args.clone();
+                tokio::task::spawn_local(async move { connect(&args, i).await })
+            })
+            .collect();
+        index += batch.len();
+        for handle in batch {
+            match handle.await {
+                Ok(Ok(conn)) => out.push(conn),
+                Ok(Err(e)) => shared.error(format!("connect: {e}")),
+                Err(e) => shared.error(format!("connect task: {e}")),
+            }
+        }
+    }
+    out
+}
+
+async fn load(args: Args) -> String {
+    let args = Rc::new(args);
+    let shared = Rc::new(Shared::default());
+    let payload: Vec<u8> = if args.text {
+        text_payload(args.size)
+    } else {
+        let mut p = vec![0u8; args.size];
+        rand::rng().fill_bytes(&mut p);
+        p
+    };
+    let key: [u8; 4] = rand::rng().random();
+    let opcode = if args.text { 1 } else { 2 };
+    let frame = client_frame(opcode, &payload, key);
+    let header_len = frame.len() - payload.len();
+    let work = Rc::new(Work {
+        burst: frame.repeat(args.inflight),
+        frame_len: frame.len(),
+        expected: if args.raw { frame[header_len..].to_vec() } else { payload },
+        opcode,
+    });
+    let hist = Rc::new(RefCell::new(Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).unwrap_or_else(|e| {
+        eprintln!("histogram: {e}");
+        std::process::exit(1)
+    })));
+    let conns = open_all(&args, &shared).await;
+    let opened = conns.len();
+    let (start_tx, start_rx) = tokio::sync::watch::channel(false);
+    let tasks: Vec<_> = conns
+        .into_iter()
+        .map(|(stream, leftover)| {
+            tokio::task::spawn_local(run_connection(
+                stream,
+                leftover,
+                work.clone(),
+                shared.clone(),
+                hist.clone(),
+                args.clone(),
+                start_rx.clone(),
+            ))
+        })
+        .collect();
+    let _ = start_tx.send(true);
+    tokio::time::sleep(Duration::from_secs_f64(args.warmup)).await;
+    let cpu0 = server_cpu(&args);
+    let self0 = procfs::cpu_seconds(std::process::id());
+    let t0 = Instant::now();
+    shared.measuring.set(true);
+    tokio::time::sleep(Duration::from_secs_f64(args.duration)).await;
+    shared.measuring.set(false);
+    let elapsed = t0.elapsed().as_secs_f64();
+    let cpu1 = server_cpu(&args);
+    let self1 = procfs::cpu_seconds(std::process::id());
+    shared.stop.set(true);
+    for t in tasks {
+        t.abort();
+    }
+    let messages = shared.completed.get();
+    let h = hist.borrow();
+    let mut out = base_json(&args);
+    out.insert("size".into(), json!(args.size));
+    out.insert("text".into(), json!(args.text));
+    out.insert("inflight".into(), json!(args.inflight));
+    out.insert("opened".into(), json!(opened));
+    out.insert("duration_s".into(), json!(elapsed));
+    out.insert("messages".into(), json!(messages));
+    out.insert("verified".into(), json!(shared.verified.get()));
+    out.insert("msgs_per_s".into(), json!(messages as f64 / elapsed));
+    out.insert("mb_per_s".into(), json!(messages as f64 * args.size as f64 / elapsed / 1e6));
+    out.insert("p50_us".into(), json!(h.value_at_quantile(0.5)));
+    out.insert("p99_us".into(), json!(h.value_at_quantile(0.99)));
+    out.insert("errors".into(), json!(shared.errors.get()));
+    if let (Some(c0), Some(c1)) = (cpu0, cpu1) {
+        out.insert("server_cpu_s".into(), json!(c1 - c0));
+        out.insert("server_cpu_pct".into(), json!((c1 - c0) / elapsed * 100.0));
+        if messages > 0 {
+            out.insert("server_cpu_us_per_msg".into(), json!((c1 - c0) * 1e6 / messages as f64));
+        }
+    }
+    if let (Some(s0), Some(s1)) = (self0, self1) {
+        out.insert("gen_cpu_pct".into(), json!((s1 - s0) / elapsed * 100.0));
+    }
+    if let Some(pid) = args.server_pid {
+        out.insert("server_peak_rss_kib".into(), json!(procfs::status_kib(pid, "VmHWM")));
+    }
+    let samples = shared.error_samples.borrow();
+    if !samples.is_empty() {
+        out.insert("error_samples".into(), json!(*samples));
+    }
+    serde_json::Value::Object(out).to_string()
+}
+
+async fn idle(args: Args) -> String {
+    let args = Rc::new(args);
+    let shared = Shared::default();
+    let rss = |pid: Option<u32>| pid.and_then(|p| procfs::status_kib(p, "VmRSS"));
+    let before = rss(args.server_pid);
+    let conns = open_all(&args, &shared).await;
+    // Let the server settle: handshake tasks finish, buffers shrink if they do.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let after = rss(args.server_pid);
+    let mut out = base_json(&args);
+    out.insert("idle".into(), json!(true));
+    out.insert("opened".into(), json!(conns.len()));
+    out.insert("errors".into(), json!(shared.errors.get()));
+    out.insert("server_rss_before_kib".into(), json!(before));
+    out.insert("server_rss_after_kib".into(), json!(after));
+    if let (Some(b), Some(a)) = (before, after) {
+        if !conns.is_empty() {
+            out.insert("rss_per_conn_kib".into(), json!((a as f64 - b as f64) / conns.len() as f64));
+        }
+    }
+    let samples = shared.error_samples.borrow();
+    if !samples.is_empty() {
+        out.insert("error_samples".into(), json!(*samples));
+    }
+    drop(conns);
+    serde_json::Value::Object(out).to_string()
+}

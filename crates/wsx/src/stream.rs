@@ -1,0 +1,121 @@
+//! The transport under a `ws://` or `wss://` connection (RFC 6455 §3): TCP,
+//! or TLS over TCP (possibly through a proxy tunnel, itself possibly TLS).
+//!
+//! Contract: [`MaybeTls`] reads and writes like the stream it wraps and
+//! forwards vectored writes, so the driver's batching survives TLS.
+
+use std::io::{self, IoSlice};
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+
+/// A TCP stream, or TLS over one.
+#[non_exhaustive]
+#[derive(Debug)]
+pub enum MaybeTls {
+    /// Plain TCP (`ws://`).
+    Plain(TcpStream),
+    /// Our side of a TLS client session (`wss://`, or an `https://` proxy),
+    /// over TCP or over an outer TLS session to a proxy.
+    ClientTls(Box<tokio_rustls::client::TlsStream<MaybeTls>>),
+    /// Our side of a TLS server session.
+    ServerTls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
+}
+
+impl MaybeTls {
+    /// The TCP stream at the bottom.
+    pub fn tcp(&self) -> &TcpStream {
+        match self {
+            Self::Plain(tcp) => tcp,
+            Self::ClientTls(tls) => tls.get_ref().0.tcp(),
+            Self::ServerTls(tls) => tls.get_ref().0,
+        }
+    }
+
+    /// The peer's address (for a proxied connection, the proxy's).
+    ///
+    /// # Errors
+    /// As [`TcpStream::peer_addr`].
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.tcp().peer_addr()
+    }
+
+    /// Whether the outermost layer is TLS.
+    pub fn is_tls(&self) -> bool {
+        !matches!(self, Self::Plain(_))
+    }
+
+    /// The ALPN protocol agreed in the outermost TLS session, if any.
+    pub fn alpn_protocol(&self) -> Option<&[u8]> {
+        match self {
+            Self::Plain(_) => None,
+            Self::ClientTls(tls) => tls.get_ref().1.alpn_protocol(),
+            Self::ServerTls(tls) => tls.get_ref().1.alpn_protocol(),
+        }
+    }
+}
+
+impl From<TcpStream> for MaybeTls {
+    fn from(tcp: TcpStream) -> Self {
+        Self::Plain(tcp)
+    }
+}
+
+impl AsyncRead for MaybeTls {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Self::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Self::ClientTls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+            Self::ServerTls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for MaybeTls {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Self::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Self::ClientTls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+            Self::ServerTls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Self::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Self::ClientTls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
+            Self::ServerTls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        match self {
+            Self::Plain(s) => s.is_write_vectored(),
+            Self::ClientTls(s) => s.is_write_vectored(),
+            Self::ServerTls(s) => s.is_write_vectored(),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Self::Plain(s) => Pin::new(s).poll_flush(cx),
+            Self::ClientTls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+            Self::ServerTls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Self::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Self::ClientTls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+            Self::ServerTls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+}
