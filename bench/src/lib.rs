@@ -100,3 +100,27 @@ where
         }
     }
 }
+
+/// Runs an HTTP/1.1 server with upgrades (the way fastwebsockets and yawc
+/// accept WebSocket connections) with the shared command line and runtime.
+pub fn serve_http1<F, Fut, B, E>(handle: F)
+where
+    F: Fn(hyper::Request<hyper::body::Incoming>) -> Fut + Copy + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<hyper::Response<B>, E>> + Send + 'static,
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    E: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let args = ServerArgs::parse();
+    args.runtime().block_on(async {
+        let listener = args.bind().await;
+        accept_loop(listener, move |stream| async move {
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), hyper::service::service_fn(handle))
+                .with_upgrades()
+                .await;
+        })
+        .await;
+    });
+}

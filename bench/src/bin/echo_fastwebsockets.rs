@@ -5,11 +5,7 @@
 use fastwebsockets::{FragmentCollector, OpCode, WebSocketError, upgrade};
 use http_body_util::Empty;
 use hyper::body::{Bytes, Incoming};
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
 use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
-use wsx_bench::ServerArgs;
 
 async fn echo(fut: upgrade::UpgradeFut) -> Result<(), WebSocketError> {
     let mut ws = fut.await?;
@@ -34,15 +30,5 @@ async fn handle(mut request: Request<Incoming>) -> Result<Response<Empty<Bytes>>
 }
 
 fn main() {
-    let args = ServerArgs::parse();
-    args.runtime().block_on(async {
-        let listener = args.bind().await;
-        wsx_bench::accept_loop(listener, |stream| async move {
-            let _ = http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service_fn(handle))
-                .with_upgrades()
-                .await;
-        })
-        .await;
-    });
+    wsx_bench::serve_http1(handle);
 }

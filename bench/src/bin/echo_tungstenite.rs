@@ -10,9 +10,7 @@ fn main() {
     args.runtime().block_on(async {
         let listener = args.bind().await;
         wsx_bench::accept_loop(listener, |stream| async move {
-            let config = WebSocketConfig::default()
-                .max_message_size(Some(64 << 20))
-                .max_frame_size(Some(64 << 20));
+            let config = WebSocketConfig::default().max_message_size(Some(64 << 20)).max_frame_size(Some(64 << 20));
             let Ok(mut ws) = tokio_tungstenite::accept_async_with_config(stream, Some(config)).await else {
                 return;
             };

@@ -3,12 +3,8 @@
 //! limits match `wsx serve` (64 MiB messages).
 
 use futures_util::{SinkExt, StreamExt};
-use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
 use hyper::Request;
-use hyper_util::rt::TokioIo;
-use wsx_bench::ServerArgs;
+use hyper::body::Incoming;
 use yawc::{HttpResponse, OpCode, Options, UpgradeFut, WebSocket};
 
 async fn echo(fut: UpgradeFut) -> yawc::Result<()> {
@@ -31,15 +27,5 @@ async fn handle(mut request: Request<Incoming>) -> yawc::Result<HttpResponse> {
 }
 
 fn main() {
-    let args = ServerArgs::parse();
-    args.runtime().block_on(async {
-        let listener = args.bind().await;
-        wsx_bench::accept_loop(listener, |stream| async move {
-            let _ = http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service_fn(handle))
-                .with_upgrades()
-                .await;
-        })
-        .await;
-    });
+    wsx_bench::serve_http1(handle);
 }

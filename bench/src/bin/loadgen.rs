@@ -325,7 +325,7 @@ impl Rx {
                 (op, false) if op == work.opcode => {
                     self.in_message = true;
                     self.msg_offset = 0;
-                    self.verify = seq % verify_every == 0;
+                    self.verify = seq.is_multiple_of(verify_every);
                 }
                 (op, _) => return Err(format!("unexpected opcode {op}")),
             }
@@ -614,10 +614,8 @@ async fn idle(args: Args) -> String {
     out.insert("errors".into(), json!(shared.errors.get()));
     out.insert("server_rss_before_kib".into(), json!(before));
     out.insert("server_rss_after_kib".into(), json!(after));
-    if let (Some(b), Some(a)) = (before, after) {
-        if !conns.is_empty() {
-            out.insert("rss_per_conn_kib".into(), json!((a as f64 - b as f64) / conns.len() as f64));
-        }
+    if let (Some(b), Some(a), false) = (before, after, conns.is_empty()) {
+        out.insert("rss_per_conn_kib".into(), json!((a as f64 - b as f64) / conns.len() as f64));
     }
     let samples = shared.error_samples.borrow();
     if !samples.is_empty() {

@@ -285,7 +285,12 @@ fn targets(md: &mut String, table: &Table, idle: &BTreeMap<String, Vec<Value>>) 
         }
         if tcp_limit.is_finite() {
             if let (Some(w), Some(t)) = (wsx, tcp) {
-                row(&format!("CPU/msg ≤ {tcp_limit}× raw TCP"), &cell.label(), format!("{:.2}×", w / t), Some(w <= tcp_limit * t));
+                row(
+                    &format!("CPU/msg ≤ {tcp_limit}× raw TCP"),
+                    &cell.label(),
+                    format!("{:.2}×", w / t),
+                    Some(w <= tcp_limit * t),
+                );
             }
         } else if let Some(w) = wsx {
             row("CPU/msg ≤ 0.7 µs (pipelined)", &cell.label(), format!("{w:.2} µs"), Some(w <= 0.7 || cell.size > 16));
@@ -296,7 +301,12 @@ fn targets(md: &mut String, table: &Table, idle: &BTreeMap<String, Vec<Value>>) 
         }
     }
     let idle_wsx = idle.get("wsx").and_then(|r| metric(r, "rss_per_conn_kib"));
-    row("idle connection ≤ 4 KiB RSS", "idle", idle_wsx.map_or("—".into(), |s| format!("{:.1} KiB", s.median)), idle_wsx.map(|s| s.median <= 4.0));
+    row(
+        "idle connection ≤ 4 KiB RSS",
+        "idle",
+        idle_wsx.map_or("—".into(), |s| format!("{:.1} KiB", s.median)),
+        idle_wsx.map(|s| s.median <= 4.0),
+    );
 }
 
 fn chart(path: &str, table: &Table, servers: &[&str]) -> Result<(), Box<dyn std::error::Error>> {
@@ -311,7 +321,10 @@ fn chart(path: &str, table: &Table, servers: &[&str]) -> Result<(), Box<dyn std:
     let root = SVGBackend::new(path, (1280, 560)).into_drawing_area();
     root.fill(&WHITE)?;
     let mut chart = ChartBuilder::on(&root)
-        .caption("Server CPU time per message, relative to a raw TCP echo (1.0 = the ceiling; lower is better)", ("sans-serif", 18))
+        .caption(
+            "Server CPU time per message, relative to a raw TCP echo (1.0 = the ceiling; lower is better)",
+            ("sans-serif", 18),
+        )
         .margin(12)
         .x_label_area_size(40)
         .y_label_area_size(48)
@@ -321,12 +334,21 @@ fn chart(path: &str, table: &Table, servers: &[&str]) -> Result<(), Box<dyn std:
         .disable_x_mesh()
         .x_labels(cells.len() + 1)
         .x_label_formatter(&|x| {
-            if x % 100 == 0 { cells.get((*x / 100) as usize).map(|c| c.short()).unwrap_or_default() } else { String::new() }
+            if x % 100 == 0 {
+                cells.get((*x / 100) as usize).map(|c| c.short()).unwrap_or_default()
+            } else {
+                String::new()
+            }
         })
         .x_label_style(("sans-serif", 12))
         .y_desc("× raw TCP echo CPU per message")
         .draw()?;
-    let palette = [RGBColor(0xd6, 0x27, 0x28), RGBColor(0x1f, 0x77, 0xb4), RGBColor(0x2c, 0xa0, 0x2c), RGBColor(0xff, 0x7f, 0x0e)];
+    let palette = [
+        RGBColor(0xd6, 0x27, 0x28),
+        RGBColor(0x1f, 0x77, 0xb4),
+        RGBColor(0x2c, 0xa0, 0x2c),
+        RGBColor(0xff, 0x7f, 0x0e),
+    ];
     let width = 80 / shown.len().max(1) as i32;
     for (j, server) in shown.iter().enumerate() {
         let color = palette[j % palette.len()];
@@ -339,7 +361,10 @@ fn chart(path: &str, table: &Table, servers: &[&str]) -> Result<(), Box<dyn std:
                 Some(Rectangle::new([(x0, 0.0), (x0 + width - 2, r.min(cap))], color.filled()))
             })
             .collect();
-        chart.draw_series(bars)?.label(display(server)).legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 10, y + 5)], color.filled()));
+        chart
+            .draw_series(bars)?
+            .label(display(server))
+            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 10, y + 5)], color.filled()));
         let over: Vec<_> = cells
             .iter()
             .enumerate()
@@ -353,9 +378,16 @@ fn chart(path: &str, table: &Table, servers: &[&str]) -> Result<(), Box<dyn std:
             .collect();
         chart.draw_series(over)?;
     }
-    chart.draw_series(LineSeries::new([(-50, 1.0), (n * 100 - 50, 1.0)], BLACK.stroke_width(1)))?.label("raw TCP echo")
+    chart
+        .draw_series(LineSeries::new([(-50, 1.0), (n * 100 - 50, 1.0)], BLACK.stroke_width(1)))?
+        .label("raw TCP echo")
         .legend(|(x, y)| PathElement::new([(x, y), (x + 10, y)], BLACK));
-    chart.configure_series_labels().position(SeriesLabelPosition::UpperLeft).background_style(WHITE.mix(0.8)).border_style(BLACK).draw()?;
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()?;
     root.present()?;
     Ok(())
 }
@@ -388,12 +420,17 @@ fn main() {
             table.entry(Cell::of(&v)).or_default().entry(server).or_default().push(v);
         }
     }
-    let present: Vec<&str> =
-        SERVERS.iter().copied().filter(|s| table.values().any(|m| m.contains_key(*s)) || idle.contains_key(*s)).collect();
+    let present: Vec<&str> = SERVERS
+        .iter()
+        .copied()
+        .filter(|s| table.values().any(|m| m.contains_key(*s)) || idle.contains_key(*s))
+        .collect();
 
     let mut md = String::new();
     md.push_str("# wsx end-to-end benchmark results\n\n");
-    md.push_str("<!-- generated by bench/run.sh (bench/src/bin/report.rs); edit bench/profile.md for the profile notes -->\n\n");
+    md.push_str(
+        "<!-- generated by bench/run.sh (bench/src/bin/report.rs); edit bench/profile.md for the profile notes -->\n\n",
+    );
     if !args.title.is_empty() {
         let _ = writeln!(md, "{}\n", args.title);
     }
@@ -423,9 +460,23 @@ fn main() {
     md.push_str("- wsx: this repository (see `wsx commit` above), `wsx::serve` with the settings of `wsx serve` (bench/src/bin/echo_wsx.rs)\n");
 
     cpu_table(&mut md, &table, &present);
-    simple_table(&mut md, &table, &present, "Throughput (messages/s, higher is better)", "Echoes completed per second; on two cores the generator often saturates first, so read this next to the CPU table.", "msgs_per_s");
+    simple_table(
+        &mut md,
+        &table,
+        &present,
+        "Throughput (messages/s, higher is better)",
+        "Echoes completed per second; on two cores the generator often saturates first, so read this next to the CPU table.",
+        "msgs_per_s",
+    );
     latency_table(&mut md, &table, &present);
-    simple_table(&mut md, &table, &present, "Server peak RSS (KiB)", "`VmHWM` of the server process at the end of the cell.", "server_peak_rss_kib");
+    simple_table(
+        &mut md,
+        &table,
+        &present,
+        "Server peak RSS (KiB)",
+        "`VmHWM` of the server process at the end of the cell.",
+        "server_peak_rss_kib",
+    );
     md.push_str("\n## Idle connections\n\n");
     let _ = writeln!(
         md,
@@ -434,7 +485,8 @@ fn main() {
     );
     md.push_str("| server | KiB per idle connection |\n|---|---:|\n");
     for s in &present {
-        let _ = writeln!(md, "| {} | {} |", display(s), fmt_stat(idle.get(*s).and_then(|r| metric(r, "rss_per_conn_kib"))));
+        let _ =
+            writeln!(md, "| {} | {} |", display(s), fmt_stat(idle.get(*s).and_then(|r| metric(r, "rss_per_conn_kib"))));
     }
     targets(&mut md, &table, &idle);
     if !failures.is_empty() {
