@@ -160,8 +160,7 @@ impl Upgrade {
     pub fn accept(self, accept: Accept) -> Result<(Response<Bytes>, PendingWebSocket), Rejection> {
         match accept.into_response(&self.offer, &self.config) {
             Ok((response, negotiated)) => {
-                let pending =
-                    PendingWebSocket { on_upgrade: self.on_upgrade, negotiated, config: self.config };
+                let pending = PendingWebSocket { on_upgrade: self.on_upgrade, negotiated, config: self.config };
                 Ok((response.map(|()| Bytes::new()), pending))
             }
             Err(error) => {

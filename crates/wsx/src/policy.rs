@@ -58,9 +58,9 @@ impl AllowedOrigins {
     pub fn allows(&self, origin: Option<&HeaderValue>) -> bool {
         match origin {
             None => !self.require_origin,
-            Some(value) => value
-                .to_str()
-                .is_ok_and(|origin| self.origins.iter().any(|allowed| *allowed == normalise(origin))),
+            Some(value) => {
+                value.to_str().is_ok_and(|origin| self.origins.iter().any(|allowed| *allowed == normalise(origin)))
+            }
         }
     }
 }

@@ -50,8 +50,9 @@ pub enum ProxyError {
         /// What is wrong with it.
         reason: &'static str,
     },
-    /// The HTTP proxy wants credentials (407) we did not give or it refused.
-    #[error("the proxy requires authentication (407)")]
+    /// The HTTP proxy wants credentials we did not give, or refused ours
+    /// (407, or 401 from some proxies).
+    #[error("the proxy refused: credentials missing or wrong")]
     AuthenticationRequired,
     /// The HTTP proxy answered `CONNECT` with this non-2xx status.
     #[error("the proxy refused CONNECT with {status}")]
@@ -154,9 +155,8 @@ impl Proxy {
     /// # Errors
     /// A variable set to an invalid proxy URL.
     pub fn from_vars(target: &WsUri, var: impl Fn(&str) -> Option<String>) -> Result<Option<Self>, Error> {
-        let lookup = |name: &str| {
-            var(&name.to_ascii_lowercase()).or_else(|| var(name)).filter(|value| !value.trim().is_empty())
-        };
+        let lookup =
+            |name: &str| var(&name.to_ascii_lowercase()).or_else(|| var(name)).filter(|value| !value.trim().is_empty());
         if let Some(no_proxy) = lookup("NO_PROXY")
             && no_proxy_matches(&no_proxy, target.host(), target.port())
         {
@@ -204,9 +204,7 @@ impl Proxy {
                     .ok_or_else(|| Error::io("resolving the server's name")(std::io::ErrorKind::NotFound.into()))?;
                 self.socks5(tcp, tokio_socks::TargetAddr::Ip(address)).await
             }
-            ProxyKind::Socks5h => {
-                self.socks5(tcp, tokio_socks::TargetAddr::Domain(host.to_owned().into(), port)).await
-            }
+            ProxyKind::Socks5h => self.socks5(tcp, tokio_socks::TargetAddr::Domain(host.to_owned().into(), port)).await,
         }
     }
 
@@ -235,7 +233,12 @@ impl Proxy {
         let status = read_connect_response(&mut io).await?;
         match status {
             s if s.is_success() => Ok(io),
-            http::StatusCode::PROXY_AUTHENTICATION_REQUIRED => Err(ProxyError::AuthenticationRequired.into()),
+            // 407 is the standard answer; some proxies (tinyproxy) answer
+            // wrong credentials with 401, which for CONNECT can only be about
+            // the proxy's own credentials: no origin server is involved yet.
+            http::StatusCode::PROXY_AUTHENTICATION_REQUIRED | http::StatusCode::UNAUTHORIZED => {
+                Err(ProxyError::AuthenticationRequired.into())
+            }
             status => Err(ProxyError::ConnectRefused { status }.into()),
         }
     }

@@ -206,9 +206,7 @@ impl TlsConnector {
 
     fn trusted_roots(&self) -> Result<Arc<RootCertStore>, Error> {
         match &self.roots {
-            Roots::Webpki => {
-                Ok(Arc::new(RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() }))
-            }
+            Roots::Webpki => Ok(Arc::new(RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() })),
             #[cfg(feature = "native-roots")]
             Roots::Native => {
                 let mut store = RootCertStore::empty();
@@ -330,7 +328,10 @@ impl TlsAcceptor {
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
-        tokio_rustls::TlsAcceptor::from(self.config.clone()).accept(io).await.map_err(|e| handshake_error(e, "", "TLS handshake with the client"))
+        tokio_rustls::TlsAcceptor::from(self.config.clone())
+            .accept(io)
+            .await
+            .map_err(|e| handshake_error(e, "", "TLS handshake with the client"))
     }
 }
 

@@ -115,11 +115,9 @@ async fn plaintext_to_the_tls_port_is_dropped() {
     // Not a TLS record: refused at once, well before the 10 s deadline.
     assert!(time_until_closed(&mut tcp).await < Duration::from_secs(5));
     // A client that connects and sends nothing is dropped at the deadline.
-    let port = tls_echo_server(
-        &ca.leaf(&["localhost"]),
-        wsx::Config::default().handshake_timeout(Duration::from_millis(300)),
-    )
-    .await;
+    let port =
+        tls_echo_server(&ca.leaf(&["localhost"]), wsx::Config::default().handshake_timeout(Duration::from_millis(300)))
+            .await;
     let mut silent = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
     let waited = time_until_closed(&mut silent).await;
     assert!(waited >= Duration::from_millis(250) && waited < Duration::from_secs(5), "{waited:?}");
