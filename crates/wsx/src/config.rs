@@ -61,6 +61,10 @@ pub struct Config {
     /// `None`: any origin — set it for any endpoint a browser reaches with
     /// cookies, or cross-site WebSocket hijacking is possible.
     pub allowed_origins: Option<crate::AllowedOrigins>,
+    /// Servers: once this signal is triggered, the connection starts its
+    /// closing handshake with 1001 Going Away the next time it is read.
+    /// Default `None`; [`Server`](crate::Server) sets its own signal.
+    pub shutdown: Option<crate::ShutdownSignal>,
 }
 
 impl Default for Config {
@@ -75,6 +79,7 @@ impl Default for Config {
             write_buffer_max: None,
             handshake_limits: HandshakeLimits::default(),
             allowed_origins: None,
+            shutdown: None,
         }
     }
 }
@@ -137,6 +142,12 @@ impl Config {
     /// Servers: refuses (403) handshakes from origins not in `origins`.
     pub fn allowed_origins(mut self, origins: crate::AllowedOrigins) -> Self {
         self.allowed_origins = Some(origins);
+        self
+    }
+
+    /// Closes the connection with 1001 once `signal` is triggered.
+    pub fn shutdown(mut self, signal: crate::ShutdownSignal) -> Self {
+        self.shutdown = Some(signal);
         self
     }
 

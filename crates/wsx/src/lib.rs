@@ -22,6 +22,7 @@ pub mod axum;
 mod client;
 mod config;
 mod error;
+mod listener;
 #[cfg(feature = "hyper")]
 pub mod hyper;
 mod policy;
@@ -36,6 +37,7 @@ mod websocket;
 pub use client::{ClientBuilder, connect};
 pub use config::{Config, Keepalive};
 pub use error::{Error, TimeoutKind};
+pub use listener::{Server, ServerOptions, ServerStats, ShutdownSignal};
 pub use policy::{AllowedOrigins, cookie, select_subprotocol};
 pub use proxy::{Proxy, ProxyError, ProxyKind};
 pub use server::{Accept, IncomingRequest, accept, accept_with, serve, serve_tls};

@@ -78,6 +78,8 @@ pub struct WebSocket<S> {
     close_timer: Option<Pin<Box<Sleep>>>,
     keepalive: Option<KeepaliveState>,
     idle_timer: Option<Pin<Box<Sleep>>>,
+    /// The server's shutdown signal (`Config::shutdown`), until it fires.
+    going_away: Option<Pin<Box<tokio_util::sync::WaitForCancellationFutureOwned>>>,
     outcome: Option<CloseOutcome>,
 }
 
@@ -118,6 +120,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
             counter: 0,
         });
         let idle_timer = config.idle_timeout.map(|d| Box::pin(tokio::time::sleep_until(now + d)));
+        let going_away = config.shutdown.as_ref().map(|signal| Box::pin(signal.owned_future()));
         Ok(Self {
             io,
             conn,
@@ -130,6 +133,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
             close_timer: None,
             keepalive,
             idle_timer,
+            going_away,
             outcome: None,
         })
     }
@@ -431,16 +435,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// Keepalive pings, their timeout, the idle timeout and the close
     /// timeout; each registers `cx` so the task wakes when it is due.
     fn poll_timers(&mut self, cx: &mut Context<'_>) -> Result<(), Error> {
-        if self.conn.close_expected() {
-            self.arm_close_timer(true);
-            if let Some(timer) = self.close_timer.as_mut()
-                && timer.as_mut().poll(cx).is_ready()
-            {
-                let after = self.config.close_timeout;
-                self.transport_failed(Error::Timeout { kind: TimeoutKind::Close, after });
-                return Err(Error::Timeout { kind: TimeoutKind::Close, after });
-            }
-        }
         if let Some(keepalive) = self.keepalive.as_mut() {
             if let Some((_, deadline)) = keepalive.awaiting.as_mut()
                 && deadline.as_mut().poll(cx).is_ready()
@@ -468,6 +462,29 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
             if self.conn.is_open() {
                 tracing::debug!("idle timeout; closing with 1001");
                 let _ = self.conn.close_with(CloseCode::GOING_AWAY, "idle timeout");
+            }
+        }
+        if let Some(signal) = self.going_away.as_mut()
+            && signal.as_mut().poll(cx).is_ready()
+        {
+            self.going_away = None;
+            if self.conn.is_open() {
+                // RFC 6455 §7.4.1: 1001 "indicates that an endpoint is
+                // "going away", such as a server going down".
+                tracing::debug!("server shutting down; closing with 1001");
+                let _ = self.conn.close_with(CloseCode::GOING_AWAY, "server shutting down");
+            }
+        }
+        // Last, so that a close the idle timeout or a shutdown started just
+        // above arms its timer now: no other wake-up may ever come.
+        if self.conn.close_expected() {
+            self.arm_close_timer(true);
+            if let Some(timer) = self.close_timer.as_mut()
+                && timer.as_mut().poll(cx).is_ready()
+            {
+                let after = self.config.close_timeout;
+                self.transport_failed(Error::Timeout { kind: TimeoutKind::Close, after });
+                return Err(Error::Timeout { kind: TimeoutKind::Close, after });
             }
         }
         Ok(())
