@@ -34,6 +34,21 @@ pub(crate) struct ServeArgs {
     /// Messages queued for a slow /broadcast client before it is dropped with 1008.
     #[arg(long, default_value_t = 1024)]
     broadcast_queue: usize,
+    /// Most connections open at once; past it clients get 503.
+    #[arg(long, default_value_t = 10_000)]
+    max_connections: usize,
+    /// Most handshake requests being read at once; past it clients get 503 at once.
+    #[arg(long, default_value_t = 1_024)]
+    max_handshakes: usize,
+    /// Seconds a client has to send its whole handshake request.
+    #[arg(long, default_value_t = 10)]
+    handshake_timeout: u64,
+    /// Seconds to wait for the peer's Close frame after ours.
+    #[arg(long, default_value_t = 10)]
+    close_timeout: u64,
+    /// Seconds SIGINT/SIGTERM waits for the closing handshakes (1001) before exiting.
+    #[arg(long, default_value_t = 10)]
+    shutdown_timeout: u64,
 }
 
 pub(crate) async fn run(args: ServeArgs) -> ExitCode {
@@ -54,15 +69,44 @@ pub(crate) async fn run(args: ServeArgs) -> ExitCode {
         .max_message_size(args.max_message)
         .max_fragments(args.max_fragments)
         .keepalive(keepalive)
-        .idle_timeout((args.idle_timeout > 0).then(|| Duration::from_secs(args.idle_timeout)));
+        .idle_timeout((args.idle_timeout > 0).then(|| Duration::from_secs(args.idle_timeout)))
+        .handshake_timeout(Duration::from_secs(args.handshake_timeout))
+        .close_timeout(Duration::from_secs(args.close_timeout));
     let hub = Arc::new(Hub::new(args.broadcast_queue));
-    let result = wsx::serve(listener, config, move |incoming| route(incoming, hub.clone())).await;
+    let options = wsx::ServerOptions::default()
+        .max_connections(args.max_connections)
+        .max_handshakes(args.max_handshakes)
+        .shutdown_timeout(Duration::from_secs(args.shutdown_timeout));
+    let server = wsx::Server::new(listener, config).options(options);
+    let shutdown = server.shutdown_signal();
+    tokio::spawn(async move {
+        let signal = termination_signal().await;
+        tracing::info!(signal, "shutting down: no new connections, 1001 to every client");
+        shutdown.trigger();
+    });
+    let result = server.run(move |incoming| route(incoming, hub.clone())).await;
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(stats) => {
+            tracing::info!(?stats, "stopped");
+            ExitCode::SUCCESS
+        }
         Err(error) => {
             eprintln!("wsx serve: {error}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Waits for SIGINT or SIGTERM and names it.
+async fn termination_signal() -> &'static str {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut terminate) = signal(SignalKind::terminate()) else {
+        let _ = tokio::signal::ctrl_c().await;
+        return "SIGINT";
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => "SIGINT",
+        _ = terminate.recv() => "SIGTERM",
     }
 }
 
@@ -103,7 +147,9 @@ async fn echo(mut ws: WebSocket<TcpStream>) -> Result<(), wsx::Error> {
     tracing::debug!("echo connection open");
     while let Some(message) = ws.recv().await {
         let message = message?;
-        if message.is_text() || message.is_binary() {
+        // Once a close has started (a shutdown's 1001, say) keep reading
+        // until the peer's Close instead of failing on the send.
+        if (message.is_text() || message.is_binary()) && *ws.state() == wsx::proto::State::Open {
             ws.send(message).await?;
         }
     }
@@ -166,7 +212,9 @@ async fn broadcast(
                 None => return Ok(()),
             },
             outgoing = outbox.recv() => match outgoing {
-                Some(message) => ws.send(message).await?,
+                Some(message) if *ws.state() == wsx::proto::State::Open => ws.send(message).await?,
+                // Closing already (a shutdown's 1001): the Close exchange goes on in `recv`.
+                Some(_) => {}
                 None => {
                     ws.close(CloseCode::POLICY_VIOLATION, "too slow").await?;
                     return Ok(());

@@ -1,0 +1,422 @@
+//! A server that stays up under load and stops cleanly (RFC 6455 §4.2.1,
+//! §7.1.2, §7.4.1): bounds on concurrent connections (503 past it, in the
+//! handshake) and on handshakes in progress, accept back-off when file
+//! descriptors run out, and a graceful shutdown that closes every connection
+//! with 1001 Going Away and waits for the closing handshakes up to a
+//! deadline.
+//!
+//! Contract: [`Server::run`] accepts until its [`ShutdownSignal`] is
+//! triggered, then stops accepting (the listening socket is closed at once),
+//! has every connection start its closing handshake with 1001 the next time
+//! it is read (through [`Config::shutdown`]), and returns when every
+//! connection task has ended or [`ServerOptions::shutdown_timeout`] has
+//! passed, whichever comes first.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
+
+use crate::config::Config;
+use crate::server::IncomingRequest;
+
+/// The answer to a connection past [`ServerOptions::max_handshakes`], written
+/// without reading the request (nothing is allocated for it).
+const BUSY_RESPONSE: &[u8] =
+    b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nConnection: close\r\nContent-Length: 0\r\n\r\n";
+
+/// Tells a server and its connections to stop: a cheap, cloneable handle.
+/// Triggering it is final.
+///
+/// ```
+/// let shutdown = wsx::ShutdownSignal::new();
+/// let handle = shutdown.clone();
+/// assert!(!shutdown.is_triggered());
+/// handle.trigger();
+/// assert!(shutdown.is_triggered());
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct ShutdownSignal {
+    token: CancellationToken,
+}
+
+impl ShutdownSignal {
+    /// A signal not yet triggered.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Triggers the shutdown: the server stops accepting and every
+    /// connection whose [`Config::shutdown`] is this signal closes with 1001.
+    pub fn trigger(&self) {
+        self.token.cancel();
+    }
+
+    /// Whether [`trigger`](Self::trigger) was called.
+    pub fn is_triggered(&self) -> bool {
+        self.token.is_cancelled()
+    }
+
+    /// Completes once the signal is triggered.
+    pub async fn triggered(&self) {
+        self.token.cancelled().await;
+    }
+
+    /// A future the driver keeps and polls among its timers.
+    pub(crate) fn owned_future(&self) -> WaitForCancellationFutureOwned {
+        self.token.clone().cancelled_owned()
+    }
+}
+
+/// Limits and deadlines of a [`Server`]. Each default bounds what a flood of
+/// clients can cost; memory per connection is about
+/// `4 KiB read buffer + 64 KiB write high-water + the largest message being
+/// assembled` (see the README for the measured figure).
+///
+/// ```
+/// use std::time::Duration;
+/// let options = wsx::ServerOptions::default()
+///     .max_connections(50_000)
+///     .max_handshakes(256)
+///     .shutdown_timeout(Duration::from_secs(5));
+/// assert_eq!(options.max_connections, 50_000);
+/// ```
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerOptions {
+    /// Most connections open at once, handshakes included. Default 10,000.
+    /// Past it a client's request is read (within the handshake deadline)
+    /// and answered `503 Service Unavailable` with `Retry-After: 1`: a
+    /// connection flood costs a bounded number of tasks and descriptors.
+    pub max_connections: usize,
+    /// Most request heads being read at once. Default 1,024. Past it a new
+    /// connection is answered 503 at once, without reading its request, and
+    /// closed: slowloris clients that trickle their heads cannot occupy more
+    /// than this many tasks, each for at most the handshake deadline.
+    pub max_handshakes: usize,
+    /// How long a graceful shutdown waits for the closing handshakes after
+    /// sending 1001. Default 10 s.
+    pub shutdown_timeout: Duration,
+    /// Longest pause after `accept` fails for lack of descriptors or memory
+    /// (EMFILE, ENFILE, ENOBUFS, ENOMEM); pauses start at 5 ms and double.
+    /// Default 1 s. Waiting instead of retrying at once keeps the accept
+    /// loop from spinning while the pending connection stays queued.
+    pub max_accept_backoff: Duration,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        Self {
+            max_connections: 10_000,
+            max_handshakes: 1_024,
+            shutdown_timeout: Duration::from_secs(10),
+            max_accept_backoff: Duration::from_secs(1),
+        }
+    }
+}
+
+impl ServerOptions {
+    /// Sets the most connections open at once (minimum 1).
+    pub fn max_connections(mut self, connections: usize) -> Self {
+        self.max_connections = connections.max(1);
+        self
+    }
+
+    /// Sets the most request heads read at once (minimum 1).
+    pub fn max_handshakes(mut self, handshakes: usize) -> Self {
+        self.max_handshakes = handshakes.max(1);
+        self
+    }
+
+    /// Sets how long a graceful shutdown waits for closing handshakes.
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.shutdown_timeout = timeout;
+        self
+    }
+
+    /// Sets the longest accept back-off.
+    pub fn max_accept_backoff(mut self, backoff: Duration) -> Self {
+        self.max_accept_backoff = backoff;
+        self
+    }
+}
+
+/// Counts of what a [`Server`] did, for logs and tests.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ServerStats {
+    /// Connections accepted from the listening socket.
+    pub accepted: u64,
+    /// Connections answered 503 because `max_connections` was reached.
+    pub over_connection_limit: u64,
+    /// Connections answered 503 because `max_handshakes` was reached.
+    pub over_handshake_limit: u64,
+    /// Times `accept` failed for lack of resources and the loop backed off.
+    pub accept_backoffs: u64,
+    /// Connection tasks still running when the shutdown deadline passed.
+    pub abandoned_at_shutdown: usize,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    accepted: AtomicU64,
+    over_connection_limit: AtomicU64,
+    over_handshake_limit: AtomicU64,
+    accept_backoffs: AtomicU64,
+}
+
+/// Live connection tasks; notifies when the last one ends.
+#[derive(Debug, Default)]
+struct Tracker {
+    live: AtomicUsize,
+    idle: Notify,
+}
+
+/// One live connection task; dropping it (task end or abort) counts it out.
+struct Live(Arc<Tracker>);
+
+impl Tracker {
+    fn enter(self: &Arc<Self>) -> Live {
+        self.live.fetch_add(1, Ordering::AcqRel);
+        Live(self.clone())
+    }
+
+    fn live(&self) -> usize {
+        self.live.load(Ordering::Acquire)
+    }
+
+    async fn wait_idle(&self) {
+        loop {
+            let mut notified = pin!(self.idle.notified());
+            notified.as_mut().enable();
+            if self.live() == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        if self.0.live.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.idle.notify_waiters();
+        }
+    }
+}
+
+/// A WebSocket server on a TCP listener, with [`ServerOptions`] limits and
+/// graceful shutdown.
+///
+/// ```no_run
+/// # async fn run() -> std::io::Result<()> {
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:9001").await?;
+/// let server = wsx::Server::new(listener, wsx::Config::default());
+/// let shutdown = server.shutdown_signal();
+/// tokio::spawn(async move {
+///     let _ = tokio::signal::ctrl_c().await;
+///     shutdown.trigger(); // every connection gets 1001 Going Away
+/// });
+/// server
+///     .run(|incoming| async move {
+///         if let Ok(mut ws) = incoming.accept().await {
+///             while let Some(Ok(message)) = ws.recv().await {
+///                 if message.is_text() || message.is_binary() {
+///                     let _ = ws.send(message).await;
+///                 }
+///             }
+///         }
+///     })
+///     .await?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct Server {
+    listener: TcpListener,
+    config: Config,
+    options: ServerOptions,
+    shutdown: ShutdownSignal,
+    counters: Arc<Counters>,
+}
+
+impl Server {
+    /// A server with default [`ServerOptions`]. Its connections get
+    /// `config`, with [`Config::shutdown`] set to the server's signal.
+    pub fn new(listener: TcpListener, config: Config) -> Self {
+        Self {
+            listener,
+            config,
+            options: ServerOptions::default(),
+            shutdown: ShutdownSignal::new(),
+            counters: Arc::default(),
+        }
+    }
+
+    /// Sets the limits.
+    pub fn options(mut self, options: ServerOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// Uses `signal` (shared with other servers, say) instead of a fresh one.
+    pub fn with_shutdown_signal(mut self, signal: ShutdownSignal) -> Self {
+        self.shutdown = signal;
+        self
+    }
+
+    /// The signal that stops this server; trigger it from anywhere.
+    pub fn shutdown_signal(&self) -> ShutdownSignal {
+        self.shutdown.clone()
+    }
+
+    /// The address the listener is bound to.
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Accepts connections and runs `handler` for each request in a task of
+    /// its own, until the shutdown signal; then closes the listener, lets
+    /// every connection close with 1001, waits for them up to
+    /// [`ServerOptions::shutdown_timeout`] and returns what it did.
+    ///
+    /// # Errors
+    /// An `accept` error that is not transient (not a reset, an interrupt
+    /// or a lack of descriptors or memory).
+    pub async fn run<F, Fut>(self, handler: F) -> std::io::Result<ServerStats>
+    where
+        F: Fn(IncomingRequest<TcpStream>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let Self { listener, mut config, options, shutdown, counters } = self;
+        config.shutdown = Some(shutdown.clone());
+        let handler = Arc::new(handler);
+        let tracker = Arc::new(Tracker::default());
+        let handshakes = Arc::new(Semaphore::new(options.max_handshakes.max(1)));
+        let min_backoff = Duration::from_millis(5);
+        let mut backoff = min_backoff;
+        loop {
+            let accepted = tokio::select! {
+                biased;
+                () = shutdown.triggered() => break,
+                accepted = listener.accept() => accepted,
+            };
+            let (tcp, peer) = match accepted {
+                Ok(accepted) => {
+                    backoff = min_backoff;
+                    accepted
+                }
+                Err(error) if is_resource_exhaustion(&error) => {
+                    // The pending connection stays in the backlog and the
+                    // listener stays readable: retrying now would spin.
+                    counters.accept_backoffs.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(%error, ?backoff, "accept failed for lack of resources; backing off");
+                    tokio::select! {
+                        () = shutdown.triggered() => break,
+                        () = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff = (backoff * 2).min(options.max_accept_backoff.max(min_backoff));
+                    continue;
+                }
+                Err(error) if is_transient(&error) => continue,
+                Err(error) => return Err(error),
+            };
+            counters.accepted.fetch_add(1, Ordering::Relaxed);
+            let _ = tcp.set_nodelay(true);
+            let Ok(permit) = handshakes.clone().try_acquire_owned() else {
+                counters.over_handshake_limit.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(%peer, "too many handshakes in progress: 503");
+                // One small write into an empty socket buffer never blocks.
+                let _ = tcp.try_write(BUSY_RESPONSE);
+                continue;
+            };
+            let live = tracker.enter();
+            let over_limit = tracker.live() > options.max_connections;
+            let task = Connection { tcp, peer, config: config.clone(), permit, live };
+            if over_limit {
+                counters.over_connection_limit.fetch_add(1, Ordering::Relaxed);
+                tokio::spawn(task.refuse());
+            } else {
+                tokio::spawn(task.serve(handler.clone()));
+            }
+        }
+        drop(listener);
+        let live = tracker.live();
+        tracing::info!(connections = live, "shutting down: closing every connection with 1001");
+        let abandoned = match tokio::time::timeout(options.shutdown_timeout, tracker.wait_idle()).await {
+            Ok(()) => 0,
+            Err(_) => tracker.live(),
+        };
+        if abandoned > 0 {
+            tracing::warn!(connections = abandoned, "shutdown deadline passed; abandoning connections");
+        }
+        Ok(ServerStats {
+            accepted: counters.accepted.load(Ordering::Relaxed),
+            over_connection_limit: counters.over_connection_limit.load(Ordering::Relaxed),
+            over_handshake_limit: counters.over_handshake_limit.load(Ordering::Relaxed),
+            accept_backoffs: counters.accept_backoffs.load(Ordering::Relaxed),
+            abandoned_at_shutdown: abandoned,
+        })
+    }
+}
+
+/// An accepted connection and what it holds while its task runs.
+struct Connection {
+    tcp: TcpStream,
+    peer: SocketAddr,
+    config: Config,
+    permit: OwnedSemaphorePermit,
+    live: Live,
+}
+
+impl Connection {
+    async fn serve<F, Fut>(self, handler: Arc<F>)
+    where
+        F: Fn(IncomingRequest<TcpStream>) -> Fut,
+        Fut: Future<Output = ()>,
+    {
+        let Self { tcp, peer, config, permit, live } = self;
+        let read = IncomingRequest::read(tcp, config).await;
+        // The head is read: the handshake slot goes to the next client.
+        drop(permit);
+        match read {
+            Ok(incoming) => handler(incoming).await,
+            Err(error) => tracing::debug!(%peer, %error, "handshake failed"),
+        }
+        drop(live);
+    }
+
+    /// Past `max_connections`: read the request (so the client sees the
+    /// answer rather than a reset) and answer 503.
+    async fn refuse(self) {
+        let Self { tcp, peer, config, permit, live } = self;
+        tracing::debug!(%peer, "connection limit reached: 503");
+        if let Ok(incoming) = IncomingRequest::read(tcp, config).await {
+            let response = http::Response::builder()
+                .status(http::StatusCode::SERVICE_UNAVAILABLE)
+                .header(http::header::RETRY_AFTER, "1")
+                .body(());
+            if let Ok(response) = response {
+                let _ = incoming.reject(response, Bytes::from_static(b"too many connections\n")).await;
+            }
+        }
+        drop((permit, live));
+    }
+}
+
+/// `accept` failed for lack of descriptors or memory: back off.
+fn is_resource_exhaustion(error: &std::io::Error) -> bool {
+    matches!(error.raw_os_error(), Some(23 /* ENFILE */ | 24 /* EMFILE */ | 105 /* ENOBUFS */ | 12 /* ENOMEM */))
+}
+
+/// `accept` failed for this one connection only: go on at once.
+fn is_transient(error: &std::io::Error) -> bool {
+    use std::io::ErrorKind::*;
+    matches!(error.kind(), ConnectionAborted | ConnectionReset | Interrupted | WouldBlock)
+}
