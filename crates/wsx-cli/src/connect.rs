@@ -133,7 +133,10 @@ fn configure_transport(mut builder: wsx::ClientBuilder, args: &ConnectArgs) -> R
         tls = tls.root_certificates_pem(&pem)?;
     }
     if args.insecure {
-        eprintln!("wsx connect: WARNING: --insecure: the server's certificate is NOT verified; anyone on the path can read and change this connection");
+        eprintln!(
+            "wsx connect: WARNING: --insecure: the server's certificate is NOT verified; \
+             anyone on the path can read and change this connection"
+        );
         tls = tls.danger_accept_invalid_certs(true);
     }
     let proxy = match (&args.proxy, args.no_proxy) {

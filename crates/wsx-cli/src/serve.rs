@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use clap::Args;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::mpsc;
-use wsx::{CloseCode, IncomingRequest, Message, WebSocket};
+use wsx::{CloseCode, IncomingRequest, MaybeTls, Message, WebSocket};
 
 /// Options of `wsx serve`.
 #[derive(Debug, Args)]
@@ -34,6 +34,23 @@ pub(crate) struct ServeArgs {
     /// Messages queued for a slow /broadcast client before it is dropped with 1008.
     #[arg(long, default_value_t = 1024)]
     broadcast_queue: usize,
+    /// Serve wss://: the certificate chain (PEM, leaf first). Needs --tls-key.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<std::path::PathBuf>,
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<std::path::PathBuf>,
+    /// Allow WebSocket handshakes only from this origin (repeatable; others
+    /// get 403). Default: any origin.
+    #[arg(long = "origin", value_name = "URL")]
+    origins: Vec<String>,
+    /// A subprotocol this server speaks (repeatable): the first of the
+    /// client's list found here is selected.
+    #[arg(long = "subprotocol", value_name = "NAME")]
+    subprotocols: Vec<String>,
+    /// Refuse (400) clients that offer none of the --subprotocol names.
+    #[arg(long, requires = "subprotocols")]
+    require_subprotocol: bool,
     /// Most connections open at once; past it clients get 503.
     #[arg(long, default_value_t = 10_000)]
     max_connections: usize,
@@ -59,8 +76,16 @@ pub(crate) async fn run(args: ServeArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let tls = match tls_acceptor(&args) {
+        Ok(tls) => tls,
+        Err(error) => {
+            eprintln!("wsx serve: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let scheme = if tls.is_some() { "wss" } else { "ws" };
     let address = listener.local_addr().map_or_else(|_| args.listen.to_string(), |a| a.to_string());
-    println!("wsx serve: listening on ws://{address} (/echo, /broadcast)");
+    println!("wsx serve: listening on {scheme}://{address} (/echo, /broadcast)");
     let keepalive = (args.keepalive > 0).then(|| wsx::Keepalive {
         interval: Duration::from_secs(args.keepalive),
         timeout: Duration::from_secs(args.keepalive),
@@ -72,12 +97,13 @@ pub(crate) async fn run(args: ServeArgs) -> ExitCode {
         .idle_timeout((args.idle_timeout > 0).then(|| Duration::from_secs(args.idle_timeout)))
         .handshake_timeout(Duration::from_secs(args.handshake_timeout))
         .close_timeout(Duration::from_secs(args.close_timeout));
+    let config = handshake_policy(config, &args);
     let hub = Arc::new(Hub::new(args.broadcast_queue));
     let options = wsx::ServerOptions::default()
         .max_connections(args.max_connections)
         .max_handshakes(args.max_handshakes)
         .shutdown_timeout(Duration::from_secs(args.shutdown_timeout));
-    let server = wsx::Server::new(listener, config).options(options);
+    let server = wsx::Server::new(listener, config).options(options).tls(tls);
     let shutdown = server.shutdown_signal();
     tokio::spawn(async move {
         let signal = termination_signal().await;
@@ -97,6 +123,20 @@ pub(crate) async fn run(args: ServeArgs) -> ExitCode {
     }
 }
 
+/// The TLS acceptor of --tls-cert/--tls-key, if given.
+fn tls_acceptor(args: &ServeArgs) -> Result<Option<wsx::TlsAcceptor>, wsx::Error> {
+    match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => wsx::TlsAcceptor::from_pem_files(cert, key).map(Some),
+        _ => Ok(None),
+    }
+}
+
+/// Origin allow-list and subprotocols from the options.
+fn handshake_policy(config: wsx::Config, args: &ServeArgs) -> wsx::Config {
+    let config = config.subprotocols(args.subprotocols.clone()).require_subprotocol(args.require_subprotocol);
+    if args.origins.is_empty() { config } else { config.allowed_origins(wsx::AllowedOrigins::new(&args.origins)) }
+}
+
 /// Waits for SIGINT or SIGTERM and names it.
 async fn termination_signal() -> &'static str {
     use tokio::signal::unix::{SignalKind, signal};
@@ -110,7 +150,7 @@ async fn termination_signal() -> &'static str {
     }
 }
 
-async fn route(incoming: IncomingRequest<TcpStream>, hub: Arc<Hub>) {
+async fn route(incoming: IncomingRequest<MaybeTls>, hub: Arc<Hub>) {
     let peer = incoming.get_ref().peer_addr().ok();
     let path = incoming.request().uri().path().to_owned();
     let result = match path.as_str() {
@@ -143,7 +183,7 @@ async fn route(incoming: IncomingRequest<TcpStream>, hub: Arc<Hub>) {
     }
 }
 
-async fn echo(mut ws: WebSocket<TcpStream>) -> Result<(), wsx::Error> {
+async fn echo(mut ws: WebSocket<MaybeTls>) -> Result<(), wsx::Error> {
     tracing::debug!("echo connection open");
     while let Some(message) = ws.recv().await {
         let message = message?;
@@ -198,7 +238,7 @@ impl Hub {
 }
 
 async fn broadcast(
-    mut ws: WebSocket<TcpStream>,
+    mut ws: WebSocket<MaybeTls>,
     hub: &Hub,
     id: u64,
     mut outbox: mpsc::Receiver<Message>,

@@ -61,6 +61,13 @@ pub struct Config {
     /// `None`: any origin — set it for any endpoint a browser reaches with
     /// cookies, or cross-site WebSocket hijacking is possible.
     pub allowed_origins: Option<crate::AllowedOrigins>,
+    /// Servers: the subprotocols spoken here. [`IncomingRequest::accept`](crate::IncomingRequest::accept)
+    /// selects the first of the client's list found here (RFC 6455 §4.2.2).
+    /// Default: none.
+    pub subprotocols: Vec<String>,
+    /// Servers: refuse (400) a client that offers none of `subprotocols`,
+    /// instead of connecting without one. Default `false`.
+    pub require_subprotocol: bool,
     /// Servers: once this signal is triggered, the connection starts its
     /// closing handshake with 1001 Going Away the next time it is read.
     /// Default `None`; [`Server`](crate::Server) sets its own signal.
@@ -79,6 +86,8 @@ impl Default for Config {
             write_buffer_max: None,
             handshake_limits: HandshakeLimits::default(),
             allowed_origins: None,
+            subprotocols: Vec::new(),
+            require_subprotocol: false,
             shutdown: None,
         }
     }
@@ -136,6 +145,22 @@ impl Config {
     /// Sets the hard cap on queued bytes.
     pub fn write_buffer_max(mut self, bytes: usize) -> Self {
         self.write_buffer_max = Some(bytes);
+        self
+    }
+
+    /// Servers: the subprotocols spoken here (see [`Config::subprotocols`]).
+    pub fn subprotocols<I, S>(mut self, protocols: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.subprotocols = protocols.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Servers: refuse clients that offer none of the subprotocols.
+    pub fn require_subprotocol(mut self, require: bool) -> Self {
+        self.require_subprotocol = require;
         self
     }
 

@@ -22,9 +22,9 @@ pub mod axum;
 mod client;
 mod config;
 mod error;
-mod listener;
 #[cfg(feature = "hyper")]
 pub mod hyper;
+mod listener;
 mod policy;
 mod proxy;
 mod redirect;
@@ -41,9 +41,9 @@ pub use listener::{Server, ServerOptions, ServerStats, ShutdownSignal};
 pub use policy::{AllowedOrigins, cookie, select_subprotocol};
 pub use proxy::{Proxy, ProxyError, ProxyKind};
 pub use server::{Accept, IncomingRequest, accept, accept_with, serve, serve_tls};
+pub use split::{ReadHalf, WriteHalf};
 pub use stream::MaybeTls;
 pub use tls::{TlsAcceptor, TlsConnector, TlsError};
-pub use split::{ReadHalf, WriteHalf};
 pub use websocket::WebSocket;
 
 /// The TLS library in use, for building custom configurations.

@@ -25,7 +25,9 @@ use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 use crate::config::Config;
-use crate::server::IncomingRequest;
+use crate::server::{IncomingRequest, read_maybe_tls};
+use crate::stream::MaybeTls;
+use crate::tls::TlsAcceptor;
 
 /// The answer to a connection past [`ServerOptions::max_handshakes`], written
 /// without reading the request (nothing is allocated for it).
@@ -244,6 +246,7 @@ pub struct Server {
     options: ServerOptions,
     shutdown: ShutdownSignal,
     counters: Arc<Counters>,
+    tls: Option<TlsAcceptor>,
 }
 
 impl Server {
@@ -256,7 +259,15 @@ impl Server {
             options: ServerOptions::default(),
             shutdown: ShutdownSignal::new(),
             counters: Arc::default(),
+            tls: None,
         }
+    }
+
+    /// Serves `wss://`: each connection's TLS handshake runs first, within
+    /// the same handshake deadline as its request head.
+    pub fn tls(mut self, tls: Option<TlsAcceptor>) -> Self {
+        self.tls = tls;
+        self
     }
 
     /// Sets the limits.
@@ -291,10 +302,10 @@ impl Server {
     /// or a lack of descriptors or memory).
     pub async fn run<F, Fut>(self, handler: F) -> std::io::Result<ServerStats>
     where
-        F: Fn(IncomingRequest<TcpStream>) -> Fut + Send + Sync + 'static,
+        F: Fn(IncomingRequest<MaybeTls>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
-        let Self { listener, mut config, options, shutdown, counters } = self;
+        let Self { listener, mut config, options, shutdown, counters, tls } = self;
         config.shutdown = Some(shutdown.clone());
         let handler = Arc::new(handler);
         let tracker = Arc::new(Tracker::default());
@@ -338,7 +349,7 @@ impl Server {
             };
             let live = tracker.enter();
             let over_limit = tracker.live() > options.max_connections;
-            let task = Connection { tcp, peer, config: config.clone(), permit, live };
+            let task = Connection { tcp, peer, config: config.clone(), tls: tls.clone(), permit, live };
             if over_limit {
                 counters.over_connection_limit.fetch_add(1, Ordering::Relaxed);
                 tokio::spawn(task.refuse());
@@ -371,6 +382,7 @@ struct Connection {
     tcp: TcpStream,
     peer: SocketAddr,
     config: Config,
+    tls: Option<TlsAcceptor>,
     permit: OwnedSemaphorePermit,
     live: Live,
 }
@@ -378,11 +390,11 @@ struct Connection {
 impl Connection {
     async fn serve<F, Fut>(self, handler: Arc<F>)
     where
-        F: Fn(IncomingRequest<TcpStream>) -> Fut,
+        F: Fn(IncomingRequest<MaybeTls>) -> Fut,
         Fut: Future<Output = ()>,
     {
-        let Self { tcp, peer, config, permit, live } = self;
-        let read = IncomingRequest::read(tcp, config).await;
+        let Self { tcp, peer, config, tls, permit, live } = self;
+        let read = read_maybe_tls(tcp, tls, config).await;
         // The head is read: the handshake slot goes to the next client.
         drop(permit);
         match read {
@@ -395,9 +407,9 @@ impl Connection {
     /// Past `max_connections`: read the request (so the client sees the
     /// answer rather than a reset) and answer 503.
     async fn refuse(self) {
-        let Self { tcp, peer, config, permit, live } = self;
+        let Self { tcp, peer, config, tls, permit, live } = self;
         tracing::debug!(%peer, "connection limit reached: 503");
-        if let Ok(incoming) = IncomingRequest::read(tcp, config).await {
+        if let Ok(incoming) = read_maybe_tls(tcp, tls, config).await {
             let response = http::Response::builder()
                 .status(http::StatusCode::SERVICE_UNAVAILABLE)
                 .header(http::header::RETRY_AFTER, "1")

@@ -62,7 +62,11 @@ impl Accept {
 impl Accept {
     /// The 101 response to `offer` and what it agrees to; shared by every
     /// server path (ours, hyper, axum).
-    pub(crate) fn into_response(self, offer: &ClientOffer, _config: &Config) -> Result<(Response<()>, Negotiated), Error> {
+    pub(crate) fn into_response(
+        self,
+        offer: &ClientOffer,
+        _config: &Config,
+    ) -> Result<(Response<()>, Negotiated), Error> {
         if self.invalid_header {
             return Err(Error::Handshake(HandshakeError::InvalidHeaderName));
         }
@@ -147,9 +151,29 @@ impl<S: AsyncRead + AsyncWrite + Unpin> IncomingRequest<S> {
         &self.io
     }
 
-    /// Accepts with no subprotocol and no extra headers.
+    /// Accepts with no extra headers, and the first subprotocol of the
+    /// client's list that [`Config::subprotocols`] contains, if any. When
+    /// there is none and [`Config::require_subprotocol`] is set, refuses
+    /// with 400 and returns [`Error::Rejected`].
     pub async fn accept(self) -> Result<WebSocket<S>, Error> {
-        self.accept_with(Accept::default()).await
+        let Ok(offer) = &self.offer else {
+            return self.accept_with(Accept::default()).await;
+        };
+        match crate::policy::select_subprotocol(&offer.subprotocols, &self.config.subprotocols) {
+            Some(protocol) => {
+                let accept = Accept::default().subprotocol(protocol);
+                self.accept_with(accept).await
+            }
+            None if self.config.require_subprotocol => {
+                let status = StatusCode::BAD_REQUEST;
+                let body =
+                    format!("no supported subprotocol; this server speaks: {}\n", self.config.subprotocols.join(", "));
+                let response = Response::builder().status(status).body(()).map_err(|_| Error::Rejected { status })?;
+                self.reject(response, Bytes::from(body)).await?;
+                Err(Error::Rejected { status })
+            }
+            None => self.accept_with(Accept::default()).await,
+        }
     }
 
     /// Accepts: answers 101 and returns the connection. An invalid handshake
@@ -351,7 +375,7 @@ where
 }
 
 /// TLS (if configured), then the request head, all before one deadline.
-async fn read_maybe_tls(
+pub(crate) async fn read_maybe_tls(
     tcp: TcpStream,
     tls: Option<TlsAcceptor>,
     config: Config,
@@ -369,7 +393,10 @@ async fn read_maybe_tls(
 }
 
 /// Accepts TCP connections forever, backing off on resource exhaustion.
-async fn accept_loop(listener: TcpListener, mut on_connection: impl FnMut(TcpStream, SocketAddr)) -> std::io::Result<()> {
+async fn accept_loop(
+    listener: TcpListener,
+    mut on_connection: impl FnMut(TcpStream, SocketAddr),
+) -> std::io::Result<()> {
     let mut backoff = Duration::from_millis(5);
     loop {
         let (tcp, peer) = match listener.accept().await {
