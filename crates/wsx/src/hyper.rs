@@ -2,7 +2,7 @@
 //! WebSockets share a port with ordinary HTTP routes.
 //!
 //! Contract: [`upgrade`] checks the request with
-//! [`validate_request`](wsx_proto::handshake::validate_request) and the
+//! [`wsx_proto::handshake::validate_request`] and the
 //! Origin allow-list; [`Upgrade::accept`] gives the 101 response for hyper to
 //! send and a [`PendingWebSocket`] that resolves, once hyper hands over the
 //! connection, to a [`WebSocket`] built by
