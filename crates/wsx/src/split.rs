@@ -9,7 +9,7 @@ use std::task::{Context, Poll, Wake, Waker};
 use futures_core::Stream;
 use futures_sink::Sink;
 use tokio::io::{AsyncRead, AsyncWrite};
-use wsx_proto::{CloseCode, CloseFrame, Message};
+use wsx_proto::{CloseCode, CloseFrame, Message, State};
 
 use crate::error::Error;
 use crate::websocket::WebSocket;
@@ -36,6 +36,16 @@ impl Wake for BothWakers {
             }
         };
         for waker in wakers.into_iter().flatten() {
+            waker.wake();
+        }
+    }
+}
+
+impl BothWakers {
+    /// Wakes the task of one half only.
+    fn wake_half(&self, slot: usize) {
+        let waker = self.slots.lock().unwrap_or_else(|p| p.into_inner())[slot].take();
+        if let Some(waker) = waker {
             waker.wake();
         }
     }
@@ -124,7 +134,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WriteHalf<S> {
     pub async fn send(&mut self, message: impl Into<Message>) -> Result<(), Error> {
         let message = message.into();
         std::future::poll_fn(|cx| self.with(cx, |ws, cx| ws.poll_send_ready(cx))).await?;
-        self.shared.ws.lock().unwrap_or_else(|p| p.into_inner()).start_send_message(message)?;
+        self.may_close(|ws| ws.start_send_message(message))?;
         self.flush().await
     }
 
@@ -137,8 +147,24 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WriteHalf<S> {
     /// Close and then the end of the stream.
     pub async fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
         let frame = CloseFrame::new(code, reason)?;
-        self.shared.ws.lock().unwrap_or_else(|p| p.into_inner()).start_close(Some(frame))?;
+        self.may_close(|ws| ws.start_close(Some(frame)))?;
         self.flush().await
+    }
+
+    /// Runs `f`, which may start the closing handshake (`close`, or a send
+    /// over the write-buffer cap). If it did, wakes the reading half: it
+    /// runs the close timer and reads the peer's Close, and may be waiting
+    /// on a quiet transport.
+    fn may_close<T>(&self, f: impl FnOnce(&mut WebSocket<S>) -> T) -> T {
+        let mut ws = self.shared.ws.lock().unwrap_or_else(|p| p.into_inner());
+        let was_open = *ws.state() == State::Open;
+        let result = f(&mut ws);
+        let closing = was_open && *ws.state() != State::Open;
+        drop(ws);
+        if closing {
+            self.shared.wakers.wake_half(READER);
+        }
+        result
     }
 
     fn with<T>(
@@ -167,7 +193,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Sink<Message> for WriteHalf<S> {
     }
 
     fn start_send(self: Pin<&mut Self>, message: Message) -> Result<(), Error> {
-        self.shared.ws.lock().unwrap_or_else(|p| p.into_inner()).start_send_message(message)
+        self.may_close(|ws| ws.start_send_message(message))
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
@@ -175,6 +201,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Sink<Message> for WriteHalf<S> {
     }
 
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        self.with(cx, |ws, cx| Pin::new(ws).poll_close(cx))
+        self.may_close(|ws| ws.start_close(Some(CloseFrame { code: CloseCode::NORMAL, reason: Default::default() })))?;
+        self.with(cx, |ws, cx| ws.poll_write_out(cx))
     }
 }

@@ -178,7 +178,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     pub async fn close(&mut self, code: CloseCode, reason: &str) -> Result<CloseOutcome, Error> {
         let frame = CloseFrame::new(code, reason)?;
         self.start_close(Some(frame))?;
-        self.flush().await?;
+        // No separate flush: `recv` writes the Close frame as the transport
+        // takes it, under the close timeout, so a peer that stops reading
+        // cannot stall the close forever.
         while let Some(item) = self.recv().await {
             item?;
         }
@@ -228,10 +230,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         let size = message.len();
         if self.buffered_amount() + size > self.write_cap {
             tracing::warn!(cap = self.write_cap, "write buffer cap reached; failing the connection");
-            // Best effort: the peer is not reading, so it will rarely see this.
+            // The Close frame goes out behind what is queued (best effort: a
+            // peer that does not read will rarely see it); the closing
+            // handshake then runs under the close timeout like any other, so
+            // reading ends instead of waiting for the peer forever.
             let _ = self.conn.close_with(CloseCode::POLICY_VIOLATION, "write buffer full");
-            self.phase = Phase::Lingering;
-            self.conn.abort();
             return Err(Error::WriteBufferFull { limit: self.write_cap });
         }
         self.conn.send(message)?;
@@ -318,12 +321,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
                 Phase::Lingering => return self.poll_linger(cx),
                 Phase::Active => {}
             }
+            // Timers first: a keepalive Ping or an idle-timeout Close they
+            // queue must leave with the writes below, not wait for a wake-up.
+            if let Err(error) = self.poll_timers(cx) {
+                return Poll::Ready(Some(Err(error)));
+            }
             // Progress on writes without waiting for them.
             if let Poll::Ready(Err(error)) = self.poll_write_out(cx) {
                 return Poll::Ready(Some(Err(self.transport_failed(error))));
-            }
-            if let Err(error) = self.poll_timers(cx) {
-                return Poll::Ready(Some(Err(error)));
             }
             match self.conn.poll_event() {
                 Some(Event::Message(message)) => {
@@ -341,6 +346,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
                     self.outcome = Some(outcome.clone());
                     if let Some(error) = outcome.error {
                         tracing::debug!(%error, "failed the connection");
+                        // The Close frame with the error's code (and the
+                        // shutdown) go out before the application sees the
+                        // error: one that drops the connection on error must
+                        // not lose them. A write error changes nothing here.
+                        let _ = self.poll_write_out(cx);
                         return Poll::Ready(Some(Err(Error::Protocol(error))));
                     }
                 }
@@ -407,6 +417,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
 
     fn transport_failed(&mut self, error: Error) -> Error {
         self.conn.abort();
+        // Nothing more is sent: a flush must not wait for a transport that
+        // failed or a peer that timed out.
+        self.out.clear();
+        self.out_bytes = 0;
         if let State::Closed(outcome) = self.conn.state() {
             self.outcome = Some(outcome.clone());
         }
