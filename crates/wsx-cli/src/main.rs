@@ -1,6 +1,8 @@
 //! `wsx` — WebSocket server, client and tools from the terminal.
 
 mod connect;
+mod demo;
+mod rooms;
 mod serve;
 
 use clap::{Parser, Subcommand};
@@ -16,7 +18,9 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run a WebSocket server: /echo echoes every message, /broadcast relays
-    /// each message to every other client on /broadcast.
+    /// each message to every other client on /broadcast, /rooms/{name} is a
+    /// chat room (JSON envelope, presence, history; across nodes with
+    /// --redis), and GET / serves a demo chat page.
     Serve(serve::ServeArgs),
     /// Connect to a WebSocket server: stdin lines go out as text messages,
     /// received messages are printed one per line.

@@ -13,6 +13,9 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use wsx::{CloseCode, IncomingRequest, MaybeTls, Message, WebSocket};
 
+use crate::demo;
+use crate::rooms::{self, Rooms, RoomsConfig};
+
 /// Options of `wsx serve`.
 #[derive(Debug, Args)]
 pub(crate) struct ServeArgs {
@@ -66,6 +69,15 @@ pub(crate) struct ServeArgs {
     /// Seconds SIGINT/SIGTERM waits for the closing handshakes (1001) before exiting.
     #[arg(long, default_value_t = 10)]
     shutdown_timeout: u64,
+    /// Messages of each room kept and sent to a new member of /rooms/{name} (0: none).
+    #[arg(long, default_value_t = 50)]
+    history: usize,
+    /// Messages queued for a slow /rooms member before it is dropped with 1008.
+    #[arg(long, default_value_t = 1024)]
+    room_queue: usize,
+    /// Share rooms with other `wsx serve` nodes through Redis Pub/Sub (redis://HOST:PORT).
+    #[arg(long, value_name = "URL")]
+    redis: Option<String>,
 }
 
 pub(crate) async fn run(args: ServeArgs) -> ExitCode {
@@ -85,7 +97,10 @@ pub(crate) async fn run(args: ServeArgs) -> ExitCode {
     };
     let scheme = if tls.is_some() { "wss" } else { "ws" };
     let address = listener.local_addr().map_or_else(|_| args.listen.to_string(), |a| a.to_string());
-    println!("wsx serve: listening on {scheme}://{address} (/echo, /broadcast)");
+    let page = if tls.is_some() { "https" } else { "http" };
+    println!(
+        "wsx serve: listening on {scheme}://{address} (/echo, /broadcast, /rooms/{{name}}; demo page at {page}://{address}/)"
+    );
     let keepalive = (args.keepalive > 0).then(|| wsx::Keepalive {
         interval: Duration::from_secs(args.keepalive),
         timeout: Duration::from_secs(args.keepalive),
@@ -99,6 +114,14 @@ pub(crate) async fn run(args: ServeArgs) -> ExitCode {
         .close_timeout(Duration::from_secs(args.close_timeout));
     let config = handshake_policy(config, &args);
     let hub = Arc::new(Hub::new(args.broadcast_queue));
+    let rooms_config = RoomsConfig { history: args.history, queue: args.room_queue, redis: args.redis.clone() };
+    let rooms = match Rooms::start(rooms_config) {
+        Ok(rooms) => rooms,
+        Err(error) => {
+            eprintln!("wsx serve: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
     let options = wsx::ServerOptions::default()
         .max_connections(args.max_connections)
         .max_handshakes(args.max_handshakes)
@@ -110,7 +133,7 @@ pub(crate) async fn run(args: ServeArgs) -> ExitCode {
         tracing::info!(signal, "shutting down: no new connections, 1001 to every client");
         shutdown.trigger();
     });
-    let result = server.run(move |incoming| route(incoming, hub.clone())).await;
+    let result = server.run(move |incoming| route(incoming, hub.clone(), rooms.clone())).await;
     match result {
         Ok(stats) => {
             tracing::info!(?stats, "stopped");
@@ -150,10 +173,14 @@ async fn termination_signal() -> &'static str {
     }
 }
 
-async fn route(incoming: IncomingRequest<MaybeTls>, hub: Arc<Hub>) {
+async fn route(incoming: IncomingRequest<MaybeTls>, hub: Arc<Hub>, rooms: Arc<Rooms>) {
     let peer = incoming.get_ref().peer_addr().ok();
     let path = incoming.request().uri().path().to_owned();
     let result = match path.as_str() {
+        "/" if incoming.offer().is_err() && incoming.request().method() == http::Method::GET => {
+            demo::serve(incoming).await
+        }
+        room if room.starts_with("/rooms/") => rooms::session::run(incoming, rooms, &room["/rooms/".len()..]).await,
         "/echo" => match incoming.accept().await {
             Ok(ws) => echo(ws).await,
             Err(error) => Err(error),

@@ -1,44 +1,15 @@
 //! The `wsx` binary end to end: `wsx serve` and `wsx connect` as processes.
 
 use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const WSX: &str = env!("CARGO_BIN_EXE_wsx");
 
+mod support;
+
 /// A `wsx serve` on an ephemeral port, killed on drop.
-struct Server {
-    child: Child,
-    address: String,
-}
-
-impl Server {
-    fn start() -> Self {
-        let mut child = Command::new(WSX)
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("wsx serve starts");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).expect("wsx serve prints its address");
-        let address = line
-            .split("ws://")
-            .nth(1)
-            .and_then(|rest| rest.split_whitespace().next())
-            .expect("address in the first line")
-            .to_owned();
-        Self { child, address }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use support::Node as Server;
 
 fn run_connect(args: &[&str], stdin: &[u8]) -> std::process::Output {
     let mut child = Command::new(WSX)
@@ -62,7 +33,7 @@ fn run_connect(args: &[&str], stdin: &[u8]) -> std::process::Output {
 
 #[test]
 fn connect_sends_stdin_lines_and_prints_the_echoes() {
-    let server = Server::start();
+    let server = Server::start(&[]);
     let url = format!("ws://{}/echo", server.address);
     let output = run_connect(&[&url], "hello\nwörld\ttab\n\n".as_bytes());
     assert!(output.status.success(), "stderr: {}", String::from_utf8_lossy(&output.stderr));
@@ -74,7 +45,7 @@ fn connect_sends_stdin_lines_and_prints_the_echoes() {
 
 #[test]
 fn connect_binary_sends_stdin_as_one_message() {
-    let server = Server::start();
+    let server = Server::start(&[]);
     let url = format!("ws://{}/echo", server.address);
     let output = run_connect(&["--binary", &url], b"one\ntwo\x00three");
     assert!(output.status.success(), "stderr: {}", String::from_utf8_lossy(&output.stderr));
@@ -83,7 +54,7 @@ fn connect_binary_sends_stdin_as_one_message() {
 
 #[test]
 fn unknown_path_is_refused_and_connect_fails() {
-    let server = Server::start();
+    let server = Server::start(&[]);
     let url = format!("ws://{}/nowhere", server.address);
     let output = run_connect(&[&url], b"");
     assert!(!output.status.success());
@@ -102,7 +73,7 @@ fn connect_refused_is_a_clear_error() {
 
 #[test]
 fn broadcast_relays_to_the_other_clients_only() {
-    let server = Server::start();
+    let server = Server::start(&[]);
     let url = format!("ws://{}/broadcast", server.address);
     // A listener that prints what it receives; it exits when its stdin closes
     // and the close handshake completes, so keep stdin open while we send.

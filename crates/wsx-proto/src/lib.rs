@@ -33,6 +33,7 @@ pub mod error;
 pub mod frame;
 pub mod handshake;
 pub mod message;
+pub mod prepared;
 pub mod uri;
 pub mod utf8;
 
@@ -41,6 +42,7 @@ pub use config::Config;
 pub use connection::{CloseOutcome, Connection, Event, Negotiated, State, Transmit};
 pub use error::{ProtocolError, SendError};
 pub use message::Message;
+pub use prepared::PreparedMessage;
 pub use utf8::Utf8Bytes;
 
 /// Which end of the connection this endpoint is (RFC 6455 §1.3, §5.1).

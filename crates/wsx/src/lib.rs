@@ -48,4 +48,4 @@ pub use websocket::WebSocket;
 
 /// The TLS library in use, for building custom configurations.
 pub use rustls;
-pub use wsx_proto::{self as proto, CloseCode, CloseFrame, CloseOutcome, Message, Utf8Bytes};
+pub use wsx_proto::{self as proto, CloseCode, CloseFrame, CloseOutcome, Message, PreparedMessage, Utf8Bytes};

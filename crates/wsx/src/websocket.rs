@@ -14,7 +14,9 @@ use futures_core::Stream;
 use futures_sink::Sink;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::{Instant, Sleep};
-use wsx_proto::{CloseCode, CloseFrame, CloseOutcome, Connection, Event, Message, Negotiated, State, Transmit};
+use wsx_proto::{
+    CloseCode, CloseFrame, CloseOutcome, Connection, Event, Message, Negotiated, PreparedMessage, State, Transmit,
+};
 
 use crate::config::Config;
 use crate::error::{Error, TimeoutKind};
@@ -169,6 +171,26 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// Writes everything queued.
     pub async fn flush(&mut self) -> Result<(), Error> {
         poll_fn(|cx| self.poll_write_out(cx)).await
+    }
+
+    /// Sends a message encoded once for many connections and flushes it. On
+    /// a server connection the shared frame is queued as it is, without a
+    /// copy (see [`Connection::send_prepared`]). Waits like [`send`](Self::send).
+    pub async fn send_prepared(&mut self, message: &PreparedMessage) -> Result<(), Error> {
+        self.feed_prepared(message).await?;
+        poll_fn(|cx| self.poll_write_out(cx)).await
+    }
+
+    /// Queues a prepared message without flushing, like [`feed`](Self::feed).
+    pub async fn feed_prepared(&mut self, message: &PreparedMessage) -> Result<(), Error> {
+        poll_fn(|cx| self.poll_send_ready(cx)).await?;
+        if self.buffered_amount() + message.len() > self.write_cap {
+            tracing::warn!(cap = self.write_cap, "write buffer cap reached; failing the connection");
+            let _ = self.conn.close_with(CloseCode::POLICY_VIOLATION, "write buffer full");
+            return Err(Error::WriteBufferFull { limit: self.write_cap });
+        }
+        self.conn.send_prepared(message)?;
+        Ok(())
     }
 
     /// Runs the closing handshake (§7.1.2): sends a Close frame with `code`

@@ -316,3 +316,40 @@ fn encode_frame(tx: &mut Sender, opcode: OpCode, fin: bool, mask: Option<[u8; 4]
         }
     }
 }
+
+impl Connection {
+    /// Queues a message encoded once for many connections (see
+    /// [`PreparedMessage`](crate::PreparedMessage)). A server queues the
+    /// shared frame itself: no encode and no copy. A client re-encodes it,
+    /// because RFC 6455 §5.3 requires "a new masking key" per frame; so does
+    /// a connection whose `fragment_size` would split the payload.
+    ///
+    /// ```
+    /// # use wsx_proto::{Config, Connection, Negotiated, PreparedMessage, Role, Transmit};
+    /// let prepared = PreparedMessage::text("to everyone");
+    /// let mut conn = Connection::new(Negotiated::new(Role::Server), Config::default(), Box::new(rand::rngs::mock::StepRng::new(0, 1)));
+    /// conn.send_prepared(&prepared)?;
+    /// let Some(Transmit::Bytes(bytes)) = conn.poll_transmit() else { unreachable!() };
+    /// assert_eq!(bytes.as_ptr(), prepared.frame().as_ptr());
+    /// # Ok::<(), wsx_proto::SendError>(())
+    /// ```
+    pub fn send_prepared(&mut self, message: &crate::PreparedMessage) -> Result<(), SendError> {
+        self.check_can_send_data()?;
+        if self.tx.outgoing.is_some() {
+            return Err(SendError::FragmentedMessageInProgress);
+        }
+        let splits = self.config.fragment_size.is_some_and(|size| message.len() > size.max(1));
+        if self.negotiated.role == Role::Client || splits {
+            let opcode = match message.kind() {
+                MessageKind::Text => OpCode::Text,
+                MessageKind::Binary => OpCode::Binary,
+            };
+            return self.send_data(opcode, message.payload());
+        }
+        // Frames staged so far go first; then the shared frame as its own
+        // chunk, which the driver writes vectored with its neighbours.
+        self.tx.flush_staging(true);
+        self.tx.push_chunk(message.frame().clone(), true);
+        Ok(())
+    }
+}

@@ -1,0 +1,150 @@
+//! `rooms-load`: fan-out throughput of `wsx serve` rooms (RFC 6455 data
+//! frames over `/rooms/{name}`): joins N members to one room, spread over
+//! one or more nodes, has one member send K messages, and reports the
+//! messages delivered per second to the other members.
+//!
+//! ```text
+//! rooms-load --node 127.0.0.1:9001 --members 1000 --messages 200
+//! rooms-load --node 127.0.0.1:9001 --node 127.0.0.1:9002 --members 1000 --messages 200
+//! ```
+//!
+//! The sender keeps at most `--window` messages ahead of the slowest
+//! member, so the run measures delivery rather than the server's
+//! slow-member policy (which would drop members that fall behind).
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use tokio::net::TcpStream;
+use wsx::Message;
+
+/// Fan-out load generator for `wsx serve` rooms.
+#[derive(Debug, Parser)]
+#[command(name = "rooms-load")]
+struct Args {
+    /// A node's address (HOST:PORT); repeat for several nodes (members are spread round-robin).
+    #[arg(long = "node", required = true)]
+    nodes: Vec<String>,
+    /// Members in the room, the sender included.
+    #[arg(long, default_value_t = 1000)]
+    members: usize,
+    /// Messages the sender sends.
+    #[arg(long, default_value_t = 200)]
+    messages: u64,
+    /// Text bytes per message.
+    #[arg(long, default_value_t = 64)]
+    size: usize,
+    /// Most messages the sender may be ahead of the slowest member.
+    #[arg(long, default_value_t = 256)]
+    window: u64,
+    /// The room.
+    #[arg(long, default_value = "load")]
+    room: String,
+}
+
+/// Per-member counters shared with the sender.
+struct Counters {
+    /// Room messages each receiving member has seen.
+    received: Vec<AtomicU64>,
+    /// Frames of any kind seen by anyone (to wait for presence to settle).
+    frames: AtomicU64,
+    /// Members whose connection ended early.
+    lost: AtomicUsize,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("rooms-load: cannot start the runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("rooms-load: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn join(node: &str, room: &str, name: &str) -> Result<wsx::WebSocket<TcpStream>, String> {
+    let tcp = TcpStream::connect(node).await.map_err(|e| format!("connecting to {node}: {e}"))?;
+    let url = format!("ws://{node}/rooms/{room}?name={name}");
+    let (ws, _) = wsx::ClientBuilder::new(&url).connect_on(tcp).await.map_err(|e| format!("joining {url}: {e}"))?;
+    Ok(ws)
+}
+
+async fn run(args: Args) -> Result<(), String> {
+    let receivers = args.members.saturating_sub(1);
+    let counters = Arc::new(Counters {
+        received: (0..receivers).map(|_| AtomicU64::new(0)).collect(),
+        frames: AtomicU64::new(0),
+        lost: AtomicUsize::new(0),
+    });
+    let mut sender = join(&args.nodes[0], &args.room, "sender").await?;
+    for index in 0..receivers {
+        let node = &args.nodes[(index + 1) % args.nodes.len()];
+        let ws = join(node, &args.room, &format!("m{index}")).await?;
+        tokio::spawn(receive(ws, index, counters.clone()));
+    }
+    // Let the presence events of all those joins drain first.
+    let mut last = u64::MAX;
+    while counters.frames.load(Ordering::Relaxed) != last {
+        last = counters.frames.load(Ordering::Relaxed);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let payload = "x".repeat(args.size);
+    let started = Instant::now();
+    for seq in 0..args.messages {
+        while seq >= args.window && slowest(&counters) + args.window <= seq {
+            tokio::time::sleep(Duration::from_micros(200)).await;
+        }
+        let text = serde_json::json!({"type": "message", "text": payload}).to_string();
+        sender.send(Message::text(text)).await.map_err(|e| format!("sending: {e}"))?;
+    }
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while slowest(&counters) < args.messages {
+        if Instant::now() > deadline {
+            return Err(format!("timed out; slowest member at {} of {}", slowest(&counters), args.messages));
+        }
+        tokio::time::sleep(Duration::from_micros(500)).await;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let delivered = receivers as u64 * args.messages;
+    println!(
+        "nodes {} | members {} | messages {} x {} B | delivered {} in {:.3} s | {:.0} messages/s delivered | members lost {}",
+        args.nodes.len(),
+        args.members,
+        args.messages,
+        args.size,
+        delivered,
+        elapsed,
+        delivered as f64 / elapsed,
+        counters.lost.load(Ordering::Relaxed),
+    );
+    Ok(())
+}
+
+fn slowest(counters: &Counters) -> u64 {
+    counters.received.iter().map(|c| c.load(Ordering::Relaxed)).min().unwrap_or(u64::MAX)
+}
+
+async fn receive(mut ws: wsx::WebSocket<TcpStream>, index: usize, counters: Arc<Counters>) {
+    while let Some(Ok(message)) = ws.recv().await {
+        counters.frames.fetch_add(1, Ordering::Relaxed);
+        if let Message::Text(text) = message
+            && text.starts_with(r#"{"type":"message""#)
+        {
+            counters.received[index].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    counters.lost.fetch_add(1, Ordering::Relaxed);
+    // A member gone early can never catch up: count it as done so the run ends.
+    counters.received[index].store(u64::MAX / 2, Ordering::Relaxed);
+}
