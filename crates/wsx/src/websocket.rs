@@ -421,13 +421,25 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
                 buf.clear();
                 buf.reserve(4096);
                 match tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, buf) {
-                    Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => return self.end(),
+                    Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => return self.finish_transport(cx),
                     Poll::Ready(Ok(_)) => continue,
                     Poll::Pending => break,
                 }
             }
         }
         Poll::Pending
+    }
+
+    /// The peer ended the transport: end ours too (the client's turn comes
+    /// after the server's, §7.1.1), so the peer is not left waiting for it.
+    fn finish_transport(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Message, Error>>> {
+        if self.shutdown != Shutdown::Done {
+            match Pin::new(&mut self.io).poll_shutdown(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(_) => self.shutdown = Shutdown::Done,
+            }
+        }
+        self.end()
     }
 
     fn end(&mut self) -> Poll<Option<Result<Message, Error>>> {
