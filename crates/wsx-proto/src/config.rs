@@ -1,5 +1,7 @@
 //! Limits and behaviour of a connection (RFC 6455 §10.4 "Implementation-Specific Limits").
 
+use crate::extension::DeflateConfig;
+
 /// Connection settings. Every default is chosen to bound what a hostile peer
 /// can make us hold in memory; raise them deliberately.
 ///
@@ -29,6 +31,13 @@ pub struct Config {
     /// Split outgoing messages into frames of at most this many payload
     /// bytes. Default `None`: one frame per message.
     pub fragment_size: Option<usize>,
+    /// permessage-deflate (RFC 7692): what to offer or accept in the
+    /// handshake, and our compressor's settings once it is agreed. Default
+    /// `None`: not offered, and offers are declined. The connection itself
+    /// compresses only when [`Negotiated::deflate`](crate::Negotiated::deflate)
+    /// says the handshake agreed to it; with that and this `None`, the
+    /// [`DeflateConfig`] defaults apply.
+    pub compression: Option<DeflateConfig>,
 }
 
 impl Default for Config {
@@ -39,6 +48,7 @@ impl Default for Config {
             max_fragments: 4096,
             auto_pong: true,
             fragment_size: None,
+            compression: None,
         }
     }
 }
@@ -66,6 +76,18 @@ impl Config {
     /// Turns automatic Pong replies on or off.
     pub fn auto_pong(mut self, on: bool) -> Self {
         self.auto_pong = on;
+        self
+    }
+
+    /// Turns permessage-deflate on (`DeflateConfig`) or off (`None`).
+    ///
+    /// ```
+    /// use wsx_proto::{extension::DeflateConfig, Config};
+    /// let config = Config::default().compression(DeflateConfig::default());
+    /// assert!(config.compression.is_some());
+    /// ```
+    pub fn compression(mut self, deflate: impl Into<Option<DeflateConfig>>) -> Self {
+        self.compression = deflate.into();
         self
     }
 

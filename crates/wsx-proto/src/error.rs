@@ -82,6 +82,16 @@ pub enum ProtocolError {
         /// The configured limit.
         max: usize,
     },
+    /// RSV1 ("Per-Message Compressed") on a control frame (RFC 7692 §6.1).
+    #[error("RSV1 set on a control frame")]
+    CompressedControlFrame,
+    /// RSV1 on a continuation frame: only the first frame of a message
+    /// carries it (RFC 7692 §6.1).
+    #[error("RSV1 set on a continuation frame")]
+    CompressedContinuation,
+    /// A compressed message that is not a valid DEFLATE stream (RFC 7692 §7.2.2).
+    #[error("invalid compressed data")]
+    InvalidCompressedData,
 }
 
 impl ProtocolError {
@@ -104,8 +114,10 @@ impl ProtocolError {
             | Self::UnexpectedContinuation
             | Self::ExpectedContinuation
             | Self::CloseFrameOneByte
-            | Self::InvalidCloseCode(_) => CloseCode::PROTOCOL_ERROR,
-            Self::InvalidUtf8 | Self::InvalidCloseReason => CloseCode::INVALID_PAYLOAD,
+            | Self::InvalidCloseCode(_)
+            | Self::CompressedControlFrame
+            | Self::CompressedContinuation => CloseCode::PROTOCOL_ERROR,
+            Self::InvalidUtf8 | Self::InvalidCloseReason | Self::InvalidCompressedData => CloseCode::INVALID_PAYLOAD,
             Self::FrameTooLarge { .. } | Self::MessageTooLarge { .. } => CloseCode::MESSAGE_TOO_BIG,
             Self::TooManyFragments { .. } => CloseCode::POLICY_VIOLATION,
         }
@@ -115,6 +127,7 @@ impl ProtocolError {
     pub fn close_reason(&self) -> &'static str {
         match self.close_code() {
             CloseCode::PROTOCOL_ERROR => "protocol error",
+            CloseCode::INVALID_PAYLOAD if *self == Self::InvalidCompressedData => "invalid compressed data",
             CloseCode::INVALID_PAYLOAD => "invalid UTF-8",
             CloseCode::MESSAGE_TOO_BIG => "message too big",
             CloseCode::POLICY_VIOLATION => "policy violation",
@@ -150,4 +163,7 @@ pub enum SendError {
     /// Fragments of a text message must form valid UTF-8 (§5.6).
     #[error("text fragments are not valid UTF-8")]
     InvalidUtf8,
+    /// The compressor failed (an internal zlib error; the message was not sent).
+    #[error("compressing the message failed")]
+    CompressionFailed,
 }

@@ -30,6 +30,7 @@ pub mod close;
 pub mod config;
 pub mod connection;
 pub mod error;
+pub mod extension;
 pub mod frame;
 pub mod handshake;
 pub mod message;

@@ -24,6 +24,8 @@ use crate::Role;
 use crate::close::{CloseCode, CloseFrame};
 use crate::config::Config;
 use crate::error::ProtocolError;
+use crate::extension::codec::{Compressor, Decompressor};
+use crate::extension::{DeflateConfig, DeflateParams};
 use crate::message::Message;
 use crate::utf8::Utf8Bytes;
 
@@ -38,12 +40,21 @@ pub struct Negotiated {
     pub role: Role,
     /// The subprotocol the server selected, if any (§4.2.2, §11.3.4).
     pub subprotocol: Option<String>,
+    /// The permessage-deflate parameters agreed (RFC 7692), if any. RSV1
+    /// is accepted on the first frame of a data message only when this is set.
+    pub deflate: Option<DeflateParams>,
 }
 
 impl Negotiated {
     /// No subprotocol, no extensions.
     pub fn new(role: Role) -> Self {
-        Self { role, subprotocol: None }
+        Self { role, subprotocol: None, deflate: None }
+    }
+
+    /// With the agreed permessage-deflate parameters (or none).
+    pub fn with_deflate(mut self, deflate: Option<DeflateParams>) -> Self {
+        self.deflate = deflate;
+        self
     }
 
     /// With the selected subprotocol.
@@ -151,15 +162,14 @@ impl Connection {
     /// masking keys (RFC 6455 §5.3: "derived from a strong source of
     /// entropy"); a server never calls it.
     pub fn new(negotiated: Negotiated, config: Config, rng: Box<dyn RngCore + Send>) -> Self {
-        Self {
-            negotiated,
-            config,
-            rng,
-            state: State::Open,
-            rx: receive::Receiver::default(),
-            tx: send::Sender::default(),
-            events: VecDeque::new(),
-        }
+        let (compressor, decompressor) = deflate_state(&negotiated, &config).unzip();
+        let threshold = config.compression.as_ref().map_or(DeflateConfig::default().threshold, |c| c.threshold);
+        let mut rx = receive::Receiver::default();
+        rx.inflater = decompressor;
+        let mut tx = send::Sender::default();
+        tx.compressor = compressor;
+        tx.threshold = threshold;
+        Self { negotiated, config, rng, state: State::Open, rx, tx, events: VecDeque::new() }
     }
 
     /// This endpoint's role.
@@ -290,6 +300,32 @@ impl Connection {
         self.state = State::Closed(outcome.clone());
         self.events.push_back(Event::Closed(outcome));
     }
+}
+
+/// The compressor and decompressor for the agreed permessage-deflate
+/// parameters (RFC 7692 §7.1): our window is the smaller of our setting and
+/// the limit the peer set; our decompressor takes any window the peer uses.
+fn deflate_state(negotiated: &Negotiated, config: &Config) -> Option<(Compressor, Decompressor)> {
+    let params = negotiated.deflate?;
+    let local = config.compression.clone().unwrap_or_default();
+    let (own_bits, own_reset, peer_bits, peer_reset) = match negotiated.role {
+        Role::Client => (
+            params.client_max_window_bits,
+            params.client_no_context_takeover,
+            params.server_max_window_bits,
+            params.server_no_context_takeover,
+        ),
+        Role::Server => (
+            params.server_max_window_bits,
+            params.server_no_context_takeover,
+            params.client_max_window_bits,
+            params.client_no_context_takeover,
+        ),
+    };
+    let window = own_bits.unwrap_or(15).min(local.window_bits);
+    let compressor = Compressor::new(window, local.mem_level, local.level, own_reset || local.no_context_takeover);
+    let decompressor = Decompressor::new(peer_bits.unwrap_or(15), peer_reset);
+    Some((compressor, decompressor))
 }
 
 #[cfg(test)]

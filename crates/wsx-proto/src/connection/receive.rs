@@ -2,6 +2,10 @@
 //! the role, extensions and limits before anything is reserved; payloads
 //! unmasked and UTF-8-checked in place as they arrive (so invalid text fails
 //! before the frame is complete); fragments assembled; control frames handled.
+//! With permessage-deflate (RFC 7692 §6, §7.2.2) RSV1 marks the first frame
+//! of a compressed message; its frames are inflated as they complete, in
+//! bounded steps, the inflated size checked against the message limit and
+//! text validated on the inflated bytes after every step.
 
 use bytes::{Buf, Bytes, BytesMut};
 
@@ -9,6 +13,7 @@ use super::{CloseOutcome, Connection, Event, State};
 use crate::Role;
 use crate::close::CloseFrame;
 use crate::error::ProtocolError;
+use crate::extension::codec::{Decompressor, Inflated};
 use crate::frame::mask::apply_mask;
 use crate::frame::{FrameHeader, OpCode};
 use crate::message::Message;
@@ -26,6 +31,8 @@ pub(super) struct Receiver {
     assembly: Option<Assembly>,
     utf8: Utf8Validator,
     pub(super) eof: bool,
+    /// permessage-deflate's decompressor, when the handshake agreed to it.
+    pub(super) inflater: Option<Decompressor>,
 }
 
 /// A frame whose header was consumed and whose payload is arriving.
@@ -35,15 +42,23 @@ struct PartialFrame {
     len: usize,
     /// Payload bytes at the front of `buf` already unmasked and validated.
     processed: usize,
+    /// The frame belongs to a text message.
     text: bool,
+    /// The frame belongs to a compressed message (RSV1 on its first frame).
+    compressed: bool,
 }
 
 /// A fragmented message in progress (§5.4).
 #[derive(Debug)]
 struct Assembly {
     text: bool,
+    /// The payload so far: wire bytes, or inflated bytes when `compressed`.
     data: BytesMut,
     frames: usize,
+    compressed: bool,
+    /// The inflated message so far (compressed messages only), never
+    /// holding more than the limit plus one inflate step.
+    inflated: Inflated,
 }
 
 impl Receiver {
@@ -66,6 +81,9 @@ impl Receiver {
         self.frame = None;
         self.assembly = None;
         self.utf8.reset();
+        if let Some(inflater) = self.inflater.as_mut() {
+            inflater.reset();
+        }
     }
 }
 
@@ -89,7 +107,7 @@ impl Connection {
                 if let Some(key) = frame.header.mask {
                     apply_mask(fresh, key, frame.processed);
                 }
-                if frame.text {
+                if frame.text && !frame.compressed {
                     // RFC 6455 §8.1: "When an endpoint is to interpret a byte
                     // stream as UTF-8 but finds that the byte stream is not, in
                     // fact, a valid UTF-8 stream, that endpoint MUST _Fail the
@@ -122,11 +140,18 @@ impl Connection {
             _ => {}
         }
         // RFC 6455 §5.2: RSV1-3 "MUST be 0 unless an extension is negotiated
-        // that defines meanings for non-zero values".
-        if header.rsv1 || header.rsv2 || header.rsv3 {
+        // that defines meanings for non-zero values". permessage-deflate
+        // defines RSV1 (RFC 7692 §6); nothing defines RSV2 or RSV3.
+        let deflate = self.rx.inflater.is_some();
+        if header.rsv2 || header.rsv3 || (header.rsv1 && !deflate) {
             return Err(ProtocolError::ReservedBits { rsv1: header.rsv1, rsv2: header.rsv2, rsv3: header.rsv3 });
         }
         if header.opcode.is_control() {
+            // RFC 7692 §6.1: "An endpoint MUST NOT set the "Per-Message
+            // Compressed" bit of control frames".
+            if header.rsv1 {
+                return Err(ProtocolError::CompressedControlFrame);
+            }
             // RFC 6455 §5.5: "All control frames MUST have a payload length of
             // 125 bytes or less and MUST NOT be fragmented."
             if !header.fin {
@@ -135,25 +160,38 @@ impl Connection {
             if header.payload_len > 125 {
                 return Err(ProtocolError::ControlFrameTooLong(header.payload_len));
             }
-            return Ok(PartialFrame { header, len: header.payload_len as usize, processed: 0, text: false });
+            return Ok(PartialFrame {
+                header,
+                len: header.payload_len as usize,
+                processed: 0,
+                text: false,
+                compressed: false,
+            });
         }
-        let text = match (header.opcode, &self.rx.assembly) {
+        let (text, compressed) = match (header.opcode, &self.rx.assembly) {
             // RFC 6455 §5.4: fragments of one message are not interleaved.
             (OpCode::Continuation, None) => return Err(ProtocolError::UnexpectedContinuation),
-            (OpCode::Continuation, Some(assembly)) => assembly.text,
+            // RFC 7692 §6.1: nor "non-first fragments of a data message".
+            (OpCode::Continuation, Some(_)) if header.rsv1 => return Err(ProtocolError::CompressedContinuation),
+            (OpCode::Continuation, Some(assembly)) => (assembly.text, assembly.compressed),
             (_, Some(_)) => return Err(ProtocolError::ExpectedContinuation),
-            (opcode, None) => opcode == OpCode::Text,
+            (opcode, None) => (opcode == OpCode::Text, header.rsv1),
         };
         let max_frame = self.config.max_frame_size;
-        if header.payload_len > max_frame as u64 {
+        // Compressed data may be a little larger than what it encodes
+        // (stored blocks: 5 bytes per 64 KiB); the inflated size is what
+        // counts against the message limit, checked while inflating.
+        let frame_limit = if compressed { max_frame.saturating_add(max_frame / 256 + 64) } else { max_frame };
+        if header.payload_len > frame_limit as u64 {
             return Err(ProtocolError::FrameTooLarge { len: header.payload_len, max: max_frame });
         }
         let (assembled, frames) = match &self.rx.assembly {
-            Some(assembly) => (assembly.data.len() as u64, assembly.frames),
+            Some(assembly) if !compressed => (assembly.data.len() as u64, assembly.frames),
+            Some(assembly) => (0, assembly.frames),
             None => (0, 0),
         };
         let max_message = self.config.max_message_size;
-        if assembled + header.payload_len > max_message as u64 {
+        if !compressed && assembled + header.payload_len > max_message as u64 {
             return Err(ProtocolError::MessageTooLarge { len: assembled + header.payload_len, max: max_message });
         }
         // The field is public: treat 0 as 1 rather than refuse every message.
@@ -161,19 +199,42 @@ impl Connection {
         if frames >= max_fragments {
             return Err(ProtocolError::TooManyFragments { max: max_fragments });
         }
-        Ok(PartialFrame { header, len: header.payload_len as usize, processed: 0, text })
+        Ok(PartialFrame { header, len: header.payload_len as usize, processed: 0, text, compressed })
     }
 
     /// A frame whose payload is complete, unmasked and (for text) validated.
     fn on_frame(&mut self, frame: PartialFrame, payload: Bytes) -> Result<Option<Event>, ProtocolError> {
         let header = frame.header;
         let message = match header.opcode {
+            OpCode::Text | OpCode::Binary if frame.compressed => {
+                let mut inflated = Inflated::default();
+                self.inflate_frame(frame.text, &payload, header.fin, &mut inflated)?;
+                if !header.fin {
+                    let data = BytesMut::new();
+                    self.rx.assembly = Some(Assembly { text: frame.text, data, frames: 1, compressed: true, inflated });
+                    return Ok(None);
+                }
+                self.complete(frame.text, inflated.into_bytes())?
+            }
             OpCode::Text | OpCode::Binary if header.fin => self.complete(frame.text, payload)?,
             OpCode::Text | OpCode::Binary => {
                 let mut data = BytesMut::with_capacity(payload.len().max(SMALL_BUFFER));
                 data.extend_from_slice(&payload);
-                self.rx.assembly = Some(Assembly { text: frame.text, data, frames: 1 });
+                let inflated = Inflated::default();
+                self.rx.assembly = Some(Assembly { text: frame.text, data, frames: 1, compressed: false, inflated });
                 return Ok(None);
+            }
+            OpCode::Continuation if frame.compressed => {
+                let Some(mut assembly) = self.rx.assembly.take() else {
+                    return Err(ProtocolError::UnexpectedContinuation);
+                };
+                self.inflate_frame(assembly.text, &payload, header.fin, &mut assembly.inflated)?;
+                assembly.frames += 1;
+                if !header.fin {
+                    self.rx.assembly = Some(assembly);
+                    return Ok(None);
+                }
+                self.complete(assembly.text, assembly.inflated.into_bytes())?
             }
             OpCode::Continuation => {
                 let Some(assembly) = self.rx.assembly.as_mut() else {
@@ -203,6 +264,29 @@ impl Connection {
             OpCode::Close => return self.on_close(payload).map(Some),
         };
         Ok(Some(Event::Message(message)))
+    }
+
+    /// Inflates one frame of a compressed message into `out` (RFC 7692
+    /// §7.2.2), and the `00 00 ff ff` tail after the final one; the limit
+    /// and the UTF-8 of text are checked after every bounded step.
+    fn inflate_frame(
+        &mut self,
+        text: bool,
+        payload: &[u8],
+        fin: bool,
+        out: &mut Inflated,
+    ) -> Result<(), ProtocolError> {
+        let limit = self.config.max_message_size;
+        let Receiver { inflater, utf8, .. } = &mut self.rx;
+        let Some(inflater) = inflater.as_mut() else {
+            return Err(ProtocolError::ReservedBits { rsv1: true, rsv2: false, rsv3: false });
+        };
+        let mut validator = if text { Some(utf8) } else { None };
+        inflater.inflate(payload, out, limit, validator.as_deref_mut())?;
+        if fin {
+            inflater.finish(out, limit, validator)?;
+        }
+        Ok(())
     }
 
     fn complete(&mut self, text: bool, payload: Bytes) -> Result<Message, ProtocolError> {

@@ -1,7 +1,12 @@
 //! The send path (RFC 6455 §5.2–§5.5, §7.1.2): frames encoded into an output
 //! queue, client frames masked with a fresh key each (§5.3), small frames
 //! coalesced into one buffer, large server payloads passed through without a
-//! copy, at most one Pong pending.
+//! copy, at most one Pong pending. With permessage-deflate (RFC 7692
+//! §7.2.1) a whole message at or above the threshold is compressed, the
+//! `00 00 ff ff` tail removed, and RSV1 set on its first frame only;
+//! streamed messages ([`Connection::send_fragment`]) and messages sent with
+//! [`Connection::send_uncompressed`] go uncompressed, which RFC 7692 allows
+//! per message.
 
 use std::collections::VecDeque;
 
@@ -11,6 +16,7 @@ use super::{Connection, State, Transmit};
 use crate::Role;
 use crate::close::{CloseCode, CloseFrame};
 use crate::error::SendError;
+use crate::extension::codec::Compressor;
 use crate::frame::mask::apply_mask;
 use crate::frame::{FrameHeader, OpCode};
 use crate::message::Message;
@@ -45,6 +51,10 @@ pub(super) struct Sender {
     /// A fragmented message being sent, and the UTF-8 state of its text.
     outgoing: Option<MessageKind>,
     outgoing_utf8: Utf8Validator,
+    /// permessage-deflate's compressor, when the handshake agreed to it.
+    pub(super) compressor: Option<Compressor>,
+    /// Messages smaller than this go uncompressed.
+    pub(super) threshold: usize,
 }
 
 impl Sender {
@@ -104,11 +114,46 @@ impl Connection {
         self.send_data(OpCode::Binary, data.into())
     }
 
+    /// Queues a text or binary message without compressing it, even when
+    /// permessage-deflate is in use (for data known not to compress, or
+    /// secrets that must not share a compression context with
+    /// attacker-chosen data). Control frames are sent as by [`send`](Self::send).
+    ///
+    /// ```
+    /// # use wsx_proto::{Config, Connection, Message, Negotiated, Role, Transmit};
+    /// # use wsx_proto::extension::DeflateParams;
+    /// let negotiated = Negotiated::new(Role::Server).with_deflate(Some(DeflateParams::default()));
+    /// let mut conn = Connection::new(negotiated, Config::default(), Box::new(rand::rngs::mock::StepRng::new(0, 1)));
+    /// conn.send_uncompressed(Message::text("x".repeat(100)))?;
+    /// let Some(Transmit::Bytes(frame)) = conn.poll_transmit() else { unreachable!() };
+    /// assert_eq!(frame[0], 0x81, "FIN, no RSV1, text");
+    /// # Ok::<(), wsx_proto::SendError>(())
+    /// ```
+    pub fn send_uncompressed(&mut self, message: Message) -> Result<(), SendError> {
+        match message {
+            Message::Text(text) => self.send_data_with(OpCode::Text, text.into_bytes(), false),
+            Message::Binary(data) => self.send_data_with(OpCode::Binary, data, false),
+            control => self.send(control),
+        }
+    }
+
     fn send_data(&mut self, opcode: OpCode, payload: Bytes) -> Result<(), SendError> {
+        self.send_data_with(opcode, payload, true)
+    }
+
+    fn send_data_with(&mut self, opcode: OpCode, payload: Bytes, compress: bool) -> Result<(), SendError> {
         self.check_can_send_data()?;
         if self.tx.outgoing.is_some() {
             return Err(SendError::FragmentedMessageInProgress);
         }
+        let threshold = self.tx.threshold;
+        let (payload, compressed) = match self.tx.compressor.as_mut() {
+            Some(compressor) if compress && payload.len() >= threshold => {
+                let packed = compressor.compress(&payload).map_err(|_| SendError::CompressionFailed)?;
+                (Bytes::from(packed), true)
+            }
+            _ => (payload, false),
+        };
         // The field is public, so `Some(0)` can bypass the builder's minimum
         // of 1; a zero step would loop forever on empty frames.
         match self.config.fragment_size.map(|size| size.max(1)) {
@@ -118,12 +163,13 @@ impl Connection {
                 while offset < payload.len() {
                     let end = (offset + size).min(payload.len());
                     let op = if first { opcode } else { OpCode::Continuation };
-                    self.write_frame(op, end == payload.len(), payload.slice(offset..end));
+                    // RFC 7692 §6.1: RSV1 on the first frame of the message only.
+                    self.write_frame_rsv1(op, end == payload.len(), first && compressed, payload.slice(offset..end));
                     first = false;
                     offset = end;
                 }
             }
-            _ => self.write_frame(opcode, true, payload),
+            _ => self.write_frame_rsv1(opcode, true, compressed, payload),
         }
         Ok(())
     }
@@ -247,11 +293,16 @@ impl Connection {
 
     /// Encodes one frame into the output queue.
     fn write_frame(&mut self, opcode: OpCode, fin: bool, payload: Bytes) {
+        self.write_frame_rsv1(opcode, fin, false, payload);
+    }
+
+    /// Encodes one frame, with RSV1 ("Per-Message Compressed") as given.
+    fn write_frame_rsv1(&mut self, opcode: OpCode, fin: bool, rsv1: bool, payload: Bytes) {
         let mask = match self.negotiated.role {
             Role::Client => Some(self.rng.next_u32().to_ne_bytes()),
             Role::Server => None,
         };
-        encode_frame(&mut self.tx, opcode, fin, mask, payload);
+        encode_frame(&mut self.tx, opcode, fin, rsv1, mask, payload);
     }
 
     /// The next thing to do on the transport. Drain after every
@@ -266,7 +317,7 @@ impl Connection {
                 Role::Server => None,
             };
             let mut pong = Sender::default();
-            encode_frame(&mut pong, OpCode::Pong, true, mask, ping_payload);
+            encode_frame(&mut pong, OpCode::Pong, true, false, mask, ping_payload);
             return Some(Transmit::Bytes(pong.staging.freeze()));
         }
         if let Some((chunk, ends_frame)) = self.tx.chunks.pop_front() {
@@ -289,9 +340,8 @@ impl Connection {
     }
 }
 
-fn encode_frame(tx: &mut Sender, opcode: OpCode, fin: bool, mask: Option<[u8; 4]>, payload: Bytes) {
-    let header =
-        FrameHeader { fin, rsv1: false, rsv2: false, rsv3: false, opcode, mask, payload_len: payload.len() as u64 };
+fn encode_frame(tx: &mut Sender, opcode: OpCode, fin: bool, rsv1: bool, mask: Option<[u8; 4]>, payload: Bytes) {
+    let header = FrameHeader { fin, rsv1, rsv2: false, rsv3: false, opcode, mask, payload_len: payload.len() as u64 };
     let mut head = [0u8; FrameHeader::MAX_LEN];
     let head_len = header.encode(&mut head);
     match mask {

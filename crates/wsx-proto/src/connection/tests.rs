@@ -39,6 +39,9 @@ fn table() -> Vec<(ProtocolError, u16)> {
         (ProtocolError::FrameTooLarge { len: 2, max: 1 }, 1009),
         (ProtocolError::MessageTooLarge { len: 2, max: 1 }, 1009),
         (ProtocolError::TooManyFragments { max: 1 }, 1008),
+        (ProtocolError::CompressedControlFrame, 1002),
+        (ProtocolError::CompressedContinuation, 1002),
+        (ProtocolError::InvalidCompressedData, 1007),
     ]
 }
 
@@ -62,6 +65,9 @@ fn row(error: &ProtocolError) -> usize {
         ProtocolError::FrameTooLarge { .. } => 13,
         ProtocolError::MessageTooLarge { .. } => 14,
         ProtocolError::TooManyFragments { .. } => 15,
+        ProtocolError::CompressedControlFrame => 16,
+        ProtocolError::CompressedContinuation => 17,
+        ProtocolError::InvalidCompressedData => 18,
     }
 }
 
@@ -77,7 +83,7 @@ fn close_code_table_covers_every_variant() {
         // The reason fits a Close frame, so `fail` can always build one.
         assert!(CloseFrame::new(error.close_code(), reason).is_ok());
     }
-    assert_eq!(table.len(), 16);
+    assert_eq!(table.len(), 19);
 }
 
 #[test]

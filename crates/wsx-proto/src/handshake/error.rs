@@ -145,6 +145,10 @@ pub enum HandshakeError {
         /// The extension name the server used.
         name: String,
     },
+    /// The server's permessage-deflate response breaks RFC 7692 or does
+    /// not match what we offered (RFC 7692 §5, §7.1).
+    #[error("permessage-deflate negotiation failed: {0}")]
+    ExtensionNegotiation(crate::extension::NegotiationError),
 
     // ----- caller misuse -----------------------------------------------------
     /// A subprotocol passed to the client builder is not a valid token.
@@ -180,6 +184,13 @@ pub enum HandshakeError {
     SubprotocolNotOffered {
         /// The subprotocol the caller chose.
         protocol: String,
+    },
+    /// A server tried to accept an extension the client did not offer, or
+    /// an accepted element that is not a valid header value.
+    #[error("extension {name:?} was not offered by the client")]
+    ExtensionNotOffered {
+        /// The extension name (or the whole element, if it has none).
+        name: String,
     },
 }
 
@@ -231,13 +242,15 @@ impl HandshakeError {
             | E::AcceptMismatch
             | E::UnexpectedSubprotocol { .. }
             | E::MultipleSubprotocols
-            | E::UnexpectedExtension { .. } => StatusCode::BAD_GATEWAY,
+            | E::UnexpectedExtension { .. }
+            | E::ExtensionNegotiation(_) => StatusCode::BAD_GATEWAY,
             E::InvalidSubprotocol { .. }
             | E::DuplicateSubprotocol { .. }
             | E::InvalidExtensionOffer { .. }
             | E::ReservedHeader { .. }
             | E::InvalidResourceName
-            | E::SubprotocolNotOffered { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+            | E::SubprotocolNotOffered { .. }
+            | E::ExtensionNotOffered { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 }
@@ -301,6 +314,7 @@ mod tests {
             E::UnexpectedSubprotocol { protocol: "p".into() },
             E::MultipleSubprotocols,
             E::UnexpectedExtension { name: "x".into() },
+            E::ExtensionNegotiation(crate::extension::NegotiationError::WindowEightUnsupported),
         ];
         for e in cases {
             assert_eq!(e.http_status(), StatusCode::BAD_GATEWAY, "{e:?}");
@@ -316,6 +330,7 @@ mod tests {
             E::ReservedHeader { name: header::HOST },
             E::InvalidResourceName,
             E::SubprotocolNotOffered { protocol: "a".into() },
+            E::ExtensionNotOffered { name: "x".into() },
         ];
         for e in cases {
             assert_eq!(e.http_status(), StatusCode::INTERNAL_SERVER_ERROR, "{e:?}");

@@ -196,8 +196,7 @@ fn offered_extensions(headers: &HeaderMap) -> Result<Vec<String>, HandshakeError
 /// The 101 response accepting `offer`, with `subprotocol` as the chosen
 /// subprotocol (or none).
 ///
-/// To accept extensions, add a `Sec-WebSocket-Extensions` header to the
-/// returned response.
+/// To accept extensions, use [`accept_response_with_extensions`].
 ///
 /// # Errors
 /// [`HandshakeError::SubprotocolNotOffered`] if `subprotocol` is not one of
@@ -222,6 +221,59 @@ pub fn accept_response(offer: &ClientOffer, subprotocol: Option<&str>) -> Result
             .map_err(|_| HandshakeError::SubprotocolNotOffered { protocol: protocol.to_owned() })?;
         headers.insert(SEC_WEBSOCKET_PROTOCOL, value);
     }
+    Ok(resp)
+}
+
+/// The 101 response accepting `offer` with `subprotocol` and the accepted
+/// `extensions`: elements such as
+/// [`DeflateParams::to_string`](crate::extension::DeflateParams), written
+/// in order into one `Sec-WebSocket-Extensions` header (none if empty).
+///
+/// ```
+/// use wsx_proto::extension::{negotiate_server, DeflateConfig};
+/// use wsx_proto::handshake::{accept_response_with_extensions, validate_request};
+/// let req = http::Request::get("/")
+///     .header("host", "h")
+///     .header("upgrade", "websocket")
+///     .header("connection", "Upgrade")
+///     .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
+///     .header("sec-websocket-version", "13")
+///     .header("sec-websocket-extensions", "permessage-deflate; client_max_window_bits")
+///     .body(())?;
+/// let offer = validate_request(&req)?;
+/// let agreed = negotiate_server(&DeflateConfig::default(), offer.extensions.iter().map(String::as_str));
+/// let elements: Vec<String> = agreed.iter().map(ToString::to_string).collect();
+/// let resp = accept_response_with_extensions(&offer, None, &elements)?;
+/// assert_eq!(resp.headers()["sec-websocket-extensions"], "permessage-deflate");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Errors
+/// As [`accept_response`], and [`HandshakeError::ExtensionNotOffered`] if
+/// an element names an extension the client did not offer (RFC 6455 §9.1:
+/// the server's list comes from the client's) or is not a valid header value.
+pub fn accept_response_with_extensions<S: AsRef<str>>(
+    offer: &ClientOffer,
+    subprotocol: Option<&str>,
+    extensions: &[S],
+) -> Result<Response<()>, HandshakeError> {
+    let mut resp = accept_response(offer, subprotocol)?;
+    if extensions.is_empty() {
+        return Ok(resp);
+    }
+    for element in extensions {
+        let element = element.as_ref();
+        let not_offered = || HandshakeError::ExtensionNotOffered { name: element.to_owned() };
+        let name = extension_name(element).ok_or_else(not_offered)?;
+        let offered = offer.extensions.iter().filter_map(|o| extension_name(o)).any(|o| o.eq_ignore_ascii_case(name));
+        if !offered {
+            return Err(HandshakeError::ExtensionNotOffered { name: name.to_owned() });
+        }
+    }
+    let joined = extensions.iter().map(AsRef::as_ref).collect::<Vec<_>>().join(", ");
+    let value =
+        HeaderValue::from_str(&joined).map_err(|_| HandshakeError::ExtensionNotOffered { name: joined.clone() })?;
+    resp.headers_mut().insert(SEC_WEBSOCKET_EXTENSIONS, value);
     Ok(resp)
 }
 

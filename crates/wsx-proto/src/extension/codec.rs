@@ -1,0 +1,364 @@
+//! permessage-deflate compression and decompression (RFC 7692 §7.2) on
+//! zlib-rs, raw DEFLATE without a zlib header.
+//!
+//! Contract: [`Compressor::compress`] turns one whole message into the
+//! payload of a compressed message (flushed with `Z_SYNC_FLUSH`, the
+//! trailing `00 00 ff ff` removed, §7.2.1). [`Decompressor::inflate`] takes a
+//! compressed message frame by frame, produces at most [`INFLATE_STEP`]
+//! bytes per step and checks the size limit and the UTF-8 validator after
+//! every step, so a bomb fails with 1009 holding at most the limit plus one
+//! step; [`Decompressor::finish`] appends the `00 00 ff ff` tail (§7.2.2).
+
+use bytes::Bytes;
+use zlib_rs::{Deflate, DeflateFlush, Inflate, InflateFlush, Status};
+
+use crate::error::ProtocolError;
+use crate::utf8::Utf8Validator;
+
+/// Most bytes of output one inflate step produces.
+pub const INFLATE_STEP: usize = 64 * 1024;
+
+/// The bytes of an empty stored block that `Z_SYNC_FLUSH` ends with, removed
+/// by the sender and appended by the receiver (RFC 7692 §7.2.1, §7.2.2).
+pub const TAIL: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
+
+/// Our compressor: one per connection, its window kept between messages
+/// unless `no_context_takeover`.
+pub struct Compressor {
+    deflate: Deflate,
+    no_context_takeover: bool,
+}
+
+impl std::fmt::Debug for Compressor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Compressor").field("no_context_takeover", &self.no_context_takeover).finish_non_exhaustive()
+    }
+}
+
+/// The compressor refused its input (zlib reported an inconsistent state).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("deflate failed")]
+pub struct CompressError;
+
+impl Compressor {
+    /// A raw-deflate compressor. `window_bits` is clamped to 9–15 (zlib
+    /// cannot produce an 8-bit window), `mem_level` to 1–9, `level` to 0–9.
+    pub fn new(window_bits: u8, mem_level: u8, level: u8, no_context_takeover: bool) -> Self {
+        let config = zlib_rs::DeflateConfig {
+            level: i32::from(level.min(9)),
+            // Negative: raw deflate, no zlib header or trailer.
+            window_bits: -i32::from(window_bits.clamp(9, 15)),
+            mem_level: i32::from(mem_level.clamp(1, 9)),
+            ..zlib_rs::DeflateConfig::default()
+        };
+        Self { deflate: Deflate::new_with_config(config), no_context_takeover }
+    }
+
+    /// Compresses one whole message (RFC 7692 §7.2.1): deflate, flush with
+    /// `Z_SYNC_FLUSH`, remove the trailing `00 00 ff ff`.
+    ///
+    /// # Errors
+    /// [`CompressError`] if zlib fails (an internal error, never the input's fault).
+    pub fn compress(&mut self, input: &[u8]) -> Result<Vec<u8>, CompressError> {
+        let mut out: Vec<u8> = Vec::with_capacity(input.len() / 2 + 64);
+        let mut consumed = 0;
+        loop {
+            let start = out.len();
+            let space = (out.capacity() - start).max(4096);
+            out.resize(start + space, 0);
+            let (in_before, out_before) = (self.deflate.total_in(), self.deflate.total_out());
+            let result = self.deflate.compress(&input[consumed..], &mut out[start..], DeflateFlush::SyncFlush);
+            consumed += (self.deflate.total_in() - in_before) as usize;
+            let produced = (self.deflate.total_out() - out_before) as usize;
+            out.truncate(start + produced);
+            result.map_err(|_| CompressError)?;
+            // zlib: the flush is complete once it left output space unused.
+            if consumed == input.len() && produced < space {
+                break;
+            }
+        }
+        // RFC 7692 §7.2.1: "Remove 4 octets (that are 0x00 0x00 0xff 0xff)
+        // from the tail end."
+        if out.ends_with(&TAIL) {
+            out.truncate(out.len() - TAIL.len());
+        }
+        if self.no_context_takeover {
+            self.deflate.reset();
+        }
+        Ok(out)
+    }
+}
+
+/// Our decompressor: one per connection, for any window the peer uses.
+pub struct Decompressor {
+    inflate: Inflate,
+    no_context_takeover: bool,
+    /// The stream of this message ended with a BFINAL block.
+    ended: bool,
+}
+
+impl std::fmt::Debug for Decompressor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Decompressor")
+            .field("no_context_takeover", &self.no_context_takeover)
+            .field("ended", &self.ended)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Decompressor {
+    /// A raw-inflate decompressor for a peer whose window is at most
+    /// `peer_window_bits` (8–15). A window of 8 is inflated with 9: zlib
+    /// compressors silently turn 8 into 9, and a larger window always works.
+    pub fn new(peer_window_bits: u8, no_context_takeover: bool) -> Self {
+        Self { inflate: Inflate::new(false, peer_window_bits.clamp(9, 15)), no_context_takeover, ended: false }
+    }
+
+    /// Inflates the payload of one frame of a compressed message, appending
+    /// to `out` in steps of at most [`INFLATE_STEP`] bytes. After every step
+    /// the total is checked against `limit` and the new bytes are fed to
+    /// `utf8` (for text).
+    ///
+    /// # Errors
+    /// [`ProtocolError::InvalidCompressedData`] (1007) for a corrupt stream,
+    /// [`ProtocolError::MessageTooLarge`] (1009) past `limit`,
+    /// [`ProtocolError::InvalidUtf8`] (1007) for invalid text.
+    pub fn inflate(
+        &mut self,
+        mut input: &[u8],
+        out: &mut Inflated,
+        limit: usize,
+        mut utf8: Option<&mut Utf8Validator>,
+    ) -> Result<(), ProtocolError> {
+        loop {
+            if self.ended {
+                // A block with BFINAL ended the stream (RFC 7692 §7.2.3.4):
+                // what follows it in this message is padding and the tail;
+                // the next message starts a new stream (see `finish`).
+                return Ok(());
+            }
+            let total = out.len;
+            let chunk = out.room(limit);
+            let start = chunk.len();
+            let space = (chunk.capacity() - start).min(INFLATE_STEP);
+            chunk.resize(start + space, 0);
+            let (in_before, out_before) = (self.inflate.total_in(), self.inflate.total_out());
+            let result = self.inflate.decompress(input, &mut chunk[start..], InflateFlush::SyncFlush);
+            let used = (self.inflate.total_in() - in_before) as usize;
+            let produced = (self.inflate.total_out() - out_before) as usize;
+            chunk.truncate(start + produced);
+            input = &input[used..];
+            let status = result.map_err(|_| ProtocolError::InvalidCompressedData)?;
+            let len = total + produced;
+            if len > limit {
+                return Err(ProtocolError::MessageTooLarge { len: len as u64, max: limit });
+            }
+            if let Some(utf8) = utf8.as_deref_mut() {
+                // RFC 6455 §8.1: invalid text fails the connection; checked
+                // on the inflated bytes as each step produces them.
+                utf8.feed(&chunk[start..]).map_err(|_| ProtocolError::InvalidUtf8)?;
+            }
+            out.len = len;
+            if status == Status::StreamEnd {
+                self.ended = true;
+                continue;
+            }
+            let progress = used > 0 || produced > 0;
+            if (input.is_empty() && produced < space) || !progress {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Ends a message: inflates the `00 00 ff ff` tail (RFC 7692 §7.2.2:
+    /// "Append 4 octets of 0x00 0x00 0xff 0xff to the tail end of the
+    /// payload of the message"), then resets the window if the peer does
+    /// not take over context or its stream ended.
+    ///
+    /// # Errors
+    /// As [`inflate`](Self::inflate).
+    pub fn finish(
+        &mut self,
+        out: &mut Inflated,
+        limit: usize,
+        utf8: Option<&mut Utf8Validator>,
+    ) -> Result<(), ProtocolError> {
+        if !self.ended {
+            self.inflate(&TAIL, out, limit, utf8)?;
+        }
+        if self.ended || self.no_context_takeover {
+            self.reset();
+        }
+        Ok(())
+    }
+
+    /// Drops the window and any partial message (after an error, or per message).
+    pub fn reset(&mut self) {
+        self.inflate.reset(false);
+        self.ended = false;
+    }
+}
+
+/// The inflated bytes of one message, in chunks that are never
+/// reallocated: each new chunk is as large as everything before it (at
+/// least one step) but never takes the total capacity past the limit plus
+/// one step. So a message that ends in 1009 never held more than that, not
+/// even while growing, and a message that fits one chunk is handed over
+/// without a copy.
+#[derive(Debug, Default)]
+pub struct Inflated {
+    chunks: Vec<Vec<u8>>,
+    len: usize,
+    capacity: usize,
+}
+
+impl Inflated {
+    /// Bytes inflated so far.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether nothing was inflated.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The last chunk, with at least one byte of spare capacity.
+    fn room(&mut self, limit: usize) -> &mut Vec<u8> {
+        let full = self.chunks.last().is_none_or(|c| c.len() == c.capacity());
+        if full {
+            let cap_left = limit.saturating_add(INFLATE_STEP).saturating_sub(self.capacity).max(1);
+            let size = self.len.max(INFLATE_STEP).min(cap_left);
+            self.capacity += size;
+            self.chunks.push(Vec::with_capacity(size));
+        }
+        let last = self.chunks.len() - 1;
+        &mut self.chunks[last]
+    }
+
+    /// The whole message.
+    pub fn into_bytes(mut self) -> Bytes {
+        match self.chunks.len() {
+            0 => Bytes::new(),
+            1 => Bytes::from(self.chunks.swap_remove(0)),
+            _ => {
+                let mut all = Vec::with_capacity(self.len);
+                for chunk in &self.chunks {
+                    all.extend_from_slice(chunk);
+                }
+                Bytes::from(all)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn inflate_all(d: &mut Decompressor, frames: &[&[u8]]) -> Result<Vec<u8>, ProtocolError> {
+        let mut out = Inflated::default();
+        for frame in frames {
+            d.inflate(frame, &mut out, 1 << 20, None)?;
+        }
+        d.finish(&mut out, 1 << 20, None)?;
+        Ok(out.into_bytes().to_vec())
+    }
+
+    /// RFC 7692 §7.2.3.1: "Hello" compressed is `f2 48 cd c9 c9 07 00`.
+    #[test]
+    fn rfc_7692_hello() {
+        let mut c = Compressor::new(15, 8, 6, false);
+        assert_eq!(c.compress(b"Hello").unwrap(), [0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00]);
+        let mut d = Decompressor::new(15, false);
+        assert_eq!(inflate_all(&mut d, &[&[0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00]]).unwrap(), b"Hello");
+        // §7.2.3.1, fragmented: the same bytes split across two frames.
+        assert_eq!(inflate_all(&mut d, &[&[0xf2, 0x48, 0xcd], &[0xc9, 0xc9, 0x07, 0x00]]).unwrap(), b"Hello");
+    }
+
+    /// RFC 7692 §7.2.3.2: with context takeover, a second "Hello" refers to
+    /// the first: `f2 00 11 00 00`.
+    #[test]
+    fn rfc_7692_sharing_the_window() {
+        let mut c = Compressor::new(15, 8, 6, false);
+        c.compress(b"Hello").unwrap();
+        assert_eq!(c.compress(b"Hello").unwrap(), [0xf2, 0x00, 0x11, 0x00, 0x00]);
+        let mut d = Decompressor::new(15, false);
+        assert_eq!(inflate_all(&mut d, &[&[0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00]]).unwrap(), b"Hello");
+        assert_eq!(inflate_all(&mut d, &[&[0xf2, 0x00, 0x11, 0x00, 0x00]]).unwrap(), b"Hello");
+        // Without context takeover the second message stands alone.
+        let mut c = Compressor::new(15, 8, 6, true);
+        let first = c.compress(b"Hello").unwrap();
+        assert_eq!(c.compress(b"Hello").unwrap(), first);
+    }
+
+    /// RFC 7692 §7.2.3.3: a DEFLATE block with no compression:
+    /// `00 05 00 fa ff 48 65 6c 6c 6f 00`.
+    #[test]
+    fn rfc_7692_no_compression_block() {
+        let mut d = Decompressor::new(15, false);
+        let stored = [0x00, 0x05, 0x00, 0xfa, 0xff, 0x48, 0x65, 0x6c, 0x6c, 0x6f, 0x00];
+        assert_eq!(inflate_all(&mut d, &[&stored]).unwrap(), b"Hello");
+    }
+
+    /// RFC 7692 §7.2.3.4: a block with BFINAL set: `f3 48 cd c9 c9 07 00 00`;
+    /// the tail after it is ignored and the next message starts afresh.
+    #[test]
+    fn rfc_7692_bfinal_block() {
+        let mut d = Decompressor::new(15, false);
+        assert_eq!(inflate_all(&mut d, &[&[0xf3, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00, 0x00]]).unwrap(), b"Hello");
+        assert_eq!(inflate_all(&mut d, &[&[0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00]]).unwrap(), b"Hello");
+    }
+
+    /// RFC 7692 §7.2.3.5: two DEFLATE blocks in one message.
+    #[test]
+    fn rfc_7692_two_blocks() {
+        let mut d = Decompressor::new(15, false);
+        let two = [0xf2, 0x48, 0x05, 0x00, 0x00, 0x00, 0xff, 0xff, 0xca, 0xc9, 0xc9, 0x07, 0x00];
+        assert_eq!(inflate_all(&mut d, &[&two]).unwrap(), b"Hello");
+    }
+
+    #[test]
+    fn corrupt_streams_are_1007() {
+        let mut d = Decompressor::new(15, false);
+        // BTYPE 11 is reserved (RFC 1951 §3.2.3).
+        assert_eq!(inflate_all(&mut d, &[&[0xff, 0xff, 0xff]]), Err(ProtocolError::InvalidCompressedData));
+        // A stored block whose NLEN is not the complement of LEN.
+        let mut d = Decompressor::new(15, false);
+        assert_eq!(inflate_all(&mut d, &[&[0x00, 0x05, 0x00, 0x00, 0x00]]), Err(ProtocolError::InvalidCompressedData));
+    }
+
+    #[test]
+    fn round_trips_every_window_and_mem_level() {
+        let text: Vec<u8> =
+            (0..20_000u32).flat_map(|i| format!("{{\"id\":{},\"v\":\"x{}\"}}", i % 977, i % 13).into_bytes()).collect();
+        for bits in 9..=15 {
+            for mem in [1, 5, 9] {
+                let mut c = Compressor::new(bits, mem, 6, false);
+                let mut d = Decompressor::new(bits, false);
+                for chunk in [&text[..10], &text[..], &text[1000..5000]] {
+                    let packed = c.compress(chunk).unwrap();
+                    let mut out = Inflated::default();
+                    d.inflate(&packed, &mut out, usize::MAX / 2, None).unwrap();
+                    d.finish(&mut out, usize::MAX / 2, None).unwrap();
+                    assert_eq!(out.into_bytes(), chunk, "window {bits}, memLevel {mem}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_limit_is_checked_after_every_step() {
+        let zeros = vec![0u8; 4 << 20];
+        let packed = Compressor::new(15, 8, 9, false).compress(&zeros).unwrap();
+        let mut d = Decompressor::new(15, false);
+        let mut out = Inflated::default();
+        let limit = 1 << 20;
+        let err = d.inflate(&packed, &mut out, limit, None).unwrap_err();
+        assert!(matches!(err, ProtocolError::MessageTooLarge { max, .. } if max == limit));
+        assert!(out.len() <= limit + INFLATE_STEP, "{}", out.len());
+        assert!(out.capacity <= limit + INFLATE_STEP, "{}", out.capacity);
+        let sizes: Vec<usize> = out.chunks.iter().map(Vec::capacity).collect();
+        assert_eq!(sizes.iter().sum::<usize>(), out.capacity, "chunks never grow: {sizes:?}");
+    }
+}
