@@ -12,7 +12,7 @@
 
 use std::io;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
@@ -121,6 +121,9 @@ pub struct TlsConnector {
     roots: Roots,
     accept_invalid_certs: bool,
     custom: Option<Arc<ClientConfig>>,
+    /// The configuration built from these settings, shared by clones, so
+    /// the root store is copied once and TLS sessions can be resumed.
+    built: Arc<OnceLock<Arc<ClientConfig>>>,
 }
 
 impl Default for TlsConnector {
@@ -132,12 +135,13 @@ impl Default for TlsConnector {
 impl TlsConnector {
     /// Trusts the `webpki-roots` certificate authorities.
     pub fn new() -> Self {
-        Self { roots: Roots::Webpki, accept_invalid_certs: false, custom: None }
+        Self { roots: Roots::Webpki, accept_invalid_certs: false, custom: None, built: Arc::default() }
     }
 
     /// Trusts exactly the certificates of `store`.
     pub fn root_store(mut self, store: RootCertStore) -> Self {
         self.roots = Roots::Custom(Arc::new(store));
+        self.built = Arc::default();
         self
     }
 
@@ -165,6 +169,7 @@ impl TlsConnector {
             return Err(TlsError::Config(format!("no platform root certificates: {:?}", loaded.errors)).into());
         }
         self.roots = Roots::Native;
+        self.built = Arc::default();
         Ok(self)
     }
 
@@ -174,6 +179,7 @@ impl TlsConnector {
     /// change everything. For tests against throwaway certificates only.
     pub fn danger_accept_invalid_certs(mut self, accept: bool) -> Self {
         self.accept_invalid_certs = accept;
+        self.built = Arc::default();
         self
     }
 
@@ -186,6 +192,9 @@ impl TlsConnector {
 
     fn build(&self) -> Result<Arc<ClientConfig>, Error> {
         if let Some(config) = &self.custom {
+            return Ok(config.clone());
+        }
+        if let Some(config) = self.built.get() {
             return Ok(config.clone());
         }
         let builder = ClientConfig::builder_with_provider(provider())
@@ -201,7 +210,7 @@ impl TlsConnector {
             builder.with_root_certificates(self.trusted_roots()?).with_no_client_auth()
         };
         config.alpn_protocols = vec![ALPN_HTTP11.to_vec()];
-        Ok(Arc::new(config))
+        Ok(self.built.get_or_init(|| Arc::new(config)).clone())
     }
 
     fn trusted_roots(&self) -> Result<Arc<RootCertStore>, Error> {
