@@ -1,7 +1,7 @@
 //! `ws://` and `wss://` through real proxies started on loopback: tinyproxy
 //! for HTTP CONNECT (with and without Basic credentials, and behind a TLS
-//! front for `https://` proxy URLs) and dante for SOCKS5 (remote and local
-//! name resolution).
+//! front for `https://` proxy URLs), dante for SOCKS5 (remote and local
+//! name resolution) and microsocks for SOCKS5 with username/password.
 
 #![allow(clippy::unwrap_used, reason = "test helpers outside #[test] functions: a failure should panic")]
 
@@ -133,4 +133,18 @@ async fn proxy_that_refuses_is_reported() {
     let proxy = Proxy::parse(&format!("http://127.0.0.1:{}", tinyproxy.port)).unwrap();
     let error = ClientBuilder::new(&format!("ws://127.0.0.1:{closed}/")).proxy(proxy).connect().await.unwrap_err();
     assert!(matches!(error, Error::Proxy(ProxyError::ConnectRefused { .. })), "{error:?}");
+}
+
+#[tokio::test]
+async fn socks5_with_username_and_password() {
+    let socks = proxies::microsocks("carol", "pw-123");
+    let port = echo_server().await;
+    let url = format!("ws://localhost:{port}/");
+    let base = format!("127.0.0.1:{}", socks.port);
+    let proxy = Proxy::parse(&format!("socks5h://carol:pw-123@{base}")).unwrap();
+    echo_through(&url, proxy, socks.port, TlsConnector::new()).await;
+    for refused in [format!("socks5h://{base}"), format!("socks5h://carol:wrong@{base}")] {
+        let error = ClientBuilder::new(&url).proxy(Proxy::parse(&refused).unwrap()).connect().await.unwrap_err();
+        assert!(matches!(error, Error::Proxy(ProxyError::Socks(_))), "{refused}: {error:?}");
+    }
 }

@@ -131,3 +131,13 @@ pub(crate) fn danted() -> ProxyProcess {
     std::fs::write(dir.join("danted.conf"), config).unwrap();
     start(program, &["-f", "danted.conf", "-p", "danted.pid"], dir, port)
 }
+
+/// microsocks, a SOCKS5 server that requires username/password
+/// authentication (RFC 1929).
+pub(crate) fn microsocks(user: &str, password: &str) -> ProxyProcess {
+    let program = find_program(&["microsocks", "/usr/bin/microsocks"], "microsocks");
+    let dir = scratch_dir("microsocks");
+    let port = free_port();
+    let port_text = port.to_string();
+    start(program, &["-i", "127.0.0.1", "-p", &port_text, "-u", user, "-P", password], dir, port)
+}
