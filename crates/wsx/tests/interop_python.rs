@@ -240,10 +240,10 @@ async fn start_wsx_server() -> (u16, Arc<Mutex<Vec<ServerLog>>>) {
                     Message::Ping(_) | Message::Pong(_) => {}
                 }
             }
-            if let Some(outcome) = ws.close_outcome() {
-                if log.close.is_none() {
-                    log.close = Some((outcome.code().as_u16(), outcome.reason().to_string()));
-                }
+            if let Some(outcome) = ws.close_outcome()
+                && log.close.is_none()
+            {
+                log.close = Some((outcome.code().as_u16(), outcome.reason().to_string()));
             }
             logs.lock().expect("log lock").push(log);
         }
