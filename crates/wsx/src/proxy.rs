@@ -184,6 +184,11 @@ impl Proxy {
     }
 
     /// Connects to the proxy and opens a tunnel to `host:port`.
+    ///
+    /// RFC 6455 §4.1: "If the client is configured to use a proxy when using
+    /// the WebSocket Protocol to connect to host /host/ and port /port/, then
+    /// the client SHOULD connect to that proxy and ask it to open a TCP
+    /// connection to the host given by /host/ and the port given by /port/."
     pub(crate) async fn tunnel(&self, host: &str, port: u16, connect_timeout: Duration) -> Result<MaybeTls, Error> {
         let tcp = tokio::time::timeout(connect_timeout, TcpStream::connect((self.host.as_str(), self.port)))
             .await
