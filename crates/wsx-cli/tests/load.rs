@@ -1,0 +1,280 @@
+//! Load and soak against a real `wsx serve` (RFC 6455 §5.4 ordering, §7
+//! closing): many concurrent connections from several 127.0.0.x source
+//! addresses, each exchanging sequence-numbered, checksummed messages over
+//! `/echo`, then a churn of short-lived connections. Checks: no message
+//! lost, duplicated, reordered or corrupted; the server's RSS per idle
+//! connection; its RSS and descriptors back near the baseline afterwards.
+//!
+//! The defaults are the short CI version (2,000 connections, 5 s of churn).
+//! `scripts/soak.sh` runs the long one (10,000 connections) with
+//! `WSX_LOAD_CONNECTIONS`, `WSX_LOAD_MESSAGES` and `WSX_LOAD_CHURN_SECS`.
+
+#![allow(clippy::unwrap_used, reason = "test code: a failed unwrap is a failed test")]
+
+mod raw;
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use raw::Served;
+use tokio::net::{TcpSocket, TcpStream};
+use tokio::sync::Semaphore;
+use wsx::{CloseCode, Message, WebSocket};
+
+/// Source addresses 127.0.0.2 … 127.0.0.17 spread the client ports.
+const SOURCES: u8 = 16;
+/// Handshakes in flight at once (below the server's 1,024 limit).
+const CONCURRENCY: usize = 256;
+/// Longest wait for any single echo: past it the message counts as lost.
+const ECHO_PATIENCE: Duration = Duration::from_secs(60);
+
+fn env_or(name: &str, default: u64) -> u64 {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// FNV-1a, 64 bits: enough to catch any corruption of test data.
+fn checksum(data: &[u8]) -> u64 {
+    data.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &b| (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+}
+
+/// Message `seq` of connection `id`: id, seq, a body whose length and bytes
+/// derive from both, then the checksum of all that.
+fn message(id: u32, seq: u32) -> Vec<u8> {
+    let len = ((id.wrapping_mul(2_654_435_761) ^ seq.wrapping_mul(40_503)) % 2048) as usize;
+    let mut out = Vec::with_capacity(16 + len);
+    out.extend_from_slice(&id.to_be_bytes());
+    out.extend_from_slice(&seq.to_be_bytes());
+    out.extend((0..len).map(|i| (i as u32 ^ id ^ seq.rotate_left(7)) as u8));
+    let sum = checksum(&out);
+    out.extend_from_slice(&sum.to_be_bytes());
+    out
+}
+
+/// Counts over the whole run.
+#[derive(Default)]
+struct Tally {
+    checked: AtomicU64,
+    lost: AtomicU64,
+    corrupted: AtomicU64,
+    reordered: AtomicU64,
+    failed_connections: AtomicU64,
+}
+
+impl Tally {
+    fn load(counter: &AtomicU64) -> u64 {
+        counter.load(Ordering::Relaxed)
+    }
+}
+
+async fn open(addr: SocketAddr, n: usize) -> WebSocket<TcpStream> {
+    let source = Ipv4Addr::new(127, 0, 0, 2 + (n % usize::from(SOURCES)) as u8);
+    let socket = TcpSocket::new_v4().unwrap();
+    socket.bind(SocketAddr::new(source.into(), 0)).unwrap();
+    let tcp = socket.connect(addr).await.unwrap();
+    tcp.set_nodelay(true).unwrap();
+    let config = wsx::Config::default().keepalive(None);
+    let (ws, _) = wsx::ClientBuilder::new(&format!("ws://{addr}/echo")).config(config).connect_on(tcp).await.unwrap();
+    ws
+}
+
+/// Sends `count` messages (pipelined), then reads the echoes and checks
+/// each against what was sent, in order.
+async fn exchange(ws: &mut WebSocket<TcpStream>, id: u32, first: u32, count: u32, tally: &Tally) {
+    for seq in first..first + count {
+        if ws.feed(Message::binary(message(id, seq))).await.is_err() {
+            tally.failed_connections.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+    }
+    if ws.flush().await.is_err() {
+        tally.failed_connections.fetch_add(1, Ordering::Relaxed);
+        return;
+    }
+    let mut expected = first;
+    while expected < first + count {
+        let received = match tokio::time::timeout(ECHO_PATIENCE, ws.recv()).await {
+            Ok(Some(Ok(Message::Binary(data)))) => data,
+            Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => continue,
+            _ => {
+                tally.lost.fetch_add(u64::from(first + count - expected), Ordering::Relaxed);
+                return;
+            }
+        };
+        let (body, sum) = received.split_at(received.len().saturating_sub(8));
+        if received.len() < 16 || checksum(body).to_be_bytes() != sum {
+            tally.corrupted.fetch_add(1, Ordering::Relaxed);
+        } else {
+            let seq = u32::from_be_bytes(body[4..8].try_into().unwrap());
+            let from = u32::from_be_bytes(body[..4].try_into().unwrap());
+            if from != id || seq != expected || received != message(id, seq) {
+                tally.reordered.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        tally.checked.fetch_add(1, Ordering::Relaxed);
+        expected += 1;
+    }
+}
+
+/// Opens `count` connections, at most `CONCURRENCY` handshakes at a time.
+async fn open_all(addr: SocketAddr, count: usize) -> Vec<WebSocket<TcpStream>> {
+    let gate = Arc::new(Semaphore::new(CONCURRENCY));
+    let opening: Vec<_> = (0..count)
+        .map(|n| {
+            let gate = gate.clone();
+            tokio::spawn(async move {
+                let _permit = gate.acquire_owned().await.unwrap();
+                open(addr, n).await
+            })
+        })
+        .collect();
+    let mut sockets = Vec::with_capacity(count);
+    for task in opening {
+        sockets.push(task.await.unwrap());
+    }
+    sockets
+}
+
+async fn close(mut ws: WebSocket<TcpStream>, tally: &Tally) {
+    match ws.close(CloseCode::NORMAL, "").await {
+        Ok(outcome) if outcome.is_clean() => {}
+        _ => {
+            tally.failed_connections.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+fn kib_per(bytes_kib: u64, n: u64) -> f64 {
+    bytes_kib as f64 / n.max(1) as f64
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_connections_and_churn_lose_nothing() {
+    let connections = env_or("WSX_LOAD_CONNECTIONS", 2_000) as usize;
+    let messages = env_or("WSX_LOAD_MESSAGES", 10) as u32;
+    let churn = Duration::from_secs(env_or("WSX_LOAD_CHURN_SECS", 5));
+    // Each side needs a descriptor per connection; the server inherits ours.
+    let limit = rlimit::increase_nofile_limit(u64::MAX).unwrap();
+    assert!(
+        limit as usize > connections + 256,
+        "descriptor limit {limit} is too low for {connections} connections (raise the hard limit: ulimit -Hn)"
+    );
+    let max = (connections + 1_000).to_string();
+    let server = Served::start(&["--max-connections", &max, "--keepalive", "0"]);
+    let addr = server.addr;
+    let tally = Arc::new(Tally::default());
+
+    // Baseline after one connection has warmed the server up.
+    close(open(addr, 0).await, &tally).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (base_rss, base_fds) = (server.rss_kib(), server.fds());
+
+    // Open them all (at most CONCURRENCY handshakes at a time).
+    let start = Instant::now();
+    let sockets = open_all(addr, connections).await;
+    let opened_in = start.elapsed();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let idle_rss = server.rss_kib();
+    let idle_fds = server.fds();
+    assert!(idle_fds >= base_fds + connections, "{idle_fds} descriptors for {connections} connections");
+
+    // Every connection exchanges `messages` echoes, all at once.
+    let start = Instant::now();
+    let mut exchanging = Vec::with_capacity(connections);
+    for (id, mut ws) in sockets.into_iter().enumerate() {
+        let tally = tally.clone();
+        exchanging.push(tokio::spawn(async move {
+            exchange(&mut ws, id as u32, 0, messages, &tally).await;
+            ws
+        }));
+    }
+    let mut sockets = Vec::with_capacity(connections);
+    for task in exchanging {
+        sockets.push(task.await.unwrap());
+    }
+    let exchanged_in = start.elapsed();
+    let busy_rss = server.rss_kib();
+    let closing: Vec<_> = sockets
+        .into_iter()
+        .map(|ws| {
+            let tally = tally.clone();
+            tokio::spawn(async move { close(ws, &tally).await })
+        })
+        .collect();
+    for task in closing {
+        task.await.unwrap();
+    }
+
+    // Churn: short connections, opened and closed as fast as they go.
+    let churned = Arc::new(AtomicU64::new(0));
+    let deadline = Instant::now() + churn;
+    let workers: Vec<_> = (0..CONCURRENCY)
+        .map(|worker| {
+            let (tally, churned) = (tally.clone(), churned.clone());
+            tokio::spawn(async move {
+                let mut round = 0u32;
+                while Instant::now() < deadline {
+                    let id = 1_000_000 + (worker as u32) * 100_000 + round;
+                    let mut ws = open(addr, worker + round as usize).await;
+                    exchange(&mut ws, id, 0, 3, &tally).await;
+                    close(ws, &tally).await;
+                    churned.fetch_add(1, Ordering::Relaxed);
+                    round += 1;
+                }
+            })
+        })
+        .collect();
+    for worker in workers {
+        worker.await.unwrap();
+    }
+
+    // Every descriptor released.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while server.fds() > base_fds + 2 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let (end_rss, end_fds) = (server.rss_kib(), server.fds());
+
+    // Memory is reused, not leaked: a second wave as large as the first
+    // fits in what the first one left behind.
+    let second_wave = open_all(addr, connections).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let second_idle_rss = server.rss_kib();
+    for ws in second_wave {
+        close(ws, &tally).await;
+    }
+
+    let n = connections as u64;
+    eprintln!(
+        "load: {connections} concurrent connections opened in {opened_in:.1?}; server RSS {base_rss} KiB at rest, \
+         {idle_rss} KiB with all idle ({:.1} KiB per idle connection), {busy_rss} KiB after the exchange; \
+         {} messages checked in {exchanged_in:.1?}; {} churned connections in {churn:?}; \
+         lost {}, corrupted {}, reordered or duplicated {}, failed connections {}; \
+         after: RSS {end_rss} KiB, descriptors {end_fds} (baseline {base_fds}); \
+         a second wave of {connections} idle connections: RSS {second_idle_rss} KiB",
+        kib_per(idle_rss.saturating_sub(base_rss), n),
+        Tally::load(&tally.checked),
+        churned.load(Ordering::Relaxed),
+        Tally::load(&tally.lost),
+        Tally::load(&tally.corrupted),
+        Tally::load(&tally.reordered),
+        Tally::load(&tally.failed_connections),
+    );
+    assert_eq!(Tally::load(&tally.lost), 0, "lost messages");
+    assert_eq!(Tally::load(&tally.corrupted), 0, "corrupted messages");
+    assert_eq!(Tally::load(&tally.reordered), 0, "reordered or duplicated messages");
+    assert_eq!(Tally::load(&tally.failed_connections), 0, "connections that failed or did not close cleanly");
+    let expected = n * u64::from(messages) + 3 * churned.load(Ordering::Relaxed);
+    assert_eq!(Tally::load(&tally.checked), expected, "messages checked");
+    assert!(end_fds <= base_fds + 2, "{end_fds} descriptors after the churn, {base_fds} before");
+    // Churning many more connections than were ever open at once left no
+    // trace beyond the peak, and the second wave reused the first's memory.
+    assert!(end_rss <= busy_rss.max(idle_rss), "RSS {end_rss} KiB after the churn, above the peak");
+    let allowance = (idle_rss - base_rss.min(idle_rss)) / 10 + 4 * 1024;
+    assert!(
+        second_idle_rss <= idle_rss + allowance,
+        "second wave: {second_idle_rss} KiB, first wave {idle_rss} KiB: memory is not reused"
+    );
+}
