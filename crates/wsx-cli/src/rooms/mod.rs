@@ -138,17 +138,24 @@ impl Rooms {
         let info = MemberInfo { id, name };
         let (tx, outbox) = mpsc::channel(self.config.queue.max(1));
         let kicked = Arc::new(Notify::new());
+        let joined = ServerEvent::Join { room, id: &info.id, name: &info.name, ts: now_ms() };
+        let joined = Relay::Text(joined.to_json().into());
+        // Registration, the snapshot for the welcome and the join event to
+        // the others happen under one lock: every local member either is in
+        // the newcomer's member list or hears of it later, never both.
         let (mut members, local_history) = {
             let mut local = self.local();
             let entry = local.entry(room.to_owned()).or_default();
             entry.members.insert(key, Member { info: info.clone(), outbox: tx, kicked: kicked.clone() });
             let members: Vec<MemberInfo> = entry.members.values().map(|m| m.info.clone()).collect();
+            self.fan_out(room, entry, Some(key), &joined.prepare());
             (members, entry.history.iter().cloned().collect::<Vec<_>>())
         };
         let history = match &self.redis {
             Some(link) => {
                 link.subscribe(room).await;
                 link.add_member(room, &info).await;
+                link.publish(room, joined, false);
                 if let Some(all) = link.members(room).await {
                     members = all;
                 }
@@ -160,13 +167,6 @@ impl Rooms {
         let mut greeting = vec![PreparedMessage::text(welcome.to_json())];
         greeting.extend(history.iter().map(Relay::prepare));
         Membership { room: room.to_owned(), key, info, outbox, kicked, greeting }
-    }
-
-    /// Tells the room (all nodes) that the member is in.
-    pub(crate) fn announce_join(&self, membership: &Membership) {
-        let info = &membership.info;
-        let event = ServerEvent::Join { room: &membership.room, id: &info.id, name: &info.name, ts: now_ms() };
-        self.publish(&membership.room, Some(membership.key), Relay::Text(event.to_json().into()), false);
     }
 
     /// Removes the member (if a fan-out has not already dropped it) and
@@ -234,7 +234,13 @@ impl Rooms {
             }
             room_state.history.push_back(relay.clone());
         }
-        room_state.members.retain(|&key, member| {
+        self.fan_out(room, room_state, except, prepared);
+    }
+
+    /// Queues one encoded message for each member of `state` but `except`;
+    /// a member whose queue is full is removed and told to close (1008).
+    fn fan_out(&self, room: &str, state: &mut Room, except: Option<u64>, prepared: &PreparedMessage) {
+        state.members.retain(|&key, member| {
             Some(key) == except
                 || match member.outbox.try_send(prepared.clone()) {
                     Ok(()) => true,

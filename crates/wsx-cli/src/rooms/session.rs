@@ -18,7 +18,11 @@ const MAX_ROOM_MESSAGE: usize = 1 << 20;
 const BATCH: usize = 64;
 
 /// Handles a request for `/rooms/{room}`.
-pub(crate) async fn run(incoming: IncomingRequest<wsx::MaybeTls>, rooms: Arc<Rooms>, room: &str) -> Result<(), wsx::Error> {
+pub(crate) async fn run(
+    incoming: IncomingRequest<wsx::MaybeTls>,
+    rooms: Arc<Rooms>,
+    room: &str,
+) -> Result<(), wsx::Error> {
     if !valid_room_name(room) {
         let response = http::Response::builder().status(http::StatusCode::BAD_REQUEST).body(());
         return match response {
@@ -40,12 +44,15 @@ pub(crate) async fn run(incoming: IncomingRequest<wsx::MaybeTls>, rooms: Arc<Roo
     result
 }
 
-async fn converse(mut ws: WebSocket<wsx::MaybeTls>, rooms: &Rooms, membership: &mut Membership) -> Result<(), wsx::Error> {
+async fn converse(
+    mut ws: WebSocket<wsx::MaybeTls>,
+    rooms: &Rooms,
+    membership: &mut Membership,
+) -> Result<(), wsx::Error> {
     for message in std::mem::take(&mut membership.greeting) {
         ws.feed_prepared(&message).await?;
     }
     ws.flush().await?;
-    rooms.announce_join(membership);
     let kicked = membership.kicked.clone();
     let outcome = tokio::select! {
         outcome = relay(&mut ws, rooms, membership) => outcome?,
