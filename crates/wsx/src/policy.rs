@@ -23,7 +23,7 @@ use http::{HeaderMap, HeaderValue, Response, StatusCode};
 /// HTTP 403 Forbidden status code."
 ///
 /// Origins compare as ASCII case-insensitive serialisations
-/// (`scheme://host[:port]`, a trailing `/` ignored). A request without
+/// (`scheme://host[:port]`, a trailing `/` and a default port ignored). A request without
 /// `Origin` (a non-browser client, which carries no ambient cookies of a
 /// victim) is allowed unless [`require_origin`](Self::require_origin) is set.
 ///
@@ -65,8 +65,18 @@ impl AllowedOrigins {
     }
 }
 
+/// The ASCII serialisation of an origin as browsers send it (RFC 6454
+/// §6.2): lower case, no trailing `/`, no default port.
 fn normalise(origin: &str) -> String {
-    origin.trim().trim_end_matches('/').to_ascii_lowercase()
+    let origin = origin.trim().trim_end_matches('/').to_ascii_lowercase();
+    for (scheme, port) in [("https://", ":443"), ("http://", ":80"), ("wss://", ":443"), ("ws://", ":80")] {
+        if origin.starts_with(scheme)
+            && let Some(bare) = origin.strip_suffix(port)
+        {
+            return bare.to_owned();
+        }
+    }
+    origin
 }
 
 /// The 403 answer to a refused origin.
@@ -126,6 +136,16 @@ mod tests {
         assert!(!allows("http://localhost:8081"));
         assert!(!allows("https://app.example.com.evil.example"));
         assert!(!allows("null"));
+        // Default ports are not part of the serialisation.
+        assert!(
+            AllowedOrigins::new(["https://a.example:443"]).allows(Some(&HeaderValue::from_static("https://a.example")))
+        );
+        assert!(
+            AllowedOrigins::new(["http://a.example"]).allows(Some(&HeaderValue::from_static("http://a.example:80")))
+        );
+        assert!(
+            !AllowedOrigins::new(["http://a.example:443"]).allows(Some(&HeaderValue::from_static("http://a.example")))
+        );
         assert!(allowed.allows(None));
         assert!(!allowed.clone().require_origin(true).allows(None));
     }
