@@ -1,7 +1,8 @@
 //! `wss://` end to end with certificates made at test time: a good chain is
 //! accepted; an expired certificate, a wrong host name and an unknown CA are
 //! each refused with an error naming the cause; a TLS port drops plaintext
-//! and a trickled ClientHello within the handshake deadline.
+//! and a trickled ClientHello within the handshake deadline, with
+//! `wsx::serve_tls` and with `wsx::Server::tls`.
 
 #![allow(clippy::unwrap_used, reason = "test helpers outside #[test] functions: a failure should panic")]
 
@@ -163,4 +164,30 @@ async fn client_handshake_deadline_covers_tls() {
         .await
         .unwrap_err();
     assert!(matches!(error, Error::Timeout { kind: wsx::TimeoutKind::Handshake, .. }), "{error:?}");
+}
+
+#[tokio::test]
+async fn server_with_tls_echoes_and_cuts_off_silent_clients_at_the_deadline() {
+    let ca = Ca::new("wsx test CA");
+    let leaf = ca.leaf(&["localhost"]);
+    let acceptor = wsx::TlsAcceptor::from_pem(leaf.cert_pem.as_bytes(), leaf.key_pem.as_bytes()).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let config = wsx::Config::default().handshake_timeout(Duration::from_millis(300));
+    let server = wsx::Server::new(listener, config).tls(Some(acceptor));
+    tokio::spawn(server.run(|incoming| async move {
+        if let Ok(mut ws) = incoming.accept().await {
+            while let Some(Ok(message)) = ws.recv().await {
+                if message.is_text() && ws.send(message).await.is_err() {
+                    break;
+                }
+            }
+        }
+    }));
+    let (mut ws, _) =
+        ClientBuilder::new(&format!("wss://localhost:{port}/")).tls(trusting(&ca)).connect().await.unwrap();
+    assert_echoes(&mut ws, "through wsx::Server").await;
+    let mut silent = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let waited = time_until_closed(&mut silent).await;
+    assert!(waited >= Duration::from_millis(250) && waited < Duration::from_secs(5), "{waited:?}");
 }
