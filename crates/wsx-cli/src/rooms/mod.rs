@@ -26,6 +26,10 @@ use wsx::{PreparedMessage, Utf8Bytes};
 pub(crate) use envelope::MemberInfo;
 use envelope::{ServerEvent, now_ms};
 
+/// Most payload bytes of history kept per room (in-process broker); older
+/// messages go first. Bounds memory whatever the message sizes.
+const HISTORY_BYTES: usize = 1 << 20;
+
 /// Most rooms kept with history but no members; past it, empty rooms are
 /// forgotten (bounds memory against clients that visit many room names).
 const MAX_IDLE_ROOMS: usize = 1024;
@@ -51,6 +55,13 @@ pub(crate) enum Relay {
 }
 
 impl Relay {
+    fn len(&self) -> usize {
+        match self {
+            Relay::Text(text) => text.len(),
+            Relay::Binary(data) => data.len(),
+        }
+    }
+
     fn prepare(&self) -> PreparedMessage {
         match self {
             Relay::Text(text) => PreparedMessage::text(text.clone()),
@@ -71,6 +82,7 @@ struct Room {
     members: BTreeMap<u64, Member>,
     /// The last messages (in-process broker only; with Redis it is a list there).
     history: VecDeque<Relay>,
+    history_bytes: usize,
 }
 
 /// Every room of this node.
@@ -229,10 +241,14 @@ impl Rooms {
         let mut local = self.local();
         let Some(room_state) = local.get_mut(room) else { return };
         if let Some(relay) = history {
-            if room_state.history.len() >= self.config.history {
-                room_state.history.pop_front();
-            }
+            room_state.history_bytes += relay.len();
             room_state.history.push_back(relay.clone());
+            while room_state.history.len() > self.config.history || room_state.history_bytes > HISTORY_BYTES {
+                match room_state.history.pop_front() {
+                    Some(old) => room_state.history_bytes -= old.len(),
+                    None => break,
+                }
+            }
         }
         self.fan_out(room, room_state, except, prepared);
     }
@@ -316,6 +332,18 @@ mod tests {
         assert!(texts[0].contains("\"type\":\"welcome\"") && texts[0].contains("\"history\":2"));
         assert!(texts[1].contains("\"text\":\"two\""));
         assert!(texts[2].contains("\"text\":\"three\""));
+    }
+
+    #[tokio::test]
+    async fn history_is_capped_in_bytes_too() {
+        let rooms = Rooms::start(RoomsConfig { history: 50, queue: 8, redis: None }).unwrap();
+        let alice = rooms.join("r", None).await;
+        for _ in 0..5 {
+            rooms.binary(&alice, Bytes::from(vec![0u8; HISTORY_BYTES / 3]));
+        }
+        let bob = rooms.join("r", None).await;
+        // Welcome plus the three newest that fit in the byte budget.
+        assert_eq!(bob.greeting.len(), 1 + 3);
     }
 
     #[tokio::test]

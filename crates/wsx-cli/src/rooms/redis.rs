@@ -14,7 +14,7 @@
 //! Wire format of a publication: 16 hex digits of the origin node id, `T`
 //! (a UTF-8 JSON envelope) or `B` (a binary message), then the payload.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
@@ -28,8 +28,10 @@ use wsx::Utf8Bytes;
 
 use super::{MemberInfo, Relay, Rooms};
 
-/// Publications waiting for Redis (e.g. during an outage).
+/// Publications waiting for Redis (e.g. during an outage): at most this
+/// many, and at most [`PUBLISH_QUEUE_BYTES`] of payload.
 const PUBLISH_QUEUE: usize = 65_536;
+const PUBLISH_QUEUE_BYTES: usize = 64 << 20;
 /// Deadline of one connection attempt or one command.
 const DEADLINE: Duration = Duration::from_secs(2);
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
@@ -64,6 +66,8 @@ struct Inner {
     sink: Mutex<Option<PubSubSink>>,
     /// Serialises (un)subscriptions so they follow the rooms' occupancy.
     subscriptions: tokio::sync::Mutex<()>,
+    /// Payload bytes waiting in the publish queue.
+    queued_bytes: AtomicUsize,
 }
 
 /// This node's link to Redis.
@@ -87,6 +91,7 @@ impl RedisLink {
             conn: Mutex::new(None),
             sink: Mutex::new(None),
             subscriptions: tokio::sync::Mutex::new(()),
+            queued_bytes: AtomicUsize::new(0),
         });
         let (publisher, queue) = mpsc::channel(PUBLISH_QUEUE);
         Self { inner, publisher, queue: Mutex::new(Some(queue)), dropped: AtomicU64::new(0) }
@@ -115,8 +120,11 @@ impl RedisLink {
                 payload.extend_from_slice(data);
             }
         }
+        let size = payload.len();
+        let queued = self.inner.queued_bytes.fetch_add(size, Ordering::AcqRel);
         let publication = Publication { room: room.to_owned(), payload, keep };
-        if self.publisher.try_send(publication).is_err() {
+        if queued + size > PUBLISH_QUEUE_BYTES || self.publisher.try_send(publication).is_err() {
+            self.inner.queued_bytes.fetch_sub(size, Ordering::AcqRel);
             let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
             if dropped.is_power_of_two() {
                 tracing::warn!(dropped, "redis publish queue full; messages for other nodes dropped");
@@ -346,6 +354,7 @@ async fn publish_loop(inner: Arc<Inner>, mut queue: mpsc::Receiver<Publication>)
                 None => false,
             };
             if result {
+                inner.queued_bytes.fetch_sub(publication.payload.len(), Ordering::AcqRel);
                 backoff = Backoff(BACKOFF_MIN);
                 break;
             }
