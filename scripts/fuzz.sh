@@ -22,7 +22,7 @@ cd "$root"
 
 seconds="${1:-25}"
 shift || true
-all_targets=(frame_header connection_server connection_client handshake_request handshake_response utf8 message_round_trip)
+all_targets=(frame_header connection_server connection_client handshake_request handshake_response extension_params inflate utf8 message_round_trip)
 if (($#)); then targets=("$@"); else targets=("${all_targets[@]}"); fi
 rss_limit="${FUZZ_RSS_LIMIT_MB:-512}"
 cargo_fuzz_version=0.13.2
