@@ -4,6 +4,7 @@
 #
 #   bash bench/run.sh          # full matrix, 3 rounds (long)
 #   bash bench/run.sh quick    # a few cells, 1 round, short durations (development)
+#   bash bench/run.sh report   # only rebuild results.md and chart.svg from results.jsonl
 #
 # Writes docs/bench/results.md, docs/bench/chart.svg and the raw JSON lines
 # (docs/bench/results.jsonl); quick mode writes to bench/target/quick/. Environment overrides: ROUNDS, DURATION (s),
@@ -41,8 +42,14 @@ full)
     done
     default_cells+="65536:100:1:text 16:100:16:bin"
     ;;
+report)
+    out_dir=${OUT_DIR:-$root/docs/bench}
+    rounds=0
+    idle_conns=0
+    default_cells=""
+    ;;
 *)
-    echo "usage: bench/run.sh [quick|full]" >&2
+    echo "usage: bench/run.sh [quick|full|report]" >&2
     exit 2
     ;;
 esac
@@ -56,7 +63,11 @@ for tool in taskset cargo; do
 done
 
 echo "building the servers and the generator (bench/target, release)..." >&2
-(cd "$here" && cargo build --release --locked --bins)
+if [ "$mode" = report ]; then
+    (cd "$here" && cargo build --release --bin report)
+else
+    (cd "$here" && cargo build --release --bins)
+fi
 bin=$here/target/release
 
 # 10,000 idle connections need as many descriptors on each side.
@@ -77,6 +88,19 @@ trap 'exit 130' INT TERM
 
 mkdir -p "$out_dir"
 jsonl=$out_dir/results.jsonl
+notes=()
+[ -f "$here/profile.md" ] && notes=(--notes "$here/profile.md")
+report() {
+    local run_mode
+    run_mode=$(grep -o '"mode":"[a-z]*"' "$jsonl" | head -1 | cut -d'"' -f4)
+    "$bin/report" --input "$jsonl" --lock "$here/Cargo.lock" --md "$out_dir/results.md" --svg "$out_dir/chart.svg" \
+        --title "Run: \`bash bench/run.sh ${run_mode:-$mode}\`." "${notes[@]}"
+    echo "wrote $out_dir/results.md and $out_dir/chart.svg" >&2
+}
+if [ "$mode" = report ]; then
+    report
+    exit 0
+fi
 : >"$jsonl"
 
 commit=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
@@ -151,8 +175,4 @@ for round in $(seq "$rounds"); do
     done
 done
 
-notes=()
-[ -f "$here/profile.md" ] && notes=(--notes "$here/profile.md")
-"$bin/report" --input "$jsonl" --lock "$here/Cargo.lock" --md "$out_dir/results.md" --svg "$out_dir/chart.svg" \
-    --title "Run: \`bash bench/run.sh $mode\`." "${notes[@]}"
-echo "wrote $out_dir/results.md and $out_dir/chart.svg" >&2
+report
