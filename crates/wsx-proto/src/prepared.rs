@@ -127,7 +127,11 @@ mod tests {
     }
 
     fn connection(role: Role, config: Config) -> Connection {
-        Connection::new(Negotiated::new(role), config, Box::new(rand::rngs::mock::StepRng::new(7, 11)))
+        Connection::new(
+            Negotiated::new(role),
+            config,
+            Box::new(<rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(7)),
+        )
     }
 
     #[test]
