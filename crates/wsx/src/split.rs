@@ -167,11 +167,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WriteHalf<S> {
         result
     }
 
-    fn with<T>(
-        &self,
-        cx: &mut Context<'_>,
-        f: impl FnOnce(&mut WebSocket<S>, &mut Context<'_>) -> Poll<T>,
-    ) -> Poll<T> {
+    fn with<T>(&self, cx: &mut Context<'_>, f: impl FnOnce(&mut WebSocket<S>, &mut Context<'_>) -> Poll<T>) -> Poll<T> {
         let (mut ws, waker) = self.shared.enter(WRITER, cx);
         f(&mut ws, &mut Context::from_waker(&waker))
     }
