@@ -99,9 +99,10 @@ pub struct ServerOptions {
     /// connection flood costs a bounded number of tasks and descriptors.
     pub max_connections: usize,
     /// Most request heads being read at once. Default 1,024. Past it a new
-    /// connection is answered 503 at once, without reading its request, and
-    /// closed: slowloris clients that trickle their heads cannot occupy more
-    /// than this many tasks, each for at most the handshake deadline.
+    /// connection is answered 503 at once (closed at once under TLS),
+    /// without reading its request: slowloris clients that trickle their
+    /// heads cannot occupy more than this many tasks, each for at most the
+    /// handshake deadline.
     pub max_handshakes: usize,
     /// How long a graceful shutdown waits for the closing handshakes after
     /// sending 1001. Default 10 s.
@@ -344,7 +345,11 @@ impl Server {
                 counters.over_handshake_limit.fetch_add(1, Ordering::Relaxed);
                 tracing::debug!(%peer, "too many handshakes in progress: 503");
                 // One small write into an empty socket buffer never blocks.
-                let _ = tcp.try_write(BUSY_RESPONSE);
+                // A TLS client could not read a plaintext answer: it is
+                // just closed.
+                if tls.is_none() {
+                    let _ = tcp.try_write(BUSY_RESPONSE);
+                }
                 continue;
             };
             let live = tracker.enter();
