@@ -75,3 +75,42 @@ async fn past_the_connection_limit_the_handshake_gets_503() {
     let stats = task.await.unwrap();
     assert_eq!((stats.accepted, stats.over_connection_limit), (2, 1));
 }
+
+/// A close the driver starts on its own (idle timeout, shutdown) is bounded
+/// by the close timeout even if the peer never sends another byte: nothing
+/// else would ever wake the connection up.
+async fn ends_at_the_close_timeout(config: wsx::Config, trigger: impl FnOnce()) {
+    let (ours, _peer) = tokio::io::duplex(1 << 16);
+    let negotiated = wsx::proto::Negotiated::new(wsx::proto::Role::Server);
+    let mut ws = wsx::WebSocket::from_upgraded(ours, negotiated, config.keepalive(None), b"").unwrap();
+    trigger();
+    let start = tokio::time::Instant::now();
+    let ended = tokio::time::timeout(Duration::from_secs(600), async {
+        while let Some(item) = ws.recv().await {
+            if let Err(error) = item {
+                return Some(error);
+            }
+        }
+        None
+    })
+    .await
+    .expect("the connection never ended");
+    assert!(matches!(ended, Some(wsx::Error::Timeout { kind: wsx::TimeoutKind::Close, .. })), "ended with {ended:?}");
+    assert!(start.elapsed() <= Duration::from_secs(4), "ended after {:?}", start.elapsed());
+    let outcome = ws.close_outcome().unwrap();
+    assert_eq!(outcome.sent.as_ref().and_then(|f| f.as_ref()).map(|f| f.code), Some(CloseCode::GOING_AWAY));
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_idle_timeout_close_ends_at_the_close_timeout() {
+    let config =
+        wsx::Config::default().idle_timeout(Some(Duration::from_secs(1))).close_timeout(Duration::from_secs(2));
+    ends_at_the_close_timeout(config, || {}).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_shutdown_close_ends_at_the_close_timeout() {
+    let signal = wsx::ShutdownSignal::new();
+    let config = wsx::Config::default().shutdown(signal.clone()).close_timeout(Duration::from_secs(2));
+    ends_at_the_close_timeout(config, || signal.trigger()).await;
+}
