@@ -29,7 +29,7 @@ FILE.json ("-" reads stdin) is a list of steps, or {"steps": [...]}. Steps:
 If the script does not close, the client closes with 1000 at the end.
 Every line on stdout is one JSON object:
 
-    {"connected": URL}
+    {"connected": URL, "extensions": "<the server's Sec-WebSocket-Extensions, or null>"}
     {"step": I, "sent": {"kind", "len", "sha256", "fragments"}}
     {"step": I, "received": {"kind", "len", "sha256"}, "match": true|false}
     {"step": I, "pong": {"len": N, "rtt_ms": X}}
@@ -195,9 +195,12 @@ async def main(args: argparse.Namespace) -> None:
     from websockets.asyncio.client import connect
 
     steps = load_script(args.script)
+    from deflate_options import client_extensions
+
     async with connect(args.url, compression=None, max_size=None, ping_interval=None,
+                       extensions=client_extensions(args.deflate),
                        open_timeout=args.timeout, close_timeout=args.timeout) as ws:
-        emit({"connected": args.url})
+        emit({"connected": args.url, "extensions": ws.response.headers.get("Sec-WebSocket-Extensions")})
         runner = Runner(ws, args.timeout)
         try:
             for index, step in enumerate(steps):
@@ -217,6 +220,9 @@ def cli() -> int:
     parser.add_argument("--url", required=True)
     parser.add_argument("--script", required=True, help="JSON steps; '-' for stdin")
     parser.add_argument("--timeout", type=float, default=30.0, help="bound on every wait")
+    parser.add_argument("--deflate", metavar="OPTIONS",
+                        help="offer permessage-deflate with these RFC 7692 parameters "
+                             "(comma-separated, '' for the defaults; see deflate_options.py)")
     parser.add_argument("--max-fragments", type=int, default=1 << 20,
                         help="frames allowed per received message (websockets' default is 4096)")
     args = parser.parse_args()

@@ -21,7 +21,9 @@ Every message is echoed with its own type and exact payload. Pings are answered
 by `websockets`. With --close-after-first CODE REASON, a text message
 "please close" is not echoed: the server starts the closing handshake with
 CODE and REASON instead. With --once the server exits after its first
-connection closes. Compression is off; message size is unbounded; up to
+connection closes. Compression is off unless --deflate is given, and then
+each connection first prints {"extensions": "<Sec-WebSocket-Extensions of the
+101, or null>"}; message size is unbounded; up to
 --max-fragments frames (default 1 Mi) are accepted per message.
 """
 
@@ -54,6 +56,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--close-after-first", nargs=2, metavar=("CODE", "REASON"),
                         help='close with CODE and REASON on receiving the text "please close"')
     parser.add_argument("--once", action="store_true", help="exit after the first connection")
+    parser.add_argument("--deflate", metavar="OPTIONS",
+                        help="accept permessage-deflate with these RFC 7692 parameters "
+                             "(comma-separated, '' for the defaults; see deflate_options.py)")
     parser.add_argument("--max-fragments", type=int, default=1 << 20,
                         help="frames allowed per message (websockets' own default is 4096)")
     args = parser.parse_args()
@@ -72,6 +77,8 @@ async def main(args: argparse.Namespace) -> None:
     done = asyncio.Event()
 
     async def handler(ws: ServerConnection) -> None:
+        if args.deflate is not None:
+            emit({"extensions": ws.response.headers.get("Sec-WebSocket-Extensions")})
         try:
             async for message in ws:
                 emit(describe(message))
@@ -100,7 +107,10 @@ async def main(args: argparse.Namespace) -> None:
         if args.once:
             done.set()
 
+    from deflate_options import server_extensions
+
     async with serve(handler, args.host, args.port, compression=None, max_size=None,
+                     extensions=server_extensions(args.deflate),
                      ping_interval=None, close_timeout=10) as server:
         port = server.sockets[0].getsockname()[1]
         emit({"listening": port})

@@ -21,6 +21,9 @@ pub(crate) struct ConnectArgs {
     /// Largest message accepted, in bytes.
     #[arg(long, default_value_t = 64 << 20)]
     max_message: usize,
+    /// Do not offer permessage-deflate (RFC 7692), which is offered by default.
+    #[arg(long)]
+    no_compress: bool,
     /// Read all of stdin and send it as one binary message.
     #[arg(long)]
     binary: bool,
@@ -65,7 +68,10 @@ pub(crate) async fn run(args: ConnectArgs) -> ExitCode {
 }
 
 async fn session(args: ConnectArgs) -> Result<ExitCode, wsx::Error> {
-    let config = wsx::Config::default().max_message_size(args.max_message).max_fragments(131_072);
+    let config = wsx::Config::default()
+        .max_message_size(args.max_message)
+        .max_fragments(131_072)
+        .compression((!args.no_compress).then(wsx::DeflateConfig::default));
     let mut builder = wsx::ClientBuilder::new(&args.url).config(config);
     for header in &args.headers {
         let Some((name, value)) = header.split_once(':') else {

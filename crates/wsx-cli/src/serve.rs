@@ -54,6 +54,12 @@ pub(crate) struct ServeArgs {
     /// Refuse (400) clients that offer none of the --subprotocol names.
     #[arg(long, requires = "subprotocols")]
     require_subprotocol: bool,
+    /// Decline permessage-deflate (RFC 7692), which is accepted by default.
+    #[arg(long)]
+    no_compress: bool,
+    /// With permessage-deflate, send messages smaller than this uncompressed.
+    #[arg(long, default_value_t = 64, value_name = "BYTES")]
+    compress_threshold: usize,
     /// Most connections open at once; past it clients get 503.
     #[arg(long, default_value_t = 10_000)]
     max_connections: usize,
@@ -107,6 +113,7 @@ pub(crate) async fn run(args: ServeArgs) -> ExitCode {
     });
     let config = wsx::Config::default()
         .max_message_size(args.max_message)
+        .compression((!args.no_compress).then(|| wsx::DeflateConfig::default().threshold(args.compress_threshold)))
         .max_fragments(args.max_fragments)
         .keepalive(keepalive)
         .idle_timeout((args.idle_timeout > 0).then(|| Duration::from_secs(args.idle_timeout)))

@@ -228,7 +228,7 @@ async fn handshake_inner<S: AsyncRead + AsyncWrite + Unpin>(
 ) -> Result<(WebSocket<S>, Response<()>), Error> {
     let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::try_from_os_rng()
         .map_err(|e| Error::Io { context: "seeding the handshake-key RNG", source: std::io::Error::other(e) })?;
-    let handshake = request.into_handshake(&mut rng)?;
+    let handshake = crate::compression::offer(request, &config).into_handshake(&mut rng)?;
     let mut out = BytesMut::with_capacity(512);
     handshake.encode(&mut out);
     io.write_all(&out).await.map_err(Error::io("sending the handshake request"))?;
@@ -254,7 +254,8 @@ async fn handshake_inner<S: AsyncRead + AsyncWrite + Unpin>(
     }
     let accepted = handshake.validate_response(&response)?;
     tracing::debug!(subprotocol = ?accepted.subprotocol, "handshake accepted");
-    let negotiated = Negotiated::new(Role::Client).with_subprotocol(accepted.subprotocol);
+    let deflate = crate::compression::accepted(&config, &accepted)?;
+    let negotiated = Negotiated::new(Role::Client).with_subprotocol(accepted.subprotocol).with_deflate(deflate);
     let ws = WebSocket::from_upgraded(io, negotiated, config, &buf[consumed..])?;
     Ok((ws, response))
 }

@@ -106,6 +106,19 @@ impl Config {
         self
     }
 
+    /// Turns permessage-deflate (RFC 7692) on: a client offers it, a server
+    /// accepts the first offer it can honour. `None` (the default) turns it
+    /// off. One line to opt in:
+    ///
+    /// ```
+    /// let config = wsx::Config::default().compression(wsx::DeflateConfig::default());
+    /// assert!(config.protocol.compression.is_some());
+    /// ```
+    pub fn compression(mut self, deflate: impl Into<Option<wsx_proto::extension::DeflateConfig>>) -> Self {
+        self.protocol = self.protocol.compression(deflate);
+        self
+    }
+
     /// Sets the protocol core settings.
     pub fn protocol(mut self, protocol: wsx_proto::Config) -> Self {
         self.protocol = protocol;

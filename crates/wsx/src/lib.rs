@@ -20,6 +20,7 @@
 #[cfg(feature = "axum")]
 pub mod axum;
 mod client;
+mod compression;
 mod config;
 mod error;
 #[cfg(feature = "hyper")]
@@ -48,4 +49,6 @@ pub use websocket::WebSocket;
 
 /// The TLS library in use, for building custom configurations.
 pub use rustls;
+/// permessage-deflate settings, for [`Config::compression`].
+pub use wsx_proto::extension::DeflateConfig;
 pub use wsx_proto::{self as proto, CloseCode, CloseFrame, CloseOutcome, Message, PreparedMessage, Utf8Bytes};

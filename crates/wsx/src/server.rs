@@ -13,7 +13,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use wsx_proto::handshake::{
-    ClientOffer, HandshakeError, accept_response, encode_response, error_response, parse_request, validate_request,
+    ClientOffer, HandshakeError, encode_response, error_response, parse_request, validate_request,
 };
 use wsx_proto::{Negotiated, Role};
 
@@ -61,21 +61,23 @@ impl Accept {
 
 impl Accept {
     /// The 101 response to `offer` and what it agrees to; shared by every
-    /// server path (ours, hyper, axum).
+    /// server path (ours, hyper, axum). permessage-deflate is accepted when
+    /// `config` turns it on.
     pub(crate) fn into_response(
         self,
         offer: &ClientOffer,
-        _config: &Config,
+        config: &Config,
     ) -> Result<(Response<()>, Negotiated), Error> {
         if self.invalid_header {
             return Err(Error::Handshake(HandshakeError::InvalidHeaderName));
         }
-        let mut response = accept_response(offer, self.subprotocol.as_deref())?;
+        let deflate = config.protocol.compression.as_ref();
+        let (mut response, agreed) = crate::compression::accept(offer, self.subprotocol.as_deref(), deflate)?;
         response.headers_mut().insert(http::header::SERVER, HeaderValue::from_static(SERVER_NAME));
         for (name, value) in &self.headers {
             response.headers_mut().append(name, value.clone());
         }
-        Ok((response, Negotiated::new(Role::Server).with_subprotocol(self.subprotocol)))
+        Ok((response, Negotiated::new(Role::Server).with_subprotocol(self.subprotocol).with_deflate(agreed)))
     }
 }
 

@@ -160,6 +160,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         poll_fn(|cx| self.poll_write_out(cx)).await
     }
 
+    /// Sends a text or binary message uncompressed even when
+    /// permessage-deflate is in use (data that does not compress, or a secret
+    /// that must not share a compression context with attacker-chosen
+    /// data); otherwise like [`send`](Self::send).
+    pub async fn send_uncompressed(&mut self, message: impl Into<Message>) -> Result<(), Error> {
+        let message = message.into();
+        poll_fn(|cx| self.poll_send_ready(cx)).await?;
+        self.start_send(message, false)?;
+        poll_fn(|cx| self.poll_write_out(cx)).await
+    }
+
     /// Queues a message without flushing (see [`flush`](Self::flush)), for
     /// sending several in one write.
     pub async fn feed(&mut self, message: impl Into<Message>) -> Result<(), Error> {
@@ -246,6 +257,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     }
 
     pub(crate) fn start_send_message(&mut self, message: Message) -> Result<(), Error> {
+        self.start_send(message, true)
+    }
+
+    /// Queues a message; `compress: false` opts it out of permessage-deflate.
+    fn start_send(&mut self, message: Message, compress: bool) -> Result<(), Error> {
         if self.phase != Phase::Active {
             return Err(Error::Send(wsx_proto::SendError::Closed));
         }
@@ -259,7 +275,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
             let _ = self.conn.close_with(CloseCode::POLICY_VIOLATION, "write buffer full");
             return Err(Error::WriteBufferFull { limit: self.write_cap });
         }
-        self.conn.send(message)?;
+        if compress {
+            self.conn.send(message)?;
+        } else {
+            self.conn.send_uncompressed(message)?;
+        }
         Ok(())
     }
 

@@ -63,8 +63,11 @@ impl Compressor {
         let mut out: Vec<u8> = Vec::with_capacity(input.len() / 2 + 64);
         let mut consumed = 0;
         loop {
+            if out.len() == out.capacity() {
+                out.reserve(out.capacity());
+            }
             let start = out.len();
-            let space = (out.capacity() - start).max(4096);
+            let space = out.capacity() - start;
             out.resize(start + space, 0);
             let (in_before, out_before) = (self.deflate.total_in(), self.deflate.total_out());
             let result = self.deflate.compress(&input[consumed..], &mut out[start..], DeflateFlush::SyncFlush);
@@ -81,6 +84,12 @@ impl Compressor {
         // from the tail end."
         if out.ends_with(&TAIL) {
             out.truncate(out.len() - TAIL.len());
+        } else if out.is_empty() {
+            // zlib emits nothing for a flush with no new input; the receiver
+            // appends the tail all the same, so the message must hold the
+            // rest of an empty stored block: RFC 7692 §7.2.3.6, "a single
+            // octet 0x00".
+            out.push(0x00);
         }
         if self.no_context_takeover {
             self.deflate.reset();
@@ -138,9 +147,14 @@ impl Decompressor {
                 return Ok(());
             }
             let total = out.len;
-            let chunk = out.room(limit);
+            // Room for what this input likely inflates to: small messages
+            // get small chunks (no 64 KiB to zero for 100 bytes).
+            let hint = input.len().saturating_mul(4).clamp(256, INFLATE_STEP);
+            let chunk = out.room(limit, hint);
             let start = chunk.len();
-            let space = (chunk.capacity() - start).min(INFLATE_STEP);
+            // Offer what this input likely needs (the loop comes back for
+            // more): zeroing a whole step for each small frame is costly.
+            let space = (chunk.capacity() - start).min(hint);
             chunk.resize(start + space, 0);
             let (in_before, out_before) = (self.inflate.total_in(), self.inflate.total_out());
             let result = self.inflate.decompress(input, &mut chunk[start..], InflateFlush::SyncFlush);
@@ -201,7 +215,8 @@ impl Decompressor {
 
 /// The inflated bytes of one message, in chunks that are never
 /// reallocated: each new chunk is as large as everything before it (at
-/// least one step) but never takes the total capacity past the limit plus
+/// least what the input at hand should inflate to, at most one step, when
+/// it is the first) but never takes the total capacity past the limit plus
 /// one step. So a message that ends in 1009 never held more than that, not
 /// even while growing, and a message that fits one chunk is handed over
 /// without a copy.
@@ -223,12 +238,13 @@ impl Inflated {
         self.len == 0
     }
 
-    /// The last chunk, with at least one byte of spare capacity.
-    fn room(&mut self, limit: usize) -> &mut Vec<u8> {
+    /// The last chunk, with at least one byte of spare capacity; a new one
+    /// holds at least `hint` bytes (at most one step) and grows with the total.
+    fn room(&mut self, limit: usize, hint: usize) -> &mut Vec<u8> {
         let full = self.chunks.last().is_none_or(|c| c.len() == c.capacity());
         if full {
             let cap_left = limit.saturating_add(INFLATE_STEP).saturating_sub(self.capacity).max(1);
-            let size = self.len.max(INFLATE_STEP).min(cap_left);
+            let size = self.len.max(hint).min(cap_left);
             self.capacity += size;
             self.chunks.push(Vec::with_capacity(size));
         }
@@ -316,6 +332,29 @@ mod tests {
         let mut d = Decompressor::new(15, false);
         let two = [0xf2, 0x48, 0x05, 0x00, 0x00, 0x00, 0xff, 0xff, 0xca, 0xc9, 0xc9, 0x07, 0x00];
         assert_eq!(inflate_all(&mut d, &[&two]).unwrap(), b"Hello");
+    }
+
+    /// RFC 7692 §7.2.3.6: an empty message is `00`, and a run of them stays
+    /// decodable by an independent inflater (zlib via flate2) fed each
+    /// payload with the tail appended, as every receiver does.
+    #[test]
+    fn empty_messages_are_a_single_zero_octet() {
+        let mut c = Compressor::new(12, 5, 6, false);
+        let inputs: [&[u8]; 6] = [b"", b"hello", b"", b"", b"x", b""];
+        let mut inflater = flate2::Decompress::new_with_window_bits(false, 15);
+        let mut ours = Decompressor::new(15, false);
+        for input in inputs {
+            let packed = c.compress(input).unwrap();
+            if input.is_empty() {
+                assert!(packed == [0x00] || packed == [0x02, 0x00], "{packed:02x?}");
+            }
+            let mut framed = packed.clone();
+            framed.extend_from_slice(&TAIL);
+            let mut out = Vec::with_capacity(64);
+            inflater.decompress_vec(&framed, &mut out, flate2::FlushDecompress::Sync).unwrap();
+            assert_eq!(out, input, "{packed:02x?}");
+            assert_eq!(inflate_all(&mut ours, &[&packed]).unwrap(), input);
+        }
     }
 
     #[test]

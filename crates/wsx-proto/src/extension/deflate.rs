@@ -297,7 +297,8 @@ pub enum NegotiationError {
     InvalidValue(String),
     /// A parameter the accepted offer did not allow: `client_max_window_bits`
     /// when not offered (§7.1.2.2), `server_max_window_bits` larger than
-    /// offered or missing when offered (§7.1.2.1), a missing
+    /// offered or missing when offered (§7.1.2.1; an unsolicited one is
+    /// accepted, as it only announces a smaller window), a missing
     /// `server_no_context_takeover` that was asked for (§7.1.1.1).
     #[error("permessage-deflate response does not match any offer: {0}")]
     NotOffered(&'static str),
@@ -477,7 +478,10 @@ fn check_response(offer: &DeflateOffer, response: &Parsed) -> Result<DeflatePara
         (Some(asked), Some(got)) if got > asked => {
             return Err(NegotiationError::NotOffered("server_max_window_bits above the one offered"));
         }
-        (None, Some(_)) => return Err(NegotiationError::NotOffered("server_max_window_bits was not offered")),
+        // The response "MUST NOT include" it when the offer did not; Python
+        // websockets and Node ws include it anyway. It only tells us the
+        // server uses a smaller window, which our decompressor handles:
+        // accepted.
         _ => {}
     }
     // §7.1.2.2: "If a received extension negotiation response has the
