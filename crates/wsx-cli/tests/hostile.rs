@@ -314,6 +314,55 @@ fn a_slow_reader_of_a_fast_writer_costs_at_most_the_write_buffer() {
     server.assert_serves();
 }
 
+/// A raw-deflate stream (RFC 7692 §7.2.1, tail removed) that inflates to
+/// `mib` MiB of zeros: one compressed MiB repeated, ~1 KiB each.
+fn deflate_bomb(mib: usize) -> Vec<u8> {
+    use flate2::{Compress, Compression, FlushCompress};
+    let zeros = vec![0u8; 1 << 20];
+    let mut deflate = Compress::new(Compression::best(), false);
+    let mut block = |deflate: &mut Compress| {
+        let mut out = Vec::with_capacity(8 << 10);
+        deflate.compress_vec(&zeros, &mut out, FlushCompress::Sync).unwrap();
+        assert_eq!(deflate.total_in() % (1 << 20), 0, "whole MiB consumed");
+        out
+    };
+    // The first MiB fills the window with zeros; every later one refers
+    // only to zeros, so its bytes can be repeated as they are.
+    let first = block(&mut deflate);
+    let next = block(&mut deflate);
+    let mut stream = first;
+    for _ in 1..mib {
+        stream.extend_from_slice(&next);
+    }
+    assert!(stream.ends_with(&[0, 0, 0xff, 0xff]));
+    stream.truncate(stream.len() - 4);
+    stream
+}
+
+#[test]
+fn a_decompression_bomb_is_1009_with_memory_bounded_by_the_limit() {
+    // 1 MiB messages: a 256 MiB bomb (about 256 KiB on the wire) must stop
+    // at the limit, after inflating at most one more step.
+    let server = Served::start(&["--max-message", "1048576"]);
+    let before = server.status_kib("VmHWM");
+    let request = with_header("Sec-WebSocket-Extensions: permessage-deflate");
+    for (case, first_byte) in [("binary", 0xC2u8), ("text", 0xC1)] {
+        let mut peer = Peer::connect(server.addr);
+        peer.write(request.as_bytes());
+        let head = peer.read_head();
+        assert!(head.starts_with("HTTP/1.1 101 "), "{head}");
+        assert!(head.to_ascii_lowercase().contains("sec-websocket-extensions: permessage-deflate"), "{head}");
+        let bomb = deflate_bomb(256);
+        // RSV1 marks the message compressed (RFC 7692 §6).
+        let _ = peer.tcp.write_all(&encode_header(first_byte, bomb.len() as u64, true, &bomb));
+        assert_eq!(peer.read_close_code(), 1009, "{case}");
+        peer.expect_eof();
+    }
+    let grown = server.status_kib("VmHWM").saturating_sub(before);
+    assert!(grown < 16 * 1024, "peak RSS grew by {grown} KiB for a 256 MiB bomb");
+    server.assert_serves();
+}
+
 // ----- faults ----------------------------------------------------------------
 
 #[test]
