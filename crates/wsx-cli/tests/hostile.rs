@@ -320,7 +320,7 @@ fn deflate_bomb(mib: usize) -> Vec<u8> {
     use flate2::{Compress, Compression, FlushCompress};
     let zeros = vec![0u8; 1 << 20];
     let mut deflate = Compress::new(Compression::best(), false);
-    let mut block = |deflate: &mut Compress| {
+    let block = |deflate: &mut Compress| {
         let mut out = Vec::with_capacity(8 << 10);
         deflate.compress_vec(&zeros, &mut out, FlushCompress::Sync).unwrap();
         assert_eq!(deflate.total_in() % (1 << 20), 0, "whole MiB consumed");
