@@ -106,9 +106,10 @@ impl Served {
         fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
     }
 
-    /// Sends a signal with kill(1).
+    /// Sends a signal with the shell's `kill` builtin (no procps needed).
     pub(crate) fn signal(&self, name: &str) {
-        let status = Command::new("kill").args([&format!("-{name}"), &self.pid().to_string()]).status().unwrap();
+        let script = format!("kill -s {name} {}", self.pid());
+        let status = Command::new("sh").args(["-c", &script]).status().unwrap();
         assert!(status.success(), "kill -{name}");
     }
 
