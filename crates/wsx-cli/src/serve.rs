@@ -87,6 +87,12 @@ pub(crate) struct ServeArgs {
 }
 
 pub(crate) async fn run(args: ServeArgs) -> ExitCode {
+    // One descriptor per connection: the soft limit (often 1,024) would cap
+    // the server far below --max-connections; the hard limit is ours to use.
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => tracing::debug!(limit, "file descriptor limit"),
+        Err(error) => tracing::warn!(%error, "cannot raise the file descriptor limit"),
+    }
     let listener = match TcpListener::bind(args.listen).await {
         Ok(listener) => listener,
         Err(error) => {
