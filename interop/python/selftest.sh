@@ -21,6 +21,9 @@ trap cleanup EXIT
 
 # start_server ARGS...: starts ws_echo_server.py --port 0 --once, sets $server and $port.
 start_server() {
+    # Empty the file first, here: the background job truncates it only when it
+    # starts, and until then the poll below would read the previous port.
+    : >"$work/server.out"
     "$python" "$here/ws_echo_server.py" --port 0 --once "$@" </dev/null >"$work/server.out" 2>"$work/server.err" &
     server=$!
     local deadline=$((SECONDS + 20))
