@@ -9,13 +9,20 @@
 //! — so a client connection cannot share the bytes; it re-encodes from
 //! [`PreparedMessage::payload`] (see `Connection::send_prepared`).
 //!
-//! The frame is never compressed (RSV1 clear). RFC 7692 §6 lets an endpoint
-//! send any message uncompressed on a connection that negotiated
-//! permessage-deflate, so a prepared message is valid there too.
+//! With permessage-deflate (RFC 7692), a server that resets its compressor
+//! after every message (`server_no_context_takeover`) compresses a message
+//! the same way on every connection with the same window, memLevel and
+//! level, so the compressed frame is also built once and shared (RSV1 set,
+//! §7.2.1); with context takeover each connection compresses with its own
+//! window. Messages under the compression threshold go uncompressed, which
+//! RFC 7692 §6 allows per message.
+
+use std::sync::{Arc, Mutex};
 
 use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::connection::MessageKind;
+use crate::extension::codec::Compressor;
 use crate::frame::{FrameHeader, OpCode};
 use crate::utf8::Utf8Bytes;
 
@@ -30,12 +37,30 @@ use crate::utf8::Utf8Bytes;
 /// assert_eq!(&prepared.frame()[..], &[0x81, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f]);
 /// assert_eq!(&prepared.payload()[..], b"Hello");
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct PreparedMessage {
     kind: MessageKind,
     frame: Bytes,
     header_len: usize,
+    /// Compressed frames already built, by compressor settings.
+    compressed: Arc<Mutex<Vec<(DeflateKey, Bytes)>>>,
 }
+
+/// The settings that decide a message's compressed bytes when the
+/// compressor starts fresh: window bits, memLevel, level.
+pub(crate) type DeflateKey = (u8, u8, u8);
+
+/// Distinct compressor settings remembered per message (more are compressed
+/// but not kept).
+const COMPRESSED_VARIANTS: usize = 4;
+
+impl PartialEq for PreparedMessage {
+    fn eq(&self, other: &Self) -> bool {
+        self.kind == other.kind && self.frame == other.frame
+    }
+}
+
+impl Eq for PreparedMessage {}
 
 impl PreparedMessage {
     /// Encodes a text message.
@@ -67,7 +92,42 @@ impl PreparedMessage {
         let mut frame = BytesMut::with_capacity(header_len + payload.len());
         frame.put_slice(&head[..header_len]);
         frame.put_slice(payload);
-        Self { kind, frame: frame.freeze(), header_len }
+        Self { kind, frame: frame.freeze(), header_len, compressed: Arc::default() }
+    }
+
+    /// The message compressed by a fresh compressor with these settings, as
+    /// one frame with RSV1 set (RFC 7692 §7.2.1); built on first use and
+    /// shared afterwards. `None` if zlib fails.
+    pub(crate) fn compressed_frame(&self, key: DeflateKey) -> Option<Bytes> {
+        let mut cache = self.compressed.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some((_, frame)) = cache.iter().find(|(k, _)| *k == key) {
+            return Some(frame.clone());
+        }
+        let (window_bits, mem_level, level) = key;
+        let packed = Compressor::new(window_bits, mem_level, level, true).compress(&self.payload()).ok()?;
+        let header = FrameHeader {
+            fin: true,
+            // RFC 7692 §6.1: RSV1 on the first frame of a compressed message.
+            rsv1: true,
+            rsv2: false,
+            rsv3: false,
+            opcode: match self.kind {
+                MessageKind::Text => OpCode::Text,
+                MessageKind::Binary => OpCode::Binary,
+            },
+            mask: None,
+            payload_len: packed.len() as u64,
+        };
+        let mut head = [0u8; FrameHeader::MAX_LEN];
+        let header_len = header.encode(&mut head);
+        let mut frame = BytesMut::with_capacity(header_len + packed.len());
+        frame.put_slice(&head[..header_len]);
+        frame.put_slice(&packed);
+        let frame = frame.freeze();
+        if cache.len() < COMPRESSED_VARIANTS {
+            cache.push((key, frame.clone()));
+        }
+        Some(frame)
     }
 
     /// Text or binary.
@@ -99,9 +159,10 @@ impl PreparedMessage {
 #[cfg(test)]
 mod tests {
     use super::PreparedMessage;
+    use crate::extension::DeflateParams;
     use crate::frame::mask::apply_mask;
     use crate::frame::{FrameHeader, OpCode};
-    use crate::{Config, Connection, Negotiated, Role, SendError, Transmit};
+    use crate::{Config, Connection, Event, Message, Negotiated, Role, SendError, Transmit};
 
     #[test]
     fn lengths_use_the_right_encoding() {
@@ -172,6 +233,66 @@ mod tests {
         assert_eq!(out[0], 0x02, "first fragment: Binary without FIN");
         conn.close(None).unwrap();
         assert_eq!(conn.send_prepared(&prepared), Err(SendError::Closed));
+    }
+
+    fn deflate_pair(server_no_context_takeover: bool) -> (Connection, Connection, Connection) {
+        let params = DeflateParams { server_no_context_takeover, ..DeflateParams::default() };
+        let make = |role| {
+            Connection::new(
+                Negotiated::new(role).with_deflate(Some(params)),
+                Config::default(),
+                Box::new(<rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(3)),
+            )
+        };
+        (make(Role::Server), make(Role::Server), make(Role::Client))
+    }
+
+    fn received_text(client: &mut Connection, bytes: &[u8]) -> String {
+        client.receive(bytes);
+        match client.poll_event() {
+            Some(Event::Message(Message::Text(text))) => text.to_string(),
+            other => panic!("expected a text message, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn without_context_takeover_the_compressed_frame_is_built_once() {
+        let text = "a room message that compresses well, ".repeat(20);
+        let prepared = PreparedMessage::text(text.clone());
+        let (mut one, mut two, mut client) = deflate_pair(true);
+        for _ in 0..2 {
+            one.send_prepared(&prepared).unwrap();
+            two.send_prepared(&prepared).unwrap();
+            let Some(Transmit::Bytes(a)) = one.poll_transmit() else { panic!("no output") };
+            let Some(Transmit::Bytes(b)) = two.poll_transmit() else { panic!("no output") };
+            assert_eq!(a.as_ptr(), b.as_ptr(), "one compressed frame shared by both connections");
+            let (header, _) = FrameHeader::decode(&a).unwrap().unwrap();
+            assert!(header.rsv1 && (header.payload_len as usize) < text.len());
+            assert_eq!(received_text(&mut client, &a), text);
+        }
+    }
+
+    #[test]
+    fn with_context_takeover_each_connection_compresses_with_its_own_window() {
+        let text = "a room message that compresses well, ".repeat(20);
+        let prepared = PreparedMessage::text(text.clone());
+        let (mut server, _, mut client) = deflate_pair(false);
+        let mut sizes = Vec::new();
+        for _ in 0..2 {
+            server.send_prepared(&prepared).unwrap();
+            let out = drain(&mut server);
+            let (header, _) = FrameHeader::decode(&out).unwrap().unwrap();
+            assert!(header.rsv1);
+            sizes.push(out.len());
+            assert_eq!(received_text(&mut client, &out), text);
+        }
+        // The second time, the window already holds the text.
+        assert!(sizes[1] < sizes[0], "{sizes:?}");
+        // Below the threshold, the shared uncompressed frame goes out.
+        let small = PreparedMessage::text("hi");
+        server.send_prepared(&small).unwrap();
+        let Some(Transmit::Bytes(frame)) = server.poll_transmit() else { panic!("no output") };
+        assert_eq!(frame.as_ptr(), small.frame().as_ptr());
     }
 
     #[test]

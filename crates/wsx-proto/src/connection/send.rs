@@ -370,14 +370,17 @@ fn encode_frame(tx: &mut Sender, opcode: OpCode, fin: bool, rsv1: bool, mask: Op
 impl Connection {
     /// Queues a message encoded once for many connections (see
     /// [`PreparedMessage`](crate::PreparedMessage)). A server queues the
-    /// shared frame itself: no encode and no copy. A client re-encodes it,
-    /// because RFC 6455 §5.3 requires "a new masking key" per frame; so does
-    /// a connection whose `fragment_size` would split the payload.
+    /// shared frame itself: no encode and no copy. With permessage-deflate,
+    /// a message at or above the threshold is compressed once and shared when
+    /// our compressor has no context takeover, and compressed by this
+    /// connection otherwise. A client re-encodes it, because RFC 6455 §5.3
+    /// requires "a new masking key" per frame; so does a connection whose
+    /// `fragment_size` would split the payload.
     ///
     /// ```
     /// # use wsx_proto::{Config, Connection, Negotiated, PreparedMessage, Role, Transmit};
     /// let prepared = PreparedMessage::text("to everyone");
-    /// let mut conn = Connection::new(Negotiated::new(Role::Server), Config::default(), Box::new(rand::rngs::mock::StepRng::new(0, 1)));
+    /// let mut conn = Connection::new(Negotiated::new(Role::Server), Config::default(), Box::new(<rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(0)));
     /// conn.send_prepared(&prepared)?;
     /// let Some(Transmit::Bytes(bytes)) = conn.poll_transmit() else { unreachable!() };
     /// assert_eq!(bytes.as_ptr(), prepared.frame().as_ptr());
@@ -389,17 +392,44 @@ impl Connection {
             return Err(SendError::FragmentedMessageInProgress);
         }
         let splits = self.config.fragment_size.is_some_and(|size| message.len() > size.max(1));
-        if self.negotiated.role == Role::Client || splits {
-            let opcode = match message.kind() {
-                MessageKind::Text => OpCode::Text,
-                MessageKind::Binary => OpCode::Binary,
-            };
-            return self.send_data(opcode, message.payload());
+        let compress = self.tx.compressor.is_some() && message.len() >= self.tx.threshold;
+        let shared = match (self.negotiated.role, compress) {
+            (Role::Client, _) => None,
+            (Role::Server, false) => Some(message.frame().clone()),
+            // Only a compressor reset after every message compresses alike
+            // on every connection; one with context takeover must use its own.
+            (Role::Server, true) => self.fresh_deflate_key().and_then(|key| message.compressed_frame(key)),
+        };
+        match shared {
+            Some(frame) if !splits => {
+                // Frames staged so far go first; then the shared frame as its
+                // own chunk, which the driver writes vectored with its neighbours.
+                self.tx.flush_staging(true);
+                self.tx.push_chunk(frame, true);
+                Ok(())
+            }
+            _ => {
+                let opcode = match message.kind() {
+                    MessageKind::Text => OpCode::Text,
+                    MessageKind::Binary => OpCode::Binary,
+                };
+                self.send_data(opcode, message.payload())
+            }
         }
-        // Frames staged so far go first; then the shared frame as its own
-        // chunk, which the driver writes vectored with its neighbours.
-        self.tx.flush_staging(true);
-        self.tx.push_chunk(message.frame().clone(), true);
-        Ok(())
+    }
+
+    /// The settings of our compressor if it starts fresh for every message
+    /// (RFC 7692 §7.1.1.1 `server_no_context_takeover`, or our own choice),
+    /// as the connection derived them: the window is the smaller of ours and
+    /// the one the peer allowed (§7.1.2.1).
+    fn fresh_deflate_key(&self) -> Option<crate::prepared::DeflateKey> {
+        let params = self.negotiated.deflate?;
+        let local = self.config.compression.clone().unwrap_or_default();
+        let (own_bits, own_reset) = match self.negotiated.role {
+            Role::Client => (params.client_max_window_bits, params.client_no_context_takeover),
+            Role::Server => (params.server_max_window_bits, params.server_no_context_takeover),
+        };
+        (own_reset || local.no_context_takeover)
+            .then(|| (own_bits.unwrap_or(15).min(local.window_bits), local.mem_level, local.level))
     }
 }
