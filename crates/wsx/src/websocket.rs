@@ -104,10 +104,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         let rng: Box<dyn rand::RngCore + Send> = match negotiated.role {
             // RFC 6455 §10.3: masking keys "MUST" be unpredictable: a CSPRNG
             // seeded from the OS per connection.
-            wsx_proto::Role::Client => Box::new(
-                <rand::rngs::StdRng as rand::SeedableRng>::try_from_os_rng()
-                    .map_err(|e| Error::Io { context: "seeding the masking-key RNG", source: std::io::Error::other(e) })?,
-            ),
+            wsx_proto::Role::Client => {
+                Box::new(<rand::rngs::StdRng as rand::SeedableRng>::try_from_os_rng().map_err(|e| Error::Io {
+                    context: "seeding the masking-key RNG",
+                    source: std::io::Error::other(e),
+                })?)
+            }
             // A server never masks; the core never draws from this one.
             wsx_proto::Role::Server => Box::new(<rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(0)),
         };
@@ -217,11 +219,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         while let Some(item) = self.recv().await {
             item?;
         }
-        Ok(self.close_outcome().cloned().unwrap_or_else(|| CloseOutcome {
-            sent: None,
-            received: None,
-            error: None,
-        }))
+        Ok(self.close_outcome().cloned().unwrap_or_else(|| CloseOutcome { sent: None, received: None, error: None }))
     }
 
     /// How the connection ended, once it has.
@@ -314,7 +312,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
             }
             if self.out.is_empty() {
                 if self.shutdown == Shutdown::Requested {
-                    ready!(Pin::new(&mut self.io).poll_shutdown(cx)).map_err(Error::io("shutting down the transport"))?;
+                    ready!(Pin::new(&mut self.io).poll_shutdown(cx))
+                        .map_err(Error::io("shutting down the transport"))?;
                     self.shutdown = Shutdown::Done;
                 }
                 if self.shutdown != Shutdown::Done {
@@ -329,7 +328,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
                     *slot = IoSlice::new(chunk);
                     count += 1;
                 }
-                ready!(Pin::new(&mut self.io).poll_write_vectored(cx, &slices[..count])).map_err(Error::io("writing to the transport"))?
+                ready!(Pin::new(&mut self.io).poll_write_vectored(cx, &slices[..count]))
+                    .map_err(Error::io("writing to the transport"))?
             };
             if written == 0 {
                 return Poll::Ready(Err(Error::Io {
@@ -396,13 +396,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
                         return Poll::Ready(Some(Err(Error::Protocol(error))));
                     }
                 }
-                None => {
-                    match ready!(self.poll_read(cx)) {
-                        Ok(0) => self.conn.receive_eof(),
-                        Ok(_) => {}
-                        Err(error) => return Poll::Ready(Some(Err(error))),
-                    }
-                }
+                None => match ready!(self.poll_read(cx)) {
+                    Ok(0) => self.conn.receive_eof(),
+                    Ok(_) => {}
+                    Err(error) => return Poll::Ready(Some(Err(error))),
+                },
             }
         }
     }
@@ -558,7 +556,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         Ok(())
     }
 }
-
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Stream for WebSocket<S> {
     type Item = Result<Message, Error>;

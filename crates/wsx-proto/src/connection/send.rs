@@ -88,7 +88,7 @@ impl Connection {
     ///
     /// ```
     /// # use wsx_proto::{Config, Connection, Message, Negotiated, Role};
-    /// let mut conn = Connection::new(Negotiated::new(Role::Server), Config::default(), Box::new(rand::rngs::mock::StepRng::new(0, 1)));
+    /// let mut conn = Connection::new(Negotiated::new(Role::Server), Config::default(), Box::new(<rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(0)));
     /// conn.send(Message::binary(vec![1, 2, 3]))?;
     /// assert!(conn.poll_transmit().is_some());
     /// # Ok::<(), wsx_proto::SendError>(())
@@ -123,7 +123,7 @@ impl Connection {
     /// # use wsx_proto::{Config, Connection, Message, Negotiated, Role, Transmit};
     /// # use wsx_proto::extension::DeflateParams;
     /// let negotiated = Negotiated::new(Role::Server).with_deflate(Some(DeflateParams::default()));
-    /// let mut conn = Connection::new(negotiated, Config::default(), Box::new(rand::rngs::mock::StepRng::new(0, 1)));
+    /// let mut conn = Connection::new(negotiated, Config::default(), Box::new(<rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(0)));
     /// conn.send_uncompressed(Message::text("x".repeat(100)))?;
     /// let Some(Transmit::Bytes(frame)) = conn.poll_transmit() else { unreachable!() };
     /// assert_eq!(frame[0], 0x81, "FIN, no RSV1, text");
@@ -183,7 +183,7 @@ impl Connection {
     /// ```
     /// # use wsx_proto::{Config, Connection, Negotiated, Role};
     /// # use wsx_proto::connection::MessageKind;
-    /// let mut conn = Connection::new(Negotiated::new(Role::Server), Config::default(), Box::new(rand::rngs::mock::StepRng::new(0, 1)));
+    /// let mut conn = Connection::new(Negotiated::new(Role::Server), Config::default(), Box::new(<rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(0)));
     /// conn.send_fragment(MessageKind::Text, "hello, ", false)?;
     /// conn.send_ping("in between")?;
     /// conn.send_fragment(MessageKind::Text, "world", true)?;
@@ -248,7 +248,7 @@ impl Connection {
     ///
     /// ```
     /// # use wsx_proto::{CloseCode, CloseFrame, Config, Connection, Negotiated, Role};
-    /// let mut conn = Connection::new(Negotiated::new(Role::Server), Config::default(), Box::new(rand::rngs::mock::StepRng::new(0, 1)));
+    /// let mut conn = Connection::new(Negotiated::new(Role::Server), Config::default(), Box::new(<rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(0)));
     /// conn.close(Some(CloseFrame::new(CloseCode::NORMAL, "done")?))?;
     /// assert!(conn.close_expected());
     /// assert!(conn.send_text("late").is_err());
