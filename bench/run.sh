@@ -92,7 +92,7 @@ notes=()
 [ -f "$here/profile.md" ] && notes=(--notes "$here/profile.md")
 report() {
     local run_mode
-    run_mode=$(grep -o '"mode":"[a-z]*"' "$jsonl" | head -1 | cut -d'"' -f4)
+    run_mode=$(grep -o '"mode": *"[a-z]*"' "$jsonl" | head -1 | cut -d'"' -f4 || true)
     "$bin/report" --input "$jsonl" --lock "$here/Cargo.lock" --md "$out_dir/results.md" --svg "$out_dir/chart.svg" \
         --title "Run: \`bash bench/run.sh ${run_mode:-$mode}\`." "${notes[@]}"
     echo "wrote $out_dir/results.md and $out_dir/chart.svg" >&2
@@ -101,13 +101,14 @@ if [ "$mode" = report ]; then
     report
     exit 0
 fi
+echo "load average at the start: $(cut -d' ' -f1-3 /proc/loadavg) (other load on these cores shows as noise)" >&2
 : >"$jsonl"
 
 commit=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
 if [ -n "$(git -C "$root" status --porcelain -- crates 2>/dev/null)" ]; then commit+=" (with uncommitted changes in crates/)"; fi
 cpu_model=$(awk -F': ' '/model name/{print $2; exit}' /proc/cpuinfo)
-printf '{"meta":true,"mode":"%s","rounds":"%s","measured seconds per cell":"%s","warm-up seconds":"%s","cells":"%s","idle connections":"%s","wsx commit":"%s","machine":"%s, %s cores, Linux %s","date":"%s"}\n' \
-    "$mode" "$rounds" "$duration" "$warmup" "${cells[*]}" "$idle_conns" "$commit" "$cpu_model" "$(nproc)" "$(uname -r)" "$(date -u +%FT%TZ)" >>"$jsonl"
+printf '{"meta":true,"mode":"%s","rounds":"%s","measured seconds per cell":"%s (at least 10 where more than 64 MiB is in flight)","warm-up seconds":"%s (at least 3 there)","cells":"%s","idle connections":"%s","wsx commit":"%s","machine":"%s, %s cores, Linux %s","load average at the start":"%s","date":"%s"}\n' \
+    "$mode" "$rounds" "$duration" "$warmup" "${cells[*]}" "$idle_conns" "$commit" "$cpu_model" "$(nproc)" "$(uname -r)" "$(cut -d' ' -f1-3 /proc/loadavg)" "$(date -u +%FT%TZ)" >>"$jsonl"
 
 start_server() { # name -> sets server_pid, server_addr
     local name=$1
@@ -158,11 +159,18 @@ for round in $(seq "$rounds"); do
         IFS=: read -r size conns inflight kind <<<"${cells[$ci]}"
         text=()
         [ "$kind" = text ] && text=(--text)
+        # A round trip of 1,000 × 1 MiB takes seconds: cells with more than
+        # 64 MiB in flight get at least 3 s of warm-up and 10 s of measurement.
+        cell_duration=$duration cell_warmup=$warmup
+        if [ $((size * conns * inflight)) -gt $((64 << 20)) ]; then
+            cell_duration=$(awk -v d="$duration" 'BEGIN { print (d < 10 ? 10 : d) }')
+            cell_warmup=$(awk -v w="$warmup" 'BEGIN { print (w < 3 ? 3 : w) }')
+        fi
         for k in $(seq 0 $((n - 1))); do
             name=${servers[$(((k + round + ci) % n))]}
             start_server "$name"
             run_gen "$name" "$round" "${cells[$ci]}" --connections "$conns" --size "$size" --inflight "$inflight" \
-                "${text[@]}" --duration "$duration" --warmup "$warmup"
+                "${text[@]}" --duration "$cell_duration" --warmup "$cell_warmup"
             stop_server
         done
     done
