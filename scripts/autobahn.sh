@@ -13,6 +13,9 @@
 #   AUTOBAHN_OUT      output directory (default target/autobahn/ROLE); the report
 #                     is in OUT/report, logs in OUT/*.log
 #   AUTOBAHN_TIMEOUT  seconds allowed for the whole case run (default 1200)
+#   AUTOBAHN_PARALLELISM  cases kosoku runs at once in the server role (default 1:
+#                     kosoku gives each case 20 s, and the 1000-message cases of
+#                     section 12 need the CPU to themselves on a 2-core machine)
 #   AUTOBAHN_SKIP_BUILD=1  use the release binaries already built
 #   WSX_SERVE_ARGS    extra arguments for `wsx serve` (server role; default
 #                     '--compress-threshold 0')
@@ -32,6 +35,7 @@ venv="${WSX_VENV:-$root/.venv}"
 target_dir="${CARGO_TARGET_DIR:-$root/target}"
 out="${AUTOBAHN_OUT:-$target_dir/autobahn/$role}"
 run_timeout="${AUTOBAHN_TIMEOUT:-1200}"
+parallelism="${AUTOBAHN_PARALLELISM:-1}"
 read -r -a exclude_globs <<<"${AUTOBAHN_EXCLUDE-}"
 # --compress-threshold 0: every echo is compressed (kosoku errors out on a text
 # message that arrives uncompressed on a permessage-deflate connection).
@@ -126,7 +130,7 @@ run_server_role() {
     fi
     log "wsx serve (pid $server) on 127.0.0.1:$port; kosoku ${exclude_args[*]} $* (log: $out/kosoku.log)"
     local rc=0
-    run_waited timeout --kill-after=10 "$run_timeout" "$kosoku" -p 2 -o "$report" \
+    run_waited timeout --kill-after=10 "$run_timeout" "$kosoku" -p "$parallelism" -o "$report" \
         "ws://127.0.0.1:$port/echo" "${exclude_args[@]}" "$@" \
         </dev/null >"$out/kosoku.log" 2>&1 || rc=$?
     log "kosoku exited with $rc after $((SECONDS - started)) s"

@@ -50,7 +50,11 @@ async fn run_case(base: &str, case: u32) -> Result<(), wsx::Error> {
         // message that arrives uncompressed on a permessage-deflate
         // connection to section 12/13's check as `str` and errors out, so
         // the suite can only judge fully compressed echoes.
-        .compression(DeflateConfig::default().threshold(0));
+        // No context takeover, so the offer carries client_no_context_takeover:
+        // the suite's server asks for it in 13.2, 13.5 and 13.6 only when the
+        // client offered it (RFC 7692 lets it ask regardless). Window 15, so
+        // client_max_window_bits goes without a value and any limit works.
+        .compression(DeflateConfig::default().threshold(0).no_context_takeover(true).window_bits(15));
     let (mut ws, _) = wsx::ClientBuilder::new(&url).config(config).connect().await?;
     while let Some(message) = ws.recv().await {
         let message = message?;
