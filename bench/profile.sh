@@ -29,9 +29,10 @@ server_pid=
 trap '[ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null; true' EXIT
 
 syscalls=recvfrom,read,readv,write,writev,sendto,sendmsg,epoll_wait,epoll_pwait,epoll_pwait2,futex,mmap,munmap,brk,madvise
+extra_events=page-faults
 events=$(echo "$syscalls" | tr ',' '\n' | sed 's/^/syscalls:sys_enter_/' | paste -sd,)
 # Drop tracepoints this kernel lacks.
-events=$(for e in ${events//,/ }; do perf stat -e "$e" true >/dev/null 2>&1 && echo "$e"; done | paste -sd,)
+events=$(for e in ${events//,/ } $extra_events; do perf stat -e "$e" true >/dev/null 2>&1 && echo "$e"; done | paste -sd,)
 
 for cell in "${cells[@]}"; do
     IFS=: read -r size conns inflight kind <<<"$cell"
