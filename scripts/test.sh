@@ -4,19 +4,20 @@
 #   scripts/test.sh              all stages
 #   scripts/test.sh fmt clippy   only these stages (names below)
 #
-# Stages: venv fmt clippy test doc peers autobahn-server autobahn-client fuzz.
+# Stages: setup fmt clippy test doc peers autobahn-server autobahn-client fuzz.
 # Every stage runs even when an earlier one failed (a clippy lint must not hide
 # an Autobahn regression); the exit status is non-zero if any failed. The last
 # line is "N passed, N failed", counting stages.
 #
 # Needs the Rust toolchain (with rustfmt and clippy) and python3 >= 3.10; the
+# setup stage (scripts/setup.sh) installs the rest on a fresh Debian machine;
 # Python peers (kosoku, websockets) go into .venv via scripts/setup-venv.sh.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
-all_stages=(venv fmt clippy test doc peers autobahn-server autobahn-client fuzz)
+all_stages=(setup fmt clippy test doc peers autobahn-server autobahn-client fuzz)
 if (($#)); then stages=("$@"); else stages=("${all_stages[@]}"); fi
 for stage in "${stages[@]}"; do
     [[ " ${all_stages[*]} " == *" $stage "* ]] || { echo "unknown stage '$stage'; stages: ${all_stages[*]}" >&2; exit 2; }
@@ -31,7 +32,7 @@ export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 # not the whole CI run).
 stage_command() {
     case "$1" in
-        venv) echo "bash scripts/setup-venv.sh" ;;
+        setup) echo "bash scripts/setup.sh" ;;
         fmt) echo "cargo fmt --all -- --check" ;;
         clippy) echo "cargo clippy --workspace --all-targets --all-features -- -D warnings" ;;
         test) echo "cargo test --workspace --all-features --no-fail-fast" ;;
@@ -44,7 +45,8 @@ stage_command() {
 }
 stage_limit() {
     case "$1" in
-        venv | fmt | peers) echo 300 ;;
+        setup) echo 1200 ;;
+        fmt | peers) echo 300 ;;
         clippy | doc) echo 1200 ;;
         test) echo 1800 ;;
         autobahn-*) echo 1800 ;;
@@ -81,7 +83,7 @@ for stage in "${stages[@]}"; do
         status="FAIL (exit $rc)"
         ((rc == 124 || rc == 137)) && status="FAIL (timed out after ${limit} s)"
         failed=$((failed + 1))
-        [[ "$stage" == venv ]] && venv_ok=0
+        [[ "$stage" == setup ]] && venv_ok=0
     fi
     echo "=== stage $stage: $status in ${took} s"
     results+=("$(printf '%-16s %-32s %5d s' "$stage" "$status" "$took")")
