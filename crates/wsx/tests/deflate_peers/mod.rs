@@ -268,8 +268,8 @@ pub(crate) fn client_extensions(lines: &[Value]) -> String {
 #[macro_export]
 macro_rules! deflate_interop_tests {
     ($peer:expr) => {
-        use $crate::deflate_peers::{client_extensions, peer_client_round, wsx_client_round};
         use wsx::DeflateConfig;
+        use $crate::deflate_peers::{client_extensions, peer_client_round, wsx_client_round};
         fn ours() -> DeflateConfig {
             DeflateConfig::default().threshold(0)
         }
@@ -292,7 +292,11 @@ macro_rules! deflate_interop_tests {
         async fn wsx_client_with_reduced_windows() {
             let options = "server_max_window_bits=10,client_max_window_bits=9";
             let (agreed, extensions) = wsx_client_round($peer, options, ours(), None).await;
-            assert_eq!((agreed.server_max_window_bits, agreed.client_max_window_bits), (Some(10), Some(9)), "{extensions}");
+            assert_eq!(
+                (agreed.server_max_window_bits, agreed.client_max_window_bits),
+                (Some(10), Some(9)),
+                "{extensions}"
+            );
         }
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -322,7 +326,8 @@ macro_rules! deflate_interop_tests {
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn peer_client_with_reduced_windows() {
             let options = "server_max_window_bits=10,client_max_window_bits";
-            let (lines, log) = peer_client_round($peer, options, ours().peer_max_window_bits(Some(9)), "compress.json").await;
+            let (lines, log) =
+                peer_client_round($peer, options, ours().peer_max_window_bits(Some(9)), "compress.json").await;
             let agreed = log.deflate.expect("agreed");
             assert_eq!((agreed.server_max_window_bits, agreed.client_max_window_bits), (Some(10), Some(9)));
             let extensions = client_extensions(&lines);
@@ -337,7 +342,11 @@ macro_rules! deflate_interop_tests {
             let ask = ours().no_context_takeover(true).peer_no_context_takeover(true).window_bits(9);
             let (lines, log) = peer_client_round($peer, "", ask, "compress.json").await;
             let agreed = log.deflate.expect("agreed");
-            assert!(agreed.server_no_context_takeover && agreed.client_no_context_takeover, "{}", client_extensions(&lines));
+            assert!(
+                agreed.server_no_context_takeover && agreed.client_no_context_takeover,
+                "{}",
+                client_extensions(&lines)
+            );
         }
     };
 }
