@@ -118,15 +118,20 @@ async fn each_sender_is_received_in_order() {
         next_of(&mut ws, "welcome").await;
         senders.push(ws);
     }
+    // Each sender also receives the others' messages and reads them, as a
+    // real client does: a member that stops reading is dropped by design
+    // (tested below), which is not what this test is about.
     let tasks: Vec<_> = senders
         .into_iter()
         .enumerate()
-        .map(|(s, mut ws)| {
+        .map(|(s, ws)| {
+            let (mut incoming, mut outgoing) = ws.split();
+            tokio::spawn(async move { while let Some(Ok(_)) = incoming.recv().await {} });
             tokio::spawn(async move {
                 for i in 0..EACH {
-                    ws.send(text(&format!("{s}:{i}"))).await.unwrap();
+                    outgoing.send(text(&format!("{s}:{i}"))).await.unwrap();
                 }
-                ws
+                outgoing
             })
         })
         .collect();
