@@ -3,9 +3,9 @@
 //! defaults, no context takeover both ways, reduced windows on both sides,
 //! and our own requests of the peer. Every message is echoed byte for byte
 //! and both sides' accounts (lengths, SHA-256) are compared; the scenarios
-//! are shared with `interop_node.rs` (`deflate_peers`).
+//! are shared with `interop_node.rs` (`peers`).
 
 #[macro_use]
-mod deflate_peers;
+mod peers;
 
-deflate_interop_tests!(deflate_peers::PeerKind::Python);
+deflate_interop_tests!(peers::PeerKind::Python);

@@ -4,9 +4,9 @@
 //! reduced windows on both sides, and our own requests of the peer. Every
 //! message is echoed byte for byte and both sides' accounts (lengths,
 //! SHA-256) are compared; the scenarios are shared with
-//! `interop_deflate.rs` (`deflate_peers`).
+//! `interop_deflate.rs` (`peers`).
 
 #[macro_use]
-mod deflate_peers;
+mod peers;
 
-deflate_interop_tests!(deflate_peers::PeerKind::Node);
+deflate_interop_tests!(peers::PeerKind::Node);

@@ -6,81 +6,16 @@
 //! it saw (lengths and SHA-256 of every payload, close codes and reasons) and
 //! the tests compare both sides' accounts byte for byte.
 
-use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Child, ChildStdout, Command, Stdio};
+mod peers;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 use wsx::{CloseCode, Config, Message};
 
-fn workspace_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// The venv's Python; the interop peers are not optional, so a missing venv
-/// is a failure with the command that fixes it.
-fn python() -> PathBuf {
-    let python =
-        std::env::var_os("WSX_PYTHON").map(PathBuf::from).unwrap_or_else(|| workspace_root().join(".venv/bin/python"));
-    assert!(python.exists(), "{} not found: run `bash scripts/setup-venv.sh` first", python.display());
-    python
-}
-
-fn peer_script(name: &str) -> PathBuf {
-    workspace_root().join("interop/python").join(name)
-}
-
-/// A child process killed on drop, with its stdout read line by line as JSON.
-struct Peer {
-    child: Child,
-    lines: BufReader<ChildStdout>,
-}
-
-impl Peer {
-    fn spawn(args: &[&str]) -> Self {
-        let mut child = Command::new(python())
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("the Python peer starts");
-        let lines = BufReader::new(child.stdout.take().expect("piped stdout"));
-        Self { child, lines }
-    }
-
-    /// The next JSON line (blocking; the peers bound every wait themselves).
-    fn next(&mut self) -> Value {
-        let mut line = String::new();
-        let read = self.lines.read_line(&mut line).expect("peer output readable");
-        assert!(read > 0, "the peer ended its output early");
-        serde_json::from_str(&line).unwrap_or_else(|e| panic!("peer printed non-JSON {line:?}: {e}"))
-    }
-
-    fn rest(&mut self) -> Vec<Value> {
-        let mut all = Vec::new();
-        let mut line = String::new();
-        while self.lines.read_line(&mut line).expect("readable") > 0 {
-            all.push(serde_json::from_str(&line).expect("JSON line"));
-            line.clear();
-        }
-        all
-    }
-}
-
-impl Drop for Peer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn sha256_hex(data: &[u8]) -> String {
-    Sha256::digest(data).iter().map(|b| format!("{b:02x}")).collect()
-}
+use peers::{Peer, PeerKind, sha256_hex, workspace_root};
 
 /// The pattern the Python client uses for `"size": N` payloads.
 fn pattern(binary: bool, size: usize) -> Vec<u8> {
@@ -92,10 +27,9 @@ fn big_config() -> Config {
 }
 
 async fn start_echo_server(extra: &[&str]) -> (Peer, u16) {
-    let script = peer_script("ws_echo_server.py");
-    let mut args = vec![script.to_str().expect("UTF-8 path"), "--port", "0", "--once"];
+    let mut args = vec!["--port", "0", "--once"];
     args.extend_from_slice(extra);
-    let mut peer = tokio::task::block_in_place(|| Peer::spawn(&args));
+    let mut peer = tokio::task::block_in_place(|| Peer::spawn(PeerKind::Python, "ws_echo_server", &args));
     let ready = tokio::task::block_in_place(|| peer.next());
     let port = ready["listening"].as_u64().expect("listening line") as u16;
     (peer, port)
@@ -252,21 +186,15 @@ async fn start_wsx_server() -> (u16, Arc<Mutex<Vec<ServerLog>>>) {
 }
 
 fn run_client_script(port: u16, case: &str) -> Vec<Value> {
-    let script = peer_script("ws_client.py");
-    let cases = peer_script("cases").join(case);
+    let cases = workspace_root().join("interop/python/cases").join(case);
     let url = format!("ws://127.0.0.1:{port}/echo");
-    let mut peer = Peer::spawn(&[
-        script.to_str().expect("UTF-8"),
-        "--url",
-        &url,
-        "--script",
-        cases.to_str().expect("UTF-8"),
-        "--timeout",
-        "60",
-    ]);
+    let mut peer = Peer::spawn(
+        PeerKind::Python,
+        "ws_client",
+        &["--url", &url, "--script", cases.to_str().expect("UTF-8"), "--timeout", "60"],
+    );
     let lines = peer.rest();
-    let status = peer.child.wait().expect("the client exits");
-    assert!(status.success(), "ws_client.py {case} failed: {lines:#?}");
+    assert!(peer.wait_success(), "ws_client.py {case} failed: {lines:#?}");
     assert_eq!(lines.last().map(|l| &l["ok"]), Some(&Value::Bool(true)));
     lines
 }

@@ -1,6 +1,7 @@
-//! Shared by the permessage-deflate interop tests (`interop_deflate.rs` for
-//! Python `websockets`, `interop_node.rs` for Node `ws`): the real peers as
-//! child processes speaking JSON lines, a wsx echo server that logs what it
+//! Shared by the interop tests (`interop_python.rs`, and the
+//! permessage-deflate ones: `interop_deflate.rs` for Python `websockets`,
+//! `interop_node.rs` for Node `ws`): the real peers as child processes
+//! speaking JSON lines, a wsx echo server that logs what it
 //! saw, and the scenarios both peers go through in both directions.
 
 #![allow(dead_code, reason = "each test binary uses part of the shared helpers")]
@@ -269,7 +270,7 @@ pub(crate) fn client_extensions(lines: &[Value]) -> String {
 macro_rules! deflate_interop_tests {
     ($peer:expr) => {
         use wsx::DeflateConfig;
-        use $crate::deflate_peers::{client_extensions, peer_client_round, wsx_client_round};
+        use $crate::peers::{client_extensions, peer_client_round, wsx_client_round};
         fn ours() -> DeflateConfig {
             DeflateConfig::default().threshold(0)
         }
