@@ -7,7 +7,6 @@
 #![allow(clippy::unwrap_used)]
 #![allow(clippy::result_large_err, reason = "accept_with callbacks refuse with a whole HTTP response")]
 
-use std::future::Future;
 use std::io::IoSlice;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -16,113 +15,17 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures_util::{FutureExt, SinkExt, StreamExt, TryStreamExt};
+use futures_util::{SinkExt, StreamExt, TryStreamExt};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, DuplexStream, ReadBuf, duplex};
 use wsx::proto::handshake::{HandshakeError, accept_key};
 use wsx::proto::{Negotiated, ProtocolError, Role};
 use wsx::{Accept, ClientBuilder, CloseCode, CloseFrame, Config, Error, Message, WebSocket};
 
+mod raw;
+
+use raw::*;
+
 // ----- helpers ---------------------------------------------------------------
-
-const KEY: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
-
-/// One frame: `first` is the FIN/RSV/opcode byte; masked with `mask` if given.
-fn frame(first: u8, mask: Option<[u8; 4]>, payload: &[u8]) -> Vec<u8> {
-    let bit = if mask.is_some() { 0x80 } else { 0 };
-    let mut out = vec![first];
-    match payload.len() {
-        n if n < 126 => out.push(bit | n as u8),
-        n if n <= 0xffff => {
-            out.push(bit | 126);
-            out.extend_from_slice(&(n as u16).to_be_bytes());
-        }
-        n => {
-            out.push(bit | 127);
-            out.extend_from_slice(&(n as u64).to_be_bytes());
-        }
-    }
-    match mask {
-        Some(key) => {
-            out.extend_from_slice(&key);
-            out.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
-        }
-        None => out.extend_from_slice(payload),
-    }
-    out
-}
-
-/// A masked frame, as a client sends it.
-fn client_frame(first: u8, payload: &[u8]) -> Vec<u8> {
-    frame(first, Some(KEY), payload)
-}
-
-/// An unmasked frame, as a server sends it.
-fn server_frame(first: u8, payload: &[u8]) -> Vec<u8> {
-    frame(first, None, payload)
-}
-
-fn close_payload(code: u16, reason: &str) -> Vec<u8> {
-    let mut out = code.to_be_bytes().to_vec();
-    out.extend_from_slice(reason.as_bytes());
-    out
-}
-
-fn close_message(code: u16, reason: &str) -> Message {
-    Message::Close(Some(CloseFrame::new(CloseCode::from(code), reason).unwrap()))
-}
-
-/// Reads one frame: its first byte, whether it was masked, its (unmasked) payload.
-async fn read_frame(raw: &mut DuplexStream) -> (u8, bool, Vec<u8>) {
-    let mut head = [0u8; 2];
-    raw.read_exact(&mut head).await.unwrap();
-    let masked = head[1] & 0x80 != 0;
-    let len = match head[1] & 0x7f {
-        126 => {
-            let mut ext = [0u8; 2];
-            raw.read_exact(&mut ext).await.unwrap();
-            u16::from_be_bytes(ext) as usize
-        }
-        127 => {
-            let mut ext = [0u8; 8];
-            raw.read_exact(&mut ext).await.unwrap();
-            u64::from_be_bytes(ext) as usize
-        }
-        n => n as usize,
-    };
-    let mut key = [0u8; 4];
-    if masked {
-        raw.read_exact(&mut key).await.unwrap();
-    }
-    let mut payload = vec![0u8; len];
-    raw.read_exact(&mut payload).await.unwrap();
-    if masked {
-        payload.iter_mut().enumerate().for_each(|(i, b)| *b ^= key[i % 4]);
-    }
-    (head[0], masked, payload)
-}
-
-/// Polls once, outside the cooperative budget: `None` if not ready.
-fn now<F: Future>(fut: F) -> Option<F::Output> {
-    tokio::task::unconstrained(fut).now_or_never()
-}
-
-/// The next frame, which must already be written.
-fn frame_now(raw: &mut DuplexStream) -> (u8, bool, Vec<u8>) {
-    now(read_frame(raw)).expect("the frame should already be written")
-}
-
-fn assert_eof_now(raw: &mut DuplexStream) {
-    let read = now(raw.read(&mut [0u8; 16])).expect("end of stream should already be there");
-    assert_eq!(read.unwrap(), 0, "expected end of stream");
-}
-
-fn assert_nothing_now(raw: &mut DuplexStream) {
-    let mut buf = [0u8; 64];
-    if let Some(read) = now(raw.read(&mut buf)) {
-        let n = read.unwrap();
-        panic!("expected nothing written, read {n} bytes: {:02x?}", &buf[..n]);
-    }
-}
 
 /// A driver of `role` over one end of a duplex; the raw other end is returned.
 fn over_raw(role: Role, config: Config) -> (WebSocket<DuplexStream>, DuplexStream) {

@@ -5,12 +5,10 @@
 #![allow(clippy::unwrap_used)]
 #![allow(clippy::result_large_err, reason = "accept_with callbacks refuse with a whole HTTP response")]
 
-use std::future::Future;
 use std::pin::pin;
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures_util::FutureExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream, duplex};
 use tokio::time::advance;
 use wsx::proto::{Negotiated, Role};
@@ -18,65 +16,11 @@ use wsx::{ClientBuilder, CloseCode, CloseFrame, Config, Error, Keepalive, Messag
 
 // ----- helpers (as in driver.rs) ---------------------------------------------
 
-const KEY: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
+mod raw;
+
+use raw::{assert_nothing_now, client_frame, close_message, close_payload, now, read_server_frame, server_frame_now};
+
 const MS: Duration = Duration::from_millis(1);
-
-/// A masked frame, as a client sends it (payloads under 64 KiB).
-fn client_frame(first: u8, payload: &[u8]) -> Vec<u8> {
-    let mut out = vec![first];
-    match payload.len() {
-        n if n < 126 => out.push(0x80 | n as u8),
-        n => {
-            out.push(0x80 | 126);
-            out.extend_from_slice(&u16::try_from(n).unwrap().to_be_bytes());
-        }
-    }
-    out.extend_from_slice(&KEY);
-    out.extend(payload.iter().enumerate().map(|(i, b)| b ^ KEY[i % 4]));
-    out
-}
-
-fn close_payload(code: u16, reason: &str) -> Vec<u8> {
-    let mut out = code.to_be_bytes().to_vec();
-    out.extend_from_slice(reason.as_bytes());
-    out
-}
-
-fn close_message(code: u16, reason: &str) -> Message {
-    Message::Close(Some(CloseFrame::new(CloseCode::from(code), reason).unwrap()))
-}
-
-/// Reads one unmasked frame (a server's): its first byte and payload.
-async fn read_frame(raw: &mut DuplexStream) -> (u8, Vec<u8>) {
-    let mut head = [0u8; 2];
-    raw.read_exact(&mut head).await.unwrap();
-    assert_eq!(head[1] & 0x80, 0, "a server frame is not masked");
-    let len = match head[1] {
-        126 => usize::from(raw.read_u16().await.unwrap()),
-        127 => usize::try_from(raw.read_u64().await.unwrap()).unwrap(),
-        n => usize::from(n),
-    };
-    let mut payload = vec![0u8; len];
-    raw.read_exact(&mut payload).await.unwrap();
-    (head[0], payload)
-}
-
-/// Polls once, outside the cooperative budget: `None` if not ready.
-fn now<F: Future>(fut: F) -> Option<F::Output> {
-    tokio::task::unconstrained(fut).now_or_never()
-}
-
-fn frame_now(raw: &mut DuplexStream) -> (u8, Vec<u8>) {
-    now(read_frame(raw)).expect("the frame should already be written")
-}
-
-fn assert_nothing_now(raw: &mut DuplexStream) {
-    let mut buf = [0u8; 64];
-    if let Some(read) = now(raw.read(&mut buf)) {
-        let n = read.unwrap();
-        panic!("expected nothing written, read {n} bytes: {:02x?}", &buf[..n]);
-    }
-}
 
 fn server(config: Config, capacity: usize) -> (WebSocket<DuplexStream>, DuplexStream) {
     let (ours, raw) = duplex(capacity);
@@ -148,7 +92,7 @@ async fn keepalive_ping_goes_out_while_recv_waits_and_a_pong_keeps_the_connectio
         advance(MS).await;
         assert!(now(&mut recv).is_none());
         // Written by the poll that saw the timer, not one interval later.
-        let (first, payload) = frame_now(&mut raw);
+        let (first, payload) = server_frame_now(&mut raw);
         assert_eq!((first, payload.as_slice()), (0x89, &1u64.to_be_bytes()[..]));
         raw.write_all(&client_frame(0x8a, &payload)).await.unwrap();
         assert_eq!(now(&mut recv).unwrap().unwrap().unwrap(), Message::Pong(Bytes::from(payload)));
@@ -160,7 +104,7 @@ async fn keepalive_ping_goes_out_while_recv_waits_and_a_pong_keeps_the_connectio
     assert_nothing_now(&mut raw);
     advance(MS).await;
     assert!(now(&mut recv).is_none());
-    assert_eq!(frame_now(&mut raw), (0x89, 2u64.to_be_bytes().to_vec()));
+    assert_eq!(server_frame_now(&mut raw), (0x89, 2u64.to_be_bytes().to_vec()));
 }
 
 #[tokio::test(start_paused = true)]
@@ -171,7 +115,7 @@ async fn keepalive_without_pong_times_out() {
         assert!(now(&mut recv).is_none());
         advance(Duration::from_secs(5)).await;
         assert!(now(&mut recv).is_none());
-        let (first, payload) = frame_now(&mut raw);
+        let (first, payload) = server_frame_now(&mut raw);
         assert_eq!(first, 0x89);
         // A pong for another ping does not count.
         raw.write_all(&client_frame(0x8a, b"unrelated")).await.unwrap();
@@ -212,7 +156,7 @@ async fn idle_timeout_starts_a_close_with_1001() {
         assert_nothing_now(&mut raw);
         advance(MS).await;
         assert!(now(&mut recv).is_none());
-        assert_eq!(frame_now(&mut raw), (0x88, close_payload(1001, "idle timeout")));
+        assert_eq!(server_frame_now(&mut raw), (0x88, close_payload(1001, "idle timeout")));
         raw.write_all(&client_frame(0x88, &close_payload(1001, ""))).await.unwrap();
         assert_eq!(now(&mut recv).unwrap().unwrap().unwrap(), close_message(1001, ""));
     }
@@ -231,7 +175,7 @@ async fn close_times_out_when_the_peer_never_answers() {
     {
         let mut close = pin!(ws.close(CloseCode::NORMAL, "bye"));
         assert!(now(&mut close).is_none());
-        assert_eq!(frame_now(&mut raw), (0x88, close_payload(1000, "bye")));
+        assert_eq!(server_frame_now(&mut raw), (0x88, close_payload(1000, "bye")));
         // The peer keeps sending data but never a Close: messages are discarded.
         raw.write_all(&client_frame(0x81, b"ignored")).await.unwrap();
         advance(Duration::from_secs(5) - MS).await;
@@ -253,7 +197,7 @@ async fn close_gives_up_waiting_for_the_end_of_stream_after_the_close_timeout() 
     let mut close = pin!(ws.close(CloseCode::NORMAL, ""));
     assert!(now(&mut close).is_none());
     advance(Duration::from_secs(2)).await;
-    assert_eq!(frame_now(&mut raw), (0x88, close_payload(1000, "")));
+    assert_eq!(server_frame_now(&mut raw), (0x88, close_payload(1000, "")));
     raw.write_all(&client_frame(0x88, &close_payload(1000, ""))).await.unwrap();
     assert!(now(&mut close).is_none());
     // The handshake is complete; the peer keeps the transport open. A fresh
@@ -323,7 +267,7 @@ async fn split_sink_close_wakes_the_reader_to_run_the_close_timer() {
     assert!(!reader.is_finished());
     let start = tokio::time::Instant::now();
     futures_util::SinkExt::close(&mut writer).await.unwrap();
-    assert_eq!(read_frame(&mut raw).await, (0x88, close_payload(1000, "")));
+    assert_eq!(read_server_frame(&mut raw).await, (0x88, close_payload(1000, "")));
     // The peer never answers: the reader, waiting on a quiet transport when
     // the close began, must still time the close out.
     let seen = tokio::time::timeout(Duration::from_secs(3600), reader).await.expect("the reader was woken").unwrap();
@@ -339,7 +283,7 @@ async fn split_writer_over_the_cap_wakes_the_reader_to_send_the_1008() {
     tokio::task::yield_now().await;
     assert!(matches!(writer.send(vec![0u8; 1 << 17]).await, Err(Error::WriteBufferFull { .. })));
     // The reader, woken, writes the Close frame.
-    let close = tokio::time::timeout(Duration::from_secs(3600), read_frame(&mut raw)).await;
+    let close = tokio::time::timeout(Duration::from_secs(3600), read_server_frame(&mut raw)).await;
     assert_eq!(close.expect("the reader was woken"), (0x88, close_payload(1008, "write buffer full")));
     raw.write_all(&client_frame(0x88, &close_payload(1008, ""))).await.unwrap();
     let mut rest = Vec::new();
@@ -396,7 +340,7 @@ async fn a_message_over_the_hard_cap_fails_with_1008() {
     let config = no_keepalive().write_buffer_high_water(16 * 1024).write_buffer_max(64 * 1024);
     let (mut ws, mut raw) = server(config, 1 << 20);
     ws.send("before").await.unwrap();
-    assert_eq!(frame_now(&mut raw), (0x81, b"before".to_vec()));
+    assert_eq!(server_frame_now(&mut raw), (0x81, b"before".to_vec()));
     match ws.send(vec![0u8; 64 * 1024 + 1]).await {
         Err(Error::WriteBufferFull { limit }) => assert_eq!(limit, 64 * 1024),
         other => panic!("expected WriteBufferFull, got {other:?}"),
@@ -406,7 +350,7 @@ async fn a_message_over_the_hard_cap_fails_with_1008() {
     {
         let mut recv = pin!(ws.recv());
         assert!(now(&mut recv).is_none());
-        assert_eq!(frame_now(&mut raw), (0x88, close_payload(1008, "write buffer full")));
+        assert_eq!(server_frame_now(&mut raw), (0x88, close_payload(1008, "write buffer full")));
         raw.write_all(&client_frame(0x88, &close_payload(1008, ""))).await.unwrap();
         assert_eq!(now(&mut recv).unwrap().unwrap().unwrap(), close_message(1008, ""));
     }
