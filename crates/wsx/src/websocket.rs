@@ -6,13 +6,14 @@
 use std::collections::VecDeque;
 use std::future::{Future, poll_fn};
 use std::io::IoSlice;
+use std::mem::MaybeUninit;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
 use bytes::{Buf, Bytes};
 use futures_core::Stream;
 use futures_sink::Sink;
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 use wsx_proto::{
     CloseCode, CloseFrame, CloseOutcome, Connection, Event, Message, Negotiated, PreparedMessage, State, Transmit,
@@ -23,6 +24,9 @@ use crate::error::{Error, TimeoutKind};
 
 /// Most buffers handed to one vectored write.
 const MAX_IOVECS: usize = 64;
+/// Reads that start with an empty receive buffer go to a stack buffer of
+/// this size first (see `WebSocket::poll_read`).
+const STACK_READ: usize = 4 * 1024;
 
 /// Where the connection is in its life, from the driver's point of view.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -152,14 +156,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         poll_fn(|cx| self.poll_recv(cx)).await
     }
 
-    /// Sends a message and flushes it. Waits while the write buffer is above
-    /// its high-water mark, so a peer that does not read slows us down
-    /// instead of growing our memory.
+    /// Sends a message. Waits while the write buffer is above its
+    /// high-water mark, so a peer that does not read slows us down instead
+    /// of growing our memory.
+    ///
+    /// A lone message is written at once. While whole messages already
+    /// received wait to be read, the write waits for them instead: the next
+    /// [`recv`](Self::recv) that has nothing left to hand over writes
+    /// everything queued before it waits for the socket, so the replies to a
+    /// burst of pipelined requests leave in one write. Call
+    /// [`flush`](Self::flush) to write at once regardless.
     pub async fn send(&mut self, message: impl Into<Message>) -> Result<(), Error> {
         let message = message.into();
         poll_fn(|cx| self.poll_send_ready(cx)).await?;
         self.start_send_message(message)?;
-        poll_fn(|cx| self.poll_write_out(cx)).await
+        poll_fn(|cx| self.poll_write_coalesced(cx)).await
     }
 
     /// Sends a text or binary message uncompressed even when
@@ -170,7 +181,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         let message = message.into();
         poll_fn(|cx| self.poll_send_ready(cx)).await?;
         self.start_send(message, false)?;
-        poll_fn(|cx| self.poll_write_out(cx)).await
+        poll_fn(|cx| self.poll_write_coalesced(cx)).await
     }
 
     /// Queues a message without flushing (see [`flush`](Self::flush)), for
@@ -188,10 +199,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
 
     /// Sends a message encoded once for many connections and flushes it. On
     /// a server connection the shared frame is queued as it is, without a
-    /// copy (see [`Connection::send_prepared`]). Waits like [`send`](Self::send).
+    /// copy (see [`Connection::send_prepared`]). Waits and coalesces like
+    /// [`send`](Self::send).
     pub async fn send_prepared(&mut self, message: &PreparedMessage) -> Result<(), Error> {
         self.feed_prepared(message).await?;
-        poll_fn(|cx| self.poll_write_out(cx)).await
+        poll_fn(|cx| self.poll_write_coalesced(cx)).await
     }
 
     /// Queues a prepared message without flushing, like [`feed`](Self::feed).
@@ -295,6 +307,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         }
     }
 
+    /// Writes queued output, unless whole received messages wait to be read
+    /// and the queue is under its high-water mark: then `poll_recv` writes
+    /// it, with the replies to those messages, before it next reads.
+    fn poll_write_coalesced(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        if self.phase == Phase::Active
+            && self.conn.has_buffered_frame()
+            && self.buffered_amount() < self.config.write_buffer_high_water
+        {
+            return Poll::Ready(Ok(()));
+        }
+        self.poll_write_out(cx)
+    }
+
     /// Writes queued output: pulls transmits from the core (while under the
     /// high-water mark, so at most one Pong waits in the core), writes them
     /// vectored, performs a requested shutdown, flushes.
@@ -364,20 +389,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
                 Phase::Active => {}
             }
             // Timers first: a keepalive Ping or an idle-timeout Close they
-            // queue must leave with the writes below, not wait for a wake-up.
+            // queue must leave with the writes before the next read, not wait
+            // for a wake-up.
             if let Err(error) = self.poll_timers(cx) {
                 return Poll::Ready(Some(Err(error)));
-            }
-            // Progress on writes without waiting for them.
-            if let Poll::Ready(Err(error)) = self.poll_write_out(cx) {
-                return Poll::Ready(Some(Err(self.transport_failed(error))));
             }
             match self.conn.poll_event() {
                 Some(Event::Message(message)) => {
                     self.on_message_received(&message);
                     // Pongs and close echoes go out before the application sees
-                    // the event (best effort if the peer is not reading).
-                    if let Poll::Ready(Err(error)) = self.poll_write_out(cx) {
+                    // the event (best effort if the peer is not reading). Data
+                    // messages leave queued replies for the write before the
+                    // next read, so that a burst is answered in one write.
+                    if matches!(message, Message::Ping(_) | Message::Close(_))
+                        && let Poll::Ready(Err(error)) = self.poll_write_out(cx)
+                    {
                         return Poll::Ready(Some(Err(self.transport_failed(error))));
                     }
                     return Poll::Ready(Some(Ok(message)));
@@ -396,24 +422,47 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
                         return Poll::Ready(Some(Err(Error::Protocol(error))));
                     }
                 }
-                None => match ready!(self.poll_read(cx)) {
-                    Ok(0) => self.conn.receive_eof(),
-                    Ok(_) => {}
-                    Err(error) => return Poll::Ready(Some(Err(error))),
-                },
+                None => {
+                    // Nothing whole is buffered: write what is queued (the
+                    // replies to everything handed over so far), without
+                    // waiting for it, then read.
+                    if let Poll::Ready(Err(error)) = self.poll_write_out(cx) {
+                        return Poll::Ready(Some(Err(self.transport_failed(error))));
+                    }
+                    match ready!(self.poll_read(cx)) {
+                        Ok(0) => self.conn.receive_eof(),
+                        Ok(_) => {}
+                        Err(error) => return Poll::Ready(Some(Err(error))),
+                    }
+                }
             }
         }
     }
 
     /// Reads into the core's buffer; `Ok(0)` at end of stream.
+    ///
+    /// With nothing buffered and no large frame in progress, the read goes
+    /// to the stack and only what arrived is copied into the core: an idle
+    /// connection holds no receive buffer at all, and a message keeps alive
+    /// only the bytes of the read it came in. The rest of a large frame is
+    /// read straight into the core's buffer.
     fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<Result<usize, Error>> {
         let hint = self.conn.read_hint();
-        let buf = self.conn.receive_buffer();
-        buf.reserve(hint);
-        match tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, buf) {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(Ok(n)) => Poll::Ready(Ok(n)),
-            Poll::Ready(Err(source)) => {
+        let result = if hint <= STACK_READ && self.conn.receive_buffer().is_empty() {
+            let mut stack = [MaybeUninit::<u8>::uninit(); STACK_READ];
+            let mut read = ReadBuf::uninit(&mut stack);
+            ready!(Pin::new(&mut self.io).poll_read(cx, &mut read)).map(|()| {
+                self.conn.receive(read.filled());
+                read.filled().len()
+            })
+        } else {
+            let buf = self.conn.receive_buffer();
+            buf.reserve(hint);
+            ready!(tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, buf))
+        };
+        match result {
+            Ok(n) => Poll::Ready(Ok(n)),
+            Err(source) => {
                 let error = Error::Io { context: "reading from the transport", source };
                 Poll::Ready(Err(self.transport_failed(error)))
             }
@@ -434,13 +483,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
             return self.end();
         }
         if flushed {
+            let mut stack = [MaybeUninit::<u8>::uninit(); STACK_READ];
             loop {
-                let buf = self.conn.receive_buffer();
-                buf.clear();
-                buf.reserve(4096);
-                match tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, buf) {
-                    Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => return self.finish_transport(cx),
-                    Poll::Ready(Ok(_)) => continue,
+                let mut discard = ReadBuf::uninit(&mut stack);
+                match Pin::new(&mut self.io).poll_read(cx, &mut discard) {
+                    Poll::Ready(Ok(())) if discard.filled().is_empty() => return self.finish_transport(cx),
+                    Poll::Ready(Err(_)) => return self.finish_transport(cx),
+                    Poll::Ready(Ok(())) => continue,
                     Poll::Pending => break,
                 }
             }

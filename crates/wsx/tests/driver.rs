@@ -540,6 +540,79 @@ async fn feed_then_flush_writes_100_messages_in_one_write() {
 }
 
 #[tokio::test]
+async fn replies_to_pipelined_messages_leave_in_one_write() {
+    let (mut ws, mut raw, writes, _) = counting_server();
+    // Sixteen requests arrive in one segment; the ordinary echo loop
+    // (`recv` then `send`) answers them.
+    let burst: Vec<u8> = (0..16).flat_map(|i| client_frame(0x82, format!("request {i:02}").as_bytes())).collect();
+    raw.write_all(&burst).await.unwrap();
+    for i in 0..16 {
+        let message = ws.recv().await.unwrap().unwrap();
+        assert_eq!(message, Message::binary(format!("request {i:02}").into_bytes()));
+        let before = writes.load(Ordering::Relaxed);
+        ws.send(message).await.unwrap();
+        let wrote = writes.load(Ordering::Relaxed) - before;
+        if i < 15 {
+            assert_eq!(wrote, 0, "reply {i} waits while requests are still buffered");
+            assert_nothing_now(&mut raw);
+        } else {
+            assert_eq!(wrote, 1, "the last reply carries all sixteen in one write");
+        }
+    }
+    for i in 0..16 {
+        assert_eq!(frame_now(&mut raw), (0x82, false, format!("request {i:02}").into_bytes()));
+    }
+    assert_nothing_now(&mut raw);
+}
+
+#[tokio::test]
+async fn a_deferred_reply_is_written_before_recv_waits() {
+    let (mut ws, mut raw, _, _) = counting_server();
+    let burst: Vec<u8> = [client_frame(0x81, b"first"), client_frame(0x81, b"second")].concat();
+    raw.write_all(&burst).await.unwrap();
+    let first = ws.recv().await.unwrap().unwrap();
+    ws.send(first).await.unwrap();
+    assert_nothing_now(&mut raw);
+    // The application reads on without answering the second message: the
+    // reply to the first goes out before `recv` waits for the socket.
+    assert_eq!(ws.recv().await.unwrap().unwrap(), Message::text("second"));
+    assert!(now(ws.recv()).is_none(), "nothing more arrived");
+    assert_eq!(frame_now(&mut raw), (0x81, false, b"first".to_vec()));
+    assert_nothing_now(&mut raw);
+}
+
+#[tokio::test]
+async fn a_lone_send_and_a_flush_write_at_once() {
+    let (mut ws, mut raw, writes, _) = counting_server();
+    ws.send("unprompted").await.unwrap();
+    assert_eq!(writes.load(Ordering::Relaxed), 1);
+    assert_eq!(frame_now(&mut raw), (0x81, false, b"unprompted".to_vec()));
+    // With a request still buffered, `flush` writes anyway.
+    raw.write_all(&[client_frame(0x81, b"one"), client_frame(0x81, b"two")].concat()).await.unwrap();
+    let one = ws.recv().await.unwrap().unwrap();
+    ws.send(one).await.unwrap();
+    assert_nothing_now(&mut raw);
+    ws.flush().await.unwrap();
+    assert_eq!(frame_now(&mut raw), (0x81, false, b"one".to_vec()));
+}
+
+#[tokio::test]
+async fn a_ping_in_a_burst_is_answered_before_it_is_handed_over() {
+    let (mut ws, mut raw, _, _) = counting_server();
+    let burst: Vec<u8> =
+        [client_frame(0x81, b"data"), client_frame(0x89, b"are you there"), client_frame(0x81, b"more")].concat();
+    raw.write_all(&burst).await.unwrap();
+    let data = ws.recv().await.unwrap().unwrap();
+    ws.send(data).await.unwrap();
+    assert_eq!(ws.recv().await.unwrap().unwrap(), Message::Ping(Bytes::from_static(b"are you there")));
+    // The Pong (which goes first, at the next frame boundary) and the
+    // deferred reply left when the Ping was handed over.
+    assert_eq!(frame_now(&mut raw), (0x8A, false, b"are you there".to_vec()));
+    assert_eq!(frame_now(&mut raw), (0x81, false, b"data".to_vec()));
+    assert_nothing_now(&mut raw);
+}
+
+#[tokio::test]
 async fn large_messages_leave_in_one_vectored_write() {
     let (mut ws, mut raw, writes, most_slices) = counting_server();
     let payloads: Vec<Vec<u8>> = (0..10u8).map(|i| vec![i; 5000]).collect();

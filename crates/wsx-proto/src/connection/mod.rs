@@ -224,6 +224,24 @@ impl Connection {
         self.rx.read_hint()
     }
 
+    /// Whether input already received holds at least one whole frame, or
+    /// an event is waiting: the next [`poll_event`](Self::poll_event) makes
+    /// progress without another read. A driver uses it to coalesce replies:
+    /// while this holds, more replies are coming, and its writes can wait
+    /// for them (flush before the next read).
+    ///
+    /// ```
+    /// # use wsx_proto::{Config, Connection, Negotiated, Role};
+    /// let mut conn = Connection::new(Negotiated::new(Role::Client), Config::default(), Box::new(<rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(0)));
+    /// conn.receive(&[0x82, 0x02, 1]);
+    /// assert!(!conn.has_buffered_frame(), "one payload byte still missing");
+    /// conn.receive(&[2]);
+    /// assert!(conn.has_buffered_frame());
+    /// ```
+    pub fn has_buffered_frame(&self) -> bool {
+        !self.events.is_empty() || (!matches!(self.state, State::Closed(_)) && self.rx.has_complete_frame())
+    }
+
     /// The transport reached end of stream. If the closing handshake had not
     /// completed, the connection closes abnormally (1006).
     pub fn receive_eof(&mut self) {

@@ -19,7 +19,8 @@ use crate::frame::{FrameHeader, OpCode};
 use crate::message::Message;
 use crate::utf8::{Utf8Bytes, Utf8Validator};
 
-/// Initial and idle size of the receive buffer.
+/// Least spare room asked for in one read, and the least room reserved for
+/// a fragmented message.
 const SMALL_BUFFER: usize = 4 * 1024;
 /// Most spare room asked for in one read.
 const MAX_READ_HINT: usize = 64 * 1024;
@@ -70,8 +71,25 @@ impl Receiver {
         wanted.clamp(SMALL_BUFFER, MAX_READ_HINT)
     }
 
+    /// Whether the buffered input holds a whole frame (or a header the
+    /// next parse rejects), so the next parse makes progress without a read.
+    pub(super) fn has_complete_frame(&self) -> bool {
+        match &self.frame {
+            Some(frame) => self.buf.len() >= frame.len,
+            None => match FrameHeader::decode(&self.buf) {
+                Ok(Some((header, header_len))) => (self.buf.len() - header_len) as u64 >= header.payload_len,
+                Ok(None) => false,
+                Err(_) => true,
+            },
+        }
+    }
+
+    /// Between frames with nothing buffered, the buffer's spare room is
+    /// released: a quiet connection holds no receive memory, and the driver's
+    /// next read of a small frame needs none of it (a large frame's read
+    /// reserves what [`read_hint`](Self::read_hint) says).
     pub(super) fn shrink_if_idle(&mut self) {
-        if self.buf.is_empty() && self.buf.capacity() > MAX_READ_HINT {
+        if self.buf.is_empty() && self.frame.is_none() && self.buf.capacity() > 0 {
             self.buf = BytesMut::new();
         }
     }
