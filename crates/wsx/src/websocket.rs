@@ -441,11 +441,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
 
     /// Reads into the core's buffer; `Ok(0)` at end of stream.
     ///
-    /// With nothing buffered and no large frame in progress, the read goes
-    /// to the stack and only what arrived is copied into the core: an idle
+    /// With nothing buffered and small frames expected, the read goes to the
+    /// stack and only what arrived is copied into the core: an idle
     /// connection holds no receive buffer at all, and a message keeps alive
-    /// only the bytes of the read it came in. The rest of a large frame is
-    /// read straight into the core's buffer.
+    /// only the bytes of the read it came in. Large frames are read straight
+    /// into the core's buffer, whose room is released if the read finds
+    /// nothing.
     fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<Result<usize, Error>> {
         let hint = self.conn.read_hint();
         let result = if hint <= STACK_READ && self.conn.receive_buffer().is_empty() {
@@ -458,7 +459,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         } else {
             let buf = self.conn.receive_buffer();
             buf.reserve(hint);
-            ready!(tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, buf))
+            let read = tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, buf);
+            if read.is_pending() && buf.is_empty() {
+                // Nothing arrived: a quiet connection does not keep the room.
+                *buf = bytes::BytesMut::new();
+            }
+            ready!(read)
         };
         match result {
             Ok(n) => Poll::Ready(Ok(n)),

@@ -31,6 +31,9 @@ pub(super) struct Receiver {
     frame: Option<PartialFrame>,
     assembly: Option<Assembly>,
     utf8: Utf8Validator,
+    /// Header and payload length of the last data frame: between frames,
+    /// the next one is expected to be alike (see `read_hint`).
+    last_data_frame: usize,
     pub(super) eof: bool,
     /// permessage-deflate's decompressor, when the handshake agreed to it.
     pub(super) inflater: Option<Decompressor>,
@@ -66,7 +69,7 @@ impl Receiver {
     pub(super) fn read_hint(&self) -> usize {
         let wanted = match &self.frame {
             Some(frame) => frame.len.saturating_sub(self.buf.len()),
-            None => 0,
+            None => self.last_data_frame.saturating_sub(self.buf.len()),
         };
         wanted.clamp(SMALL_BUFFER, MAX_READ_HINT)
     }
@@ -115,6 +118,9 @@ impl Connection {
                     return Ok(None);
                 };
                 let frame = self.check_header(header)?;
+                if !header.opcode.is_control() {
+                    self.rx.last_data_frame = header_len + frame.len;
+                }
                 self.rx.buf.advance(header_len);
                 self.rx.frame = Some(frame);
                 continue;
