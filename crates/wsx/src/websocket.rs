@@ -24,6 +24,9 @@ use crate::error::{Error, TimeoutKind};
 
 /// Most buffers handed to one vectored write.
 const MAX_IOVECS: usize = 64;
+/// While events are ready without reading, the timers are polled once per
+/// this many events (and always before a read).
+const TIMER_CHECK_INTERVAL: u32 = 32;
 /// Reads that start with an empty receive buffer go to a stack buffer of
 /// this size first (see `WebSocket::poll_read`).
 const STACK_READ: usize = 4 * 1024;
@@ -87,6 +90,8 @@ pub struct WebSocket<S> {
     /// The server's shutdown signal (`Config::shutdown`), until it fires.
     going_away: Option<Pin<Box<tokio_util::sync::WaitForCancellationFutureOwned>>>,
     outcome: Option<CloseOutcome>,
+    /// Events handed over since the timers were last polled.
+    events_since_timers: u32,
 }
 
 impl<S> std::fmt::Debug for WebSocket<S> {
@@ -143,6 +148,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
             idle_timer,
             going_away,
             outcome: None,
+            events_since_timers: 0,
         })
     }
 
@@ -388,11 +394,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
                 Phase::Lingering => return self.poll_linger(cx),
                 Phase::Active => {}
             }
-            // Timers first: a keepalive Ping or an idle-timeout Close they
-            // queue must leave with the writes before the next read, not wait
-            // for a wake-up.
-            if let Err(error) = self.poll_timers(cx) {
-                return Poll::Ready(Some(Err(error)));
+            // While events flow the timers are checked every few events (a
+            // peer that streams without pause must still meet the close and
+            // keepalive deadlines); before every read below, always.
+            self.events_since_timers += 1;
+            if self.events_since_timers >= TIMER_CHECK_INTERVAL {
+                self.events_since_timers = 0;
+                if let Err(error) = self.poll_timers(cx) {
+                    return Poll::Ready(Some(Err(error)));
+                }
             }
             match self.conn.poll_event() {
                 Some(Event::Message(message)) => {
@@ -423,9 +433,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
                     }
                 }
                 None => {
-                    // Nothing whole is buffered: write what is queued (the
-                    // replies to everything handed over so far), without
-                    // waiting for it, then read.
+                    // Nothing whole is buffered. Timers first: a keepalive
+                    // Ping or an idle-timeout Close they queue leaves with the
+                    // writes, and each registers this task's waker before it
+                    // may wait. Then write what is queued (the replies to
+                    // everything handed over so far), without waiting for
+                    // it, then read.
+                    self.events_since_timers = 0;
+                    if let Err(error) = self.poll_timers(cx) {
+                        return Poll::Ready(Some(Err(error)));
+                    }
                     if let Poll::Ready(Err(error)) = self.poll_write_out(cx) {
                         return Poll::Ready(Some(Err(self.transport_failed(error))));
                     }

@@ -192,6 +192,28 @@ async fn close_times_out_when_the_peer_never_answers() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_peer_that_streams_without_pause_still_meets_the_close_timeout() {
+    let (mut ws, mut raw) = server(no_keepalive().close_timeout(Duration::from_secs(5)), 1 << 20);
+    assert!(now(ws.close(CloseCode::NORMAL, "bye")).is_none(), "waits for the peer's Close");
+    assert_eq!(server_frame_now(&mut raw), (0x88, close_payload(1000, "bye")));
+    // A hundred messages arrive in one read: events are ready without
+    // waiting, so the timers are only checked every few of them.
+    let burst: Vec<u8> = (0..100).flat_map(|i| client_frame(0x81, format!("late {i:03}").as_bytes())).collect();
+    raw.write_all(&burst).await.unwrap();
+    assert_eq!(now(ws.recv()).unwrap().unwrap().unwrap(), Message::text("late 000"));
+    advance(Duration::from_secs(5)).await;
+    let mut delivered = 1;
+    let error = loop {
+        match now(ws.recv()).expect("buffered events are ready").expect("the stream has not ended") {
+            Ok(_) => delivered += 1,
+            Err(error) => break error,
+        }
+    };
+    assert_timeout(Err::<(), _>(error), TimeoutKind::Close, Duration::from_secs(5));
+    assert!(delivered < 40, "the deadline was noticed after {delivered} of 100 buffered messages");
+}
+
+#[tokio::test(start_paused = true)]
 async fn close_gives_up_waiting_for_the_end_of_stream_after_the_close_timeout() {
     let (mut ws, mut raw) = server(no_keepalive().close_timeout(Duration::from_secs(5)), 4096);
     let mut close = pin!(ws.close(CloseCode::NORMAL, ""));
