@@ -72,6 +72,10 @@ pub fn drive(conn: &mut Connection, observer: &mut Connection, input: &[u8], ech
             Some(Event::Message(message)) => {
                 assert!(!closed, "event after Closed");
                 assert!(message.len() <= max_message, "message of {} bytes over the limit", message.len());
+                if let Message::Text(text) = &message {
+                    // `as_str` trusts the validation done on receipt.
+                    assert_eq!(std::str::from_utf8(text.as_bytes()).ok(), Some(text.as_str()), "text not UTF-8");
+                }
                 if matches!(message, Message::Ping(_) | Message::Pong(_) | Message::Close(_)) {
                     assert!(message.len() <= 125, "control payload of {} bytes", message.len());
                 }

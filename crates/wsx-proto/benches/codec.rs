@@ -2,7 +2,7 @@
 //! the receive path (header decode + unmask + UTF-8 + split, through a
 //! server `Connection`), the header codec alone, UTF-8 validation (our
 //! incremental validator vs std vs simdutf8), and the send path (encode,
-//! mask, drain `poll_transmit`).
+//! mask, drain `poll_transmit`), and reading a text message's `&str`.
 //!
 //! Short run: `cargo bench -p wsx-proto -- --warm-up-time 1 --measurement-time 2`.
 
@@ -17,7 +17,7 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use wsx_proto::frame::mask::{apply_mask, apply_mask_bytewise};
 use wsx_proto::frame::{FrameHeader, OpCode};
-use wsx_proto::utf8::Utf8Validator;
+use wsx_proto::utf8::{Utf8Bytes, Utf8Validator};
 use wsx_proto::{Config, Connection, Event, Message, Negotiated, Role, Transmit};
 
 const KIB: usize = 1024;
@@ -245,5 +245,22 @@ fn encode(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, mask, decode, header, utf8, encode);
+/// Reading the text of a received message (`Utf8Bytes::as_str`), against
+/// a `&str` obtained by validating the same bytes again with simdutf8.
+fn as_str(c: &mut Criterion) {
+    let mut group = c.benchmark_group("as_str");
+    for size in [16, KIB, 64 * KIB] {
+        let text = Utf8Bytes::from(text_payload(size));
+        group.throughput(Throughput::Bytes(size as u64));
+        group.bench_with_input(BenchmarkId::new("Utf8Bytes", label(size)), &text, |b, text| {
+            b.iter(|| black_box(text).as_str().len());
+        });
+        group.bench_with_input(BenchmarkId::new("simdutf8_revalidate", label(size)), &text, |b, text| {
+            b.iter(|| simdutf8::basic::from_utf8(black_box(text).as_bytes()).map(str::len).unwrap_or(0));
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, mask, decode, header, utf8, encode, as_str);
 criterion_main!(benches);
