@@ -274,6 +274,37 @@ mod tests {
         assert!(Utf8Validator::default().feed(b"\xc0").is_err());
     }
 
+    /// The safe counterpart of `as_str`'s unchecked conversion, for every
+    /// way a `Utf8Bytes` comes to be (run under Miri too:
+    /// `cargo +nightly miri test -p wsx-proto --lib as_str`).
+    #[test]
+    fn as_str_agrees_with_std_for_every_constructor() {
+        let received = {
+            use crate::{Config, Connection, Event, Message, Negotiated, Role};
+            let rng = Box::new(<rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(0));
+            let mut conn = Connection::new(Negotiated::new(Role::Client), Config::default(), rng);
+            // "κό" + "σμε" in two fragments, the second splitting nothing.
+            conn.receive(&[0x01, 0x04, 0xce, 0xba, 0xcf, 0x8c, 0x80, 0x06, 0xcf, 0x83, 0xce, 0xbc, 0xce, 0xb5]);
+            match conn.poll_event() {
+                Some(Event::Message(Message::Text(text))) => text,
+                other => panic!("expected a text message, got {other:?}"),
+            }
+        };
+        let all = [
+            Utf8Bytes::default(),
+            Utf8Bytes::from_static("static ✓"),
+            Utf8Bytes::from("borrowed κόσμε"),
+            Utf8Bytes::from(String::from("owned 🌍")),
+            Utf8Bytes::try_from(Bytes::from_static("checked €".as_bytes())).unwrap(),
+            received,
+        ];
+        for text in &all {
+            assert_eq!(Some(text.as_str()), std::str::from_utf8(text.as_bytes()).ok());
+            assert_eq!(text.as_str().len(), text.len());
+        }
+        assert_eq!(all[5].as_str(), "κόσμε");
+    }
+
     #[test]
     fn truncated_sequence_at_the_end_is_an_error() {
         let mut v = Utf8Validator::default();
