@@ -32,6 +32,8 @@ command -v npm >/dev/null 2>&1 || apt_packages+=(npm)
 command -v redis-server >/dev/null 2>&1 || apt_packages+=(redis-server)
 # The fuzz stage (scripts/fuzz.sh): libfuzzer-sys compiles libFuzzer, C++.
 command -v c++ >/dev/null 2>&1 || apt_packages+=(g++)
+# `wsx` runs on jemalloc (tikv-jemalloc-sys builds it from source with make).
+command -v make >/dev/null 2>&1 || apt_packages+=(make)
 
 if ((${#apt_packages[@]})); then
     echo "ci: installing Debian packages: ${apt_packages[*]}"

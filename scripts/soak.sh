@@ -6,8 +6,10 @@
 #
 # Opens the connections to a real `wsx serve` (release build) from
 # 127.0.0.2–17, checks every echoed message (sequence number, checksum,
-# order), churns short connections, and prints the server's RSS per idle
-# connection and its RSS and descriptors after the churn. Each process needs
+# order), churns short connections, prints the server's RSS per idle
+# connection, checks that its descriptors and RSS are back near the baseline
+# after the churn (load.rs, `rss_allowance`) and that a second wave reuses
+# the memory. Each process needs
 # a descriptor per connection plus some: the soft limit is raised to the hard
 # one (`ulimit -Hn`), which must therefore exceed the connection count.
 set -euo pipefail

@@ -3,7 +3,8 @@
 //! addresses, each exchanging sequence-numbered, checksummed messages over
 //! `/echo`, then a churn of short-lived connections. Checks: no message
 //! lost, duplicated, reordered or corrupted; the server's RSS per idle
-//! connection; its RSS and descriptors back near the baseline afterwards.
+//! connection; its descriptors back to the baseline and its RSS back near
+//! it afterwards (see [`rss_allowance`]); a second wave reuses the memory.
 //!
 //! The defaults are the short CI version (2,000 connections, 5 s of churn).
 //! `scripts/soak.sh` runs the long one (10,000 connections) with
@@ -145,6 +146,29 @@ async fn close(mut ws: WebSocket<TcpStream>, tally: &Tally) {
     }
 }
 
+/// Longest wait for the server's RSS to fall back after the churn. `wsx`
+/// runs on jemalloc with background threads, which return freed pages to
+/// the system over `dirty_decay_ms` (10 s, jemalloc's default); 30 s leaves
+/// room for a loaded machine.
+const RETURN_PATIENCE: Duration = Duration::from_secs(30);
+
+/// How far above its at-rest baseline the server's RSS may stay once every
+/// connection is gone, in KiB: 6 MiB, plus 2% of what the peak took.
+///
+/// What stays is not connections' memory (none is live) but what the
+/// allocator and the runtime keep once grown: jemalloc's metadata for the
+/// extents it mapped at the peak (it grows with the peak) and its
+/// per-thread caches, and about 1 MiB of live runtime and server
+/// structures that keep their capacity. Measured (release,
+/// `scripts/soak.sh`): 2.9 MiB above the baseline after 3,000 connections
+/// (58 MiB peak), 3.8 to 4.6 MiB after 10,000 (peaks of 38 to 193 MiB).
+/// On glibc's malloc, which keeps freed chunks in its arenas, the same
+/// 10,000-connection run stayed 21 MiB above the baseline (with a 38 MiB
+/// peak) and 187 MiB (with a 265 MiB peak).
+fn rss_allowance(base_kib: u64, peak_kib: u64) -> u64 {
+    6 * 1024 + peak_kib.saturating_sub(base_kib) / 50
+}
+
 fn kib_per(bytes_kib: u64, n: u64) -> f64 {
     bytes_kib as f64 / n.max(1) as f64
 }
@@ -234,8 +258,18 @@ async fn concurrent_connections_and_churn_lose_nothing() {
     while server.fds() > base_fds + 2 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let (end_rss, end_fds) = (server.rss_kib(), server.fds());
+    let end_fds = server.fds();
+    let peak_rss = server.status_kib("VmHWM");
+    // Memory back near the baseline: the allocator returns freed pages to
+    // the system within its decay time (`RETURN_PATIENCE`).
+    let allowance = rss_allowance(base_rss, peak_rss);
+    let settle = Instant::now();
+    let mut end_rss = server.rss_kib();
+    while end_rss > base_rss + allowance && settle.elapsed() < RETURN_PATIENCE {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        end_rss = server.rss_kib();
+    }
+    let settled_in = settle.elapsed();
 
     // Memory is reused, not leaked: a second wave as large as the first
     // fits in what the first one left behind.
@@ -252,7 +286,8 @@ async fn concurrent_connections_and_churn_lose_nothing() {
          {idle_rss} KiB with all idle ({:.1} KiB per idle connection), {busy_rss} KiB after the exchange; \
          {} messages checked in {exchanged_in:.1?}; {} churned connections in {churn:?}; \
          lost {}, corrupted {}, reordered or duplicated {}, failed connections {}; \
-         after: RSS {end_rss} KiB, descriptors {end_fds} (baseline {base_fds}); \
+         peak RSS {peak_rss} KiB; after: RSS {end_rss} KiB {settled_in:.1?} after the last descriptor closed \
+         (allowed {allowance} KiB over the baseline), descriptors {end_fds} (baseline {base_fds}); \
          a second wave of {connections} idle connections: RSS {second_idle_rss} KiB",
         kib_per(idle_rss.saturating_sub(base_rss), n),
         Tally::load(&tally.checked),
@@ -270,11 +305,16 @@ async fn concurrent_connections_and_churn_lose_nothing() {
     assert_eq!(Tally::load(&tally.checked), expected, "messages checked");
     assert!(end_fds <= base_fds + 2, "{end_fds} descriptors after the churn, {base_fds} before");
     // Churning many more connections than were ever open at once left no
-    // trace beyond the peak, and the second wave reused the first's memory.
-    assert!(end_rss <= busy_rss.max(idle_rss), "RSS {end_rss} KiB after the churn, above the peak");
-    let allowance = (idle_rss - base_rss.min(idle_rss)) / 10 + 4 * 1024;
+    // trace: what the peak took went back to the system.
     assert!(
-        second_idle_rss <= idle_rss + allowance,
+        end_rss <= base_rss + allowance,
+        "RSS {end_rss} KiB after the churn: more than {allowance} KiB above the baseline {base_rss} KiB \
+         (peak {peak_rss} KiB)"
+    );
+    // The second wave reused the first's memory.
+    let reuse_allowance = (idle_rss - base_rss.min(idle_rss)) / 10 + 4 * 1024;
+    assert!(
+        second_idle_rss <= idle_rss + reuse_allowance,
         "second wave: {second_idle_rss} KiB, first wave {idle_rss} KiB: memory is not reused"
     );
 }
