@@ -14,7 +14,12 @@
 //! `--server-pid` the server's CPU time per message and its peak RSS.
 //!
 //! Idle mode (`--idle`): opens C connections, completes the handshakes and
-//! reports the server's RSS growth per connection.
+//! reports the server's RSS growth per connection. With `--idle-echo`, each
+//! connection then sends one S-byte message and reads its echo, and the RSS
+//! growth is reported again. With `--deflate` the handshakes offer
+//! permessage-deflate (RFC 7692; refused by a server that declines it) and
+//! the message is compressed: a deflate library builds and checks these few
+//! messages, outside any timed path.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -46,6 +51,8 @@ struct Args {
     verify_every: u64,
     server_pid: Option<u32>,
     idle: bool,
+    idle_echo: bool,
+    deflate: bool,
     sources: u8,
     tags: Vec<(String, String)>,
 }
@@ -54,7 +61,8 @@ fn usage(msg: &str) -> ! {
     eprintln!(
         "{msg}\nusage: loadgen --url ws://HOST:PORT/PATH | --raw HOST:PORT\n  \
          [--connections C] [--size S] [--text] [--inflight K] [--duration D] [--warmup W]\n  \
-         [--verify-every N] [--server-pid PID] [--idle] [--sources N] [--tag KEY=VALUE]..."
+         [--verify-every N] [--server-pid PID] [--idle [--idle-echo] [--deflate]] [--sources N]\n  \
+         [--tag KEY=VALUE]..."
     );
     std::process::exit(2)
 }
@@ -73,6 +81,8 @@ fn parse_args() -> Args {
         verify_every: 16,
         server_pid: None,
         idle: false,
+        idle_echo: false,
+        deflate: false,
         sources: 1,
         tags: Vec::new(),
     };
@@ -106,6 +116,8 @@ fn parse_args() -> Args {
             "--verify-every" => a.verify_every = num(value(), &flag),
             "--server-pid" => a.server_pid = Some(num(value(), &flag)),
             "--idle" => a.idle = true,
+            "--idle-echo" => a.idle_echo = true,
+            "--deflate" => a.deflate = true,
             "--sources" => a.sources = num(value(), &flag),
             "--tag" => {
                 let v = value();
@@ -117,6 +129,9 @@ fn parse_args() -> Args {
     }
     if !target {
         usage("--url or --raw is required");
+    }
+    if (a.deflate || a.idle_echo) && (!a.idle || a.raw) {
+        usage("--deflate and --idle-echo go with --idle and --url");
     }
     a.connections = a.connections.max(1);
     a.inflight = a.inflight.max(1);
@@ -350,9 +365,12 @@ async fn connect(args: &Args, index: usize) -> std::io::Result<(TcpStream, Vec<u
     let mut key = [0u8; 16];
     rand::rng().fill_bytes(&mut key);
     let key = base64::engine::general_purpose::STANDARD.encode(key);
+    // The offer browsers make (RFC 7692 §7.1.2.1: the server may limit our window).
+    let extensions =
+        if args.deflate { "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n" } else { "" };
     let request = format!(
         "GET {} HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n",
+         Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n{extensions}\r\n",
         args.path, args.addr
     );
     stream.write_all(request.as_bytes()).await?;
@@ -382,6 +400,11 @@ async fn connect(args: &Args, index: usize) -> std::io::Result<(TcpStream, Vec<u
     let accept = base64::engine::general_purpose::STANDARD.encode(sha.finalize()).to_ascii_lowercase();
     if !head.lines().any(|l| l.starts_with("sec-websocket-accept:") && l[21..].trim() == accept) {
         return Err(std::io::Error::other("wrong or missing Sec-WebSocket-Accept"));
+    }
+    if args.deflate
+        && !head.lines().any(|l| l.starts_with("sec-websocket-extensions:") && l.contains("permessage-deflate"))
+    {
+        return Err(std::io::Error::other("the server declined permessage-deflate"));
     }
     Ok((stream, response[head_end..].to_vec()))
 }
@@ -604,23 +627,151 @@ async fn idle(args: Args) -> String {
     let shared = Shared::default();
     let rss = |pid: Option<u32>| pid.and_then(|p| procfs::status_kib(p, "VmRSS"));
     let before = rss(args.server_pid);
-    let conns = open_all(&args, &shared).await;
+    let mut conns = open_all(&args, &shared).await;
     // Let the server settle: handshake tasks finish, buffers shrink if they do.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let after = rss(args.server_pid);
     let mut out = base_json(&args);
     out.insert("idle".into(), json!(true));
+    out.insert("deflate".into(), json!(args.deflate));
     out.insert("opened".into(), json!(conns.len()));
-    out.insert("errors".into(), json!(shared.errors.get()));
     out.insert("server_rss_before_kib".into(), json!(before));
     out.insert("server_rss_after_kib".into(), json!(after));
     if let (Some(b), Some(a), false) = (before, after, conns.is_empty()) {
         out.insert("rss_per_conn_kib".into(), json!((a as f64 - b as f64) / conns.len() as f64));
     }
+    if args.idle_echo {
+        let payload = if args.text { text_payload(args.size) } else { vec![0x5a; args.size] };
+        let mut compressed_echoes = 0u64;
+        for (stream, leftover) in &mut conns {
+            match echo_once(stream, leftover, &args, &payload).await {
+                Ok(compressed) => compressed_echoes += compressed as u64,
+                Err(e) => shared.error(format!("echo: {e}")),
+            }
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let after_echo = rss(args.server_pid);
+        out.insert("size".into(), json!(args.size));
+        out.insert("text".into(), json!(args.text));
+        out.insert("compressed_echoes".into(), json!(compressed_echoes));
+        out.insert("server_rss_after_echo_kib".into(), json!(after_echo));
+        if let (Some(b), Some(a), false) = (before, after_echo, conns.is_empty()) {
+            out.insert("rss_per_conn_after_echo_kib".into(), json!((a as f64 - b as f64) / conns.len() as f64));
+        }
+    }
+    out.insert("errors".into(), json!(shared.errors.get()));
     let samples = shared.error_samples.borrow();
     if !samples.is_empty() {
         out.insert("error_samples".into(), json!(*samples));
     }
     drop(conns);
     serde_json::Value::Object(out).to_string()
+}
+
+/// Sends one message (compressed with `--deflate`: RSV1 set, RFC 7692 §7.2.1)
+/// and reads its echo, which must carry the same payload. Returns whether the
+/// echo came compressed. Idle mode only: nothing here is timed.
+async fn echo_once(stream: &mut TcpStream, buf: &mut Vec<u8>, args: &Args, payload: &[u8]) -> Result<bool, String> {
+    let opcode = if args.text { 1 } else { 2 };
+    let body = if args.deflate { deflate_message(payload)? } else { payload.to_vec() };
+    let mut frame = client_frame(opcode, &body, rand::rng().random());
+    if args.deflate {
+        frame[0] |= 0x40;
+    }
+    stream.write_all(&frame).await.map_err(|e| e.to_string())?;
+    loop {
+        let (b0, body) = read_frame(stream, buf).await?;
+        match b0 & 0x0F {
+            9 | 10 => continue,
+            op if op != opcode => return Err(format!("unexpected opcode {op}")),
+            _ if b0 & 0x80 == 0 => return Err("fragmented echo".into()),
+            _ => {}
+        }
+        let compressed = b0 & 0x40 != 0;
+        if compressed && !args.deflate {
+            return Err("RSV1 without permessage-deflate".into());
+        }
+        let echoed = if compressed { inflate_message(&body, payload.len())? } else { body };
+        if echoed != payload {
+            return Err("the echo differs from the message".into());
+        }
+        return Ok(compressed);
+    }
+}
+
+/// Reads one whole server frame (unmasked, RFC 6455 §5.1) into its first
+/// byte and payload; `buf` holds bytes read past it.
+async fn read_frame(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Result<(u8, Vec<u8>), String> {
+    loop {
+        if buf.len() >= 2 {
+            let (header_len, len) = match buf[1] & 0x7F {
+                126 if buf.len() >= 4 => (4, u16::from_be_bytes([buf[2], buf[3]]) as usize),
+                127 if buf.len() >= 10 => {
+                    (10, u64::from_be_bytes(buf[2..10].try_into().map_err(|_| "header")?) as usize)
+                }
+                126 | 127 => (usize::MAX, 0),
+                n => (2, n as usize),
+            };
+            if buf[1] & 0x80 != 0 {
+                return Err("masked server frame".into());
+            }
+            if header_len != usize::MAX && buf.len() >= header_len + len {
+                let b0 = buf[0];
+                let body = buf[header_len..header_len + len].to_vec();
+                buf.drain(..header_len + len);
+                return Ok((b0, body));
+            }
+        }
+        let mut chunk = [0u8; 4096];
+        let n = stream.read(&mut chunk).await.map_err(|e| e.to_string())?;
+        if n == 0 {
+            return Err("closed before the echo".into());
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+/// The `00 00 ff ff` a sync flush ends with, removed by the sender (RFC 7692 §7.2.1).
+const DEFLATE_TAIL: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
+
+/// One message compressed as RFC 7692 §7.2.1 says: raw deflate, sync flush,
+/// the tail removed.
+fn deflate_message(payload: &[u8]) -> Result<Vec<u8>, String> {
+    let mut deflate = flate2::Compress::new(flate2::Compression::default(), false);
+    let mut out = Vec::with_capacity(payload.len() + 64);
+    loop {
+        let consumed = deflate.total_in() as usize;
+        deflate.compress_vec(&payload[consumed..], &mut out, flate2::FlushCompress::Sync).map_err(|e| e.to_string())?;
+        if deflate.total_in() as usize == payload.len() && out.len() < out.capacity() {
+            break;
+        }
+        out.reserve(out.capacity().max(64));
+    }
+    if !out.ends_with(&DEFLATE_TAIL) {
+        return Err("sync flush without its tail".into());
+    }
+    out.truncate(out.len() - DEFLATE_TAIL.len());
+    Ok(out)
+}
+
+/// Inflates one compressed message (RFC 7692 §7.2.2: the tail appended
+/// first), refusing output past `expected` bytes.
+fn inflate_message(body: &[u8], expected: usize) -> Result<Vec<u8>, String> {
+    let mut input = body.to_vec();
+    input.extend_from_slice(&DEFLATE_TAIL);
+    let mut inflate = flate2::Decompress::new(false);
+    let mut out = Vec::with_capacity(expected + 64);
+    loop {
+        let consumed = inflate.total_in() as usize;
+        inflate
+            .decompress_vec(&input[consumed..], &mut out, flate2::FlushDecompress::Sync)
+            .map_err(|e| e.to_string())?;
+        if inflate.total_in() as usize == input.len() && out.len() < out.capacity() {
+            return Ok(out);
+        }
+        if out.len() > expected {
+            return Err(format!("the echo inflates past {expected} bytes"));
+        }
+        out.reserve(out.capacity().max(64));
+    }
 }

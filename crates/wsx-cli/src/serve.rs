@@ -1,7 +1,9 @@
 //! `wsx serve`: echo and broadcast endpoints.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -189,41 +191,41 @@ async fn termination_signal() -> &'static str {
 async fn route(incoming: IncomingRequest<MaybeTls>, hub: Arc<Hub>, rooms: Arc<Rooms>) {
     let peer = incoming.get_ref().peer_addr().ok();
     let path = incoming.request().uri().path().to_owned();
-    let result = match path.as_str() {
-        "/" if incoming.offer().is_err() && incoming.request().method() == http::Method::GET => {
-            demo::serve(incoming).await
-        }
-        room if room.starts_with("/rooms/") => rooms::session::run(incoming, rooms, &room["/rooms/".len()..]).await,
-        "/echo" => match incoming.accept().await {
-            Ok(ws) => echo(ws).await,
-            Err(error) => Err(error),
-        },
-        "/broadcast" => {
-            // Join before answering 101, so a client that sees the upgrade
-            // is already subscribed.
-            let (id, outbox) = hub.join();
-            let result = match incoming.accept().await {
-                Ok(ws) => broadcast(ws, &hub, id, outbox).await,
-                Err(error) => Err(error),
-            };
-            hub.leave(id);
-            result
-        }
-        _ => {
-            let response = http::Response::builder().status(http::StatusCode::NOT_FOUND).body(());
-            match response {
-                Ok(response) => incoming.reject(response, Bytes::from_static(b"no such endpoint\n")).await,
-                Err(_) => Ok(()),
-            }
-        }
-    };
+    let result = endpoint(incoming, &path, hub, rooms).await;
     match result {
         Ok(()) => tracing::info!(?peer, %path, "connection closed"),
         Err(error) => tracing::info!(?peer, %path, %error, "connection ended with an error"),
     }
 }
 
-async fn echo(mut ws: WebSocket<MaybeTls>) -> Result<(), wsx::Error> {
+/// The future that serves `path`, boxed: a connection's task lives as long
+/// as the connection, and with the endpoints inline it would be as large as
+/// the largest of them, so an idle `/echo` client would pay for `/rooms`.
+fn endpoint<'a>(
+    incoming: IncomingRequest<MaybeTls>,
+    path: &'a str,
+    hub: Arc<Hub>,
+    rooms: Arc<Rooms>,
+) -> Pin<Box<dyn Future<Output = Result<(), wsx::Error>> + Send + 'a>> {
+    match path {
+        "/" if incoming.offer().is_err() && incoming.request().method() == http::Method::GET => {
+            Box::pin(demo::serve(incoming))
+        }
+        room if room.starts_with("/rooms/") => Box::pin(rooms::session::run(incoming, rooms, &room["/rooms/".len()..])),
+        "/echo" => Box::pin(echo(incoming)),
+        "/broadcast" => Box::pin(broadcast(incoming, hub)),
+        _ => {
+            let response = http::Response::builder().status(http::StatusCode::NOT_FOUND).body(());
+            match response {
+                Ok(response) => Box::pin(incoming.reject(response, Bytes::from_static(b"no such endpoint\n"))),
+                Err(_) => Box::pin(std::future::ready(Ok(()))),
+            }
+        }
+    }
+}
+
+async fn echo(incoming: IncomingRequest<MaybeTls>) -> Result<(), wsx::Error> {
+    let mut ws = incoming.accept().await?;
     tracing::debug!("echo connection open");
     while let Some(message) = ws.recv().await {
         let message = message?;
@@ -277,7 +279,23 @@ impl Hub {
     }
 }
 
-async fn broadcast(
+async fn broadcast(incoming: IncomingRequest<MaybeTls>, hub: Arc<Hub>) -> Result<(), wsx::Error> {
+    // Join before answering 101, so a client that sees the upgrade is
+    // already subscribed.
+    let (id, outbox) = hub.join();
+    let ws = match incoming.accept().await {
+        Ok(ws) => ws,
+        Err(error) => {
+            hub.leave(id);
+            return Err(error);
+        }
+    };
+    let result = relay_broadcast(ws, &hub, id, outbox).await;
+    hub.leave(id);
+    result
+}
+
+async fn relay_broadcast(
     mut ws: WebSocket<MaybeTls>,
     hub: &Hub,
     id: u64,
@@ -301,5 +319,26 @@ async fn broadcast(
                 }
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The size of the future `f` returns, without calling it.
+    fn future_size<A, R>(_: &impl FnOnce(A) -> R) -> usize {
+        std::mem::size_of::<R>()
+    }
+
+    /// Every connection's task holds the routing future for its whole life:
+    /// it must not grow to the size of the largest endpoint (each endpoint
+    /// is boxed to its own size).
+    #[test]
+    fn routing_future_stays_small() {
+        let size = future_size(&|(incoming, hub, rooms): (IncomingRequest<MaybeTls>, Arc<Hub>, Arc<Rooms>)| {
+            route(incoming, hub, rooms)
+        });
+        assert!(size <= 512, "the routing future takes {size} bytes");
     }
 }

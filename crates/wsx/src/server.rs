@@ -87,6 +87,15 @@ impl Accept {
 #[derive(Debug)]
 pub struct IncomingRequest<S> {
     io: S,
+    /// Boxed: a handler's future keeps room for its argument for the whole
+    /// life of the connection, so the request must cost it a pointer, not
+    /// the ~650 bytes of the parsed head and settings.
+    head: Box<Head>,
+}
+
+/// The parsed request and what answering it needs.
+#[derive(Debug)]
+struct Head {
     request: Request<()>,
     offer: Result<ClientOffer, HandshakeError>,
     leftover: BytesMut,
@@ -130,22 +139,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin> IncomingRequest<S> {
             let _ = io.shutdown().await;
             return Err(Error::Rejected { status: response.status() });
         }
-        Ok(Self { io, request, offer, leftover, config })
+        Ok(Self { io, head: Box::new(Head { request, offer, leftover, config }) })
     }
 
     /// The request (method, path and query, headers).
     pub fn request(&self) -> &Request<()> {
-        &self.request
+        &self.head.request
     }
 
     /// What the client offered, or why the request is not a valid handshake.
     pub fn offer(&self) -> Result<&ClientOffer, &HandshakeError> {
-        self.offer.as_ref()
+        self.head.offer.as_ref()
     }
 
     /// The value of cookie `name` in the request, if sent (see [`crate::cookie`]).
     pub fn cookie(&self, name: &str) -> Option<&str> {
-        crate::policy::cookie(self.request.headers(), name)
+        crate::policy::cookie(self.head.request.headers(), name)
     }
 
     /// The transport (for the peer address, say).
@@ -157,31 +166,46 @@ impl<S: AsyncRead + AsyncWrite + Unpin> IncomingRequest<S> {
     /// client's list that [`Config::subprotocols`] contains, if any. When
     /// there is none and [`Config::require_subprotocol`] is set, refuses
     /// with 400 and returns [`Error::Rejected`].
-    pub async fn accept(self) -> Result<WebSocket<S>, Error> {
-        let Ok(offer) = &self.offer else {
-            return self.accept_with(Accept::default()).await;
+    ///
+    /// The handshake runs in a boxed future: its response and write state
+    /// are freed once it is done, instead of making the caller's future (a
+    /// connection task, for its whole life) larger by several KiB.
+    pub fn accept(self) -> impl Future<Output = Result<WebSocket<S>, Error>> {
+        Box::pin(self.accept_default())
+    }
+
+    async fn accept_default(self) -> Result<WebSocket<S>, Error> {
+        let Ok(offer) = &self.head.offer else {
+            return self.accept_chosen(Accept::default()).await;
         };
-        match crate::policy::select_subprotocol(&offer.subprotocols, &self.config.subprotocols) {
+        match crate::policy::select_subprotocol(&offer.subprotocols, &self.head.config.subprotocols) {
             Some(protocol) => {
                 let accept = Accept::default().subprotocol(protocol);
-                self.accept_with(accept).await
+                self.accept_chosen(accept).await
             }
-            None if self.config.require_subprotocol => {
+            None if self.head.config.require_subprotocol => {
                 let status = StatusCode::BAD_REQUEST;
-                let body =
-                    format!("no supported subprotocol; this server speaks: {}\n", self.config.subprotocols.join(", "));
+                let body = format!(
+                    "no supported subprotocol; this server speaks: {}\n",
+                    self.head.config.subprotocols.join(", ")
+                );
                 let response = Response::builder().status(status).body(()).map_err(|_| Error::Rejected { status })?;
                 self.reject(response, Bytes::from(body)).await?;
                 Err(Error::Rejected { status })
             }
-            None => self.accept_with(Accept::default()).await,
+            None => self.accept_chosen(Accept::default()).await,
         }
     }
 
     /// Accepts: answers 101 and returns the connection. An invalid handshake
-    /// is answered with its 400/426 and returned as an error.
-    pub async fn accept_with(mut self, accept: Accept) -> Result<WebSocket<S>, Error> {
-        let offer = match std::mem::replace(&mut self.offer, Err(HandshakeError::MissingKey)) {
+    /// is answered with its 400/426 and returned as an error. Boxed like
+    /// [`accept`](Self::accept).
+    pub fn accept_with(self, accept: Accept) -> impl Future<Output = Result<WebSocket<S>, Error>> {
+        Box::pin(self.accept_chosen(accept))
+    }
+
+    async fn accept_chosen(mut self, accept: Accept) -> Result<WebSocket<S>, Error> {
+        let offer = match std::mem::replace(&mut self.head.offer, Err(HandshakeError::MissingKey)) {
             Ok(offer) => offer,
             Err(error) => {
                 let (response, body) = error_response(&error);
@@ -189,9 +213,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> IncomingRequest<S> {
                 return Err(Error::Handshake(error));
             }
         };
-        let (response, negotiated) = accept.into_response(&offer, &self.config)?;
+        let (response, negotiated) = accept.into_response(&offer, &self.head.config)?;
         self.respond(&response, &[]).await?;
-        WebSocket::from_upgraded(self.io, negotiated, self.config, &self.leftover)
+        let Head { leftover, config, .. } = *self.head;
+        WebSocket::from_upgraded(self.io, negotiated, config, &leftover)
     }
 
     /// Refuses with any response (401 with `WWW-Authenticate`, 403, 404 …);
@@ -208,7 +233,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> IncomingRequest<S> {
     }
 
     async fn respond(&mut self, response: &Response<()>, body: &[u8]) -> Result<(), Error> {
-        let deadline = self.config.handshake_timeout;
+        let deadline = self.head.config.handshake_timeout;
         tokio::time::timeout(deadline, write_response(&mut self.io, response, body))
             .await
             .map_err(|_| Error::Timeout { kind: TimeoutKind::Handshake, after: deadline })?
@@ -254,12 +279,13 @@ async fn write_response<S: AsyncWrite + Unpin>(io: &mut S, response: &Response<(
 /// # Ok(()) }
 /// ```
 #[allow(clippy::result_large_err, reason = "a refusal is a whole HTTP response by design, built once per handshake")]
-pub async fn accept<S: AsyncRead + AsyncWrite + Unpin>(io: S) -> Result<WebSocket<S>, Error> {
-    accept_with(io, Config::default(), |_, _| Ok(Accept::default())).await
+pub fn accept<S: AsyncRead + AsyncWrite + Unpin>(io: S) -> impl Future<Output = Result<WebSocket<S>, Error>> {
+    accept_with(io, Config::default(), |_, _| Ok(Accept::default()))
 }
 
 /// Accepts a handshake after `on_request` decides: `Ok(Accept)` answers 101,
-/// `Err(response)` refuses with that response.
+/// `Err(response)` refuses with that response. The handshake runs in a
+/// boxed future, freed once it is done (see [`IncomingRequest::accept`]).
 ///
 /// ```no_run
 /// # async fn run(tcp: tokio::net::TcpStream) -> Result<(), wsx::Error> {
@@ -273,7 +299,15 @@ pub async fn accept<S: AsyncRead + AsyncWrite + Unpin>(io: S) -> Result<WebSocke
 /// .await?;
 /// # Ok(()) }
 /// ```
-pub async fn accept_with<S, F>(io: S, config: Config, on_request: F) -> Result<WebSocket<S>, Error>
+pub fn accept_with<S, F>(io: S, config: Config, on_request: F) -> impl Future<Output = Result<WebSocket<S>, Error>>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+    F: FnOnce(&Request<()>, &ClientOffer) -> Result<Accept, Response<Bytes>>,
+{
+    Box::pin(decide_and_accept(io, config, on_request))
+}
+
+async fn decide_and_accept<S, F>(io: S, config: Config, on_request: F) -> Result<WebSocket<S>, Error>
 where
     S: AsyncRead + AsyncWrite + Unpin,
     F: FnOnce(&Request<()>, &ClientOffer) -> Result<Accept, Response<Bytes>>,
@@ -290,8 +324,8 @@ where
             incoming.reject(Response::from_parts(parts, ()), body).await?;
             Err(Error::Rejected { status })
         }
-        Some(Ok(accept)) => incoming.accept_with(accept).await,
-        None => incoming.accept().await,
+        Some(Ok(accept)) => incoming.accept_chosen(accept).await,
+        None => incoming.accept_default().await,
     }
 }
 
@@ -321,9 +355,11 @@ where
     let handler = Arc::new(handler);
     accept_loop(listener, move |tcp, peer| {
         let handler = handler.clone();
-        let config = config.clone();
+        // Boxed: the handshake's buffers and timers are freed once it is
+        // done instead of sizing the task for its whole life.
+        let read = Box::pin(IncomingRequest::read(tcp, config.clone()));
         tokio::spawn(async move {
-            match IncomingRequest::read(tcp, config).await {
+            match read.await {
                 Ok(incoming) => handler(incoming).await,
                 Err(error) => tracing::debug!(%peer, %error, "handshake failed"),
             }
@@ -364,10 +400,9 @@ where
     let handler = Arc::new(handler);
     accept_loop(listener, move |tcp, peer| {
         let handler = handler.clone();
-        let config = config.clone();
-        let tls = tls.clone();
+        let read = Box::pin(read_maybe_tls(tcp, tls.clone(), config.clone()));
         tokio::spawn(async move {
-            match read_maybe_tls(tcp, tls, config).await {
+            match read.await {
                 Ok(incoming) => handler(incoming).await,
                 Err(error) => tracing::debug!(%peer, %error, "handshake failed"),
             }
@@ -424,4 +459,25 @@ fn is_transient_accept_error(error: &std::io::Error) -> bool {
     use std::io::ErrorKind::*;
     matches!(error.kind(), ConnectionAborted | ConnectionReset | Interrupted | WouldBlock)
         || matches!(error.raw_os_error(), Some(23 /* ENFILE */ | 24 /* EMFILE */ | 105 /* ENOBUFS */ | 12 /* ENOMEM */))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The size of the future `f` returns, without calling it.
+    fn future_size<A, R>(_: &impl FnOnce(A) -> R) -> usize {
+        std::mem::size_of::<R>()
+    }
+
+    /// A connection's task holds its handler's argument and the handshake
+    /// future for the connection's whole life, so both must cost a pointer
+    /// or so, not the KiB of the parsed head and the response being written.
+    #[test]
+    fn handshake_state_lives_in_boxes() {
+        assert!(std::mem::size_of::<IncomingRequest<TcpStream>>() <= 64);
+        assert!(future_size(&|incoming: IncomingRequest<TcpStream>| incoming.accept()) <= 16);
+        assert!(future_size(&|incoming: IncomingRequest<TcpStream>| incoming.accept_with(Accept::default())) <= 16);
+        assert!(future_size(&|tcp: TcpStream| accept(tcp)) <= 16);
+    }
 }

@@ -119,9 +119,26 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
                     source: std::io::Error::other(e),
                 })?)
             }
-            // A server never masks; the core never draws from this one.
-            wsx_proto::Role::Server => Box::new(<rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(0)),
+            // A server never masks; the core never draws from this one, so
+            // it gets a zero-sized stand-in (boxing it allocates nothing).
+            wsx_proto::Role::Server => Box::new(NoMasking),
         };
+        /// The RNG of a server connection, which never masks (RFC 6455 §5.1).
+        struct NoMasking;
+        impl rand::RngCore for NoMasking {
+            fn next_u32(&mut self) -> u32 {
+                0
+            }
+            fn next_u64(&mut self) -> u64 {
+                0
+            }
+            fn fill_bytes(&mut self, dest: &mut [u8]) {
+                dest.fill(0);
+            }
+        }
+        // The handshake-only settings are of no use past the upgrade; their
+        // heap copies (one per connection) are dropped here.
+        let config = Config { subprotocols: Vec::new(), allowed_origins: None, ..config };
         let mut conn = Connection::new(negotiated, config.protocol.clone(), rng);
         conn.receive(leftover);
         let now = Instant::now();

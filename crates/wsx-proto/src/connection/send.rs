@@ -25,8 +25,6 @@ use crate::utf8::{Utf8Bytes, Utf8Validator};
 /// Payloads up to this size are copied next to their header, so that many
 /// small frames leave in one buffer; larger ones are queued as they are.
 const INLINE_PAYLOAD: usize = 4 * 1024;
-/// An idle output buffer larger than this is released.
-const IDLE_CAPACITY: usize = 64 * 1024;
 
 /// The kind of a data message, for [`Connection::send_fragment`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -333,9 +331,11 @@ impl Connection {
             self.tx.shutdown_pending = false;
             return Some(Transmit::Shutdown);
         }
-        if self.tx.staging.capacity() > IDLE_CAPACITY {
-            self.tx.staging = BytesMut::new();
-        }
+        // Idle: release the output buffer. Once split, its capacity() no
+        // longer shows the allocation it still holds (shared with the bytes
+        // handed out), so an idle connection would keep its last frames'
+        // buffer for good; the next frame allocates one to its size.
+        self.tx.staging = BytesMut::new();
         None
     }
 }

@@ -25,15 +25,16 @@ const CLIENT_MAX_WINDOW_BITS: &str = "client_max_window_bits";
 /// bytes sent uncompressed, context takeover both ways, no limit asked of
 /// the peer.
 ///
-/// Memory per connection with the defaults: the compressor holds
-/// `2^(window+1)` bytes of window, `2^(window+2)` of hash chains and
-/// `2^(memLevel+9)` of hash head plus `2^(memLevel+8)` of literal buffer:
-/// with window 12 and memLevel 5, 8 + 16 + 16 + 8 = 48 KiB (the zlib default
-/// 15/8 costs about 256 KiB + 64 KiB); the decompressor holds a window of
+/// Memory per connection with the defaults (zlib-rs, measured as RSS): the
+/// compressor holds `2^(window+1)` bytes of window, `2^(window+1)` of hash
+/// chains, `7 × 2^(memLevel+6)` of literal buffers and a hash head of 128 KiB
+/// (zlib-rs sizes it for 65,536 entries whatever the memLevel): with window
+/// 12 and memLevel 5, 8 + 8 + 14 + 128 KiB, 160 KiB with its state, all from
+/// the handshake on; the decompressor holds about 19 KiB of state and
+/// tables, and from the first compressed message a window of
 /// `2^peer_window` bytes (32 KiB unless the peer declares a smaller one or
-/// we ask for it with [`peer_max_window_bits`](Self::peer_max_window_bits))
-/// plus about 7 KiB of tables. Lower `window_bits` and `mem_level` trade
-/// ratio for memory.
+/// we ask for it with [`peer_max_window_bits`](Self::peer_max_window_bits)).
+/// Lower `window_bits` trades ratio for memory.
 ///
 /// ```
 /// use wsx_proto::extension::DeflateConfig;
