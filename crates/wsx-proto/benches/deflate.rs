@@ -113,6 +113,21 @@ fn compress(c: &mut Criterion) {
         let mut c = Compressor::new(12, 5, 6, false);
         b.iter(|| lines.iter().map(|l| c.compress(black_box(l)).unwrap().len()).sum::<usize>());
     });
+    // Without context takeover both reset zlib's state after each message.
+    group.bench_function("wsx 12/5 per line, no context takeover", |b| {
+        let mut c = Compressor::new(12, 5, 6, true);
+        b.iter(|| lines.iter().map(|l| c.compress(black_box(l)).unwrap().len()).sum::<usize>());
+    });
+    group.bench_function("flate2 15/8 per line, reset after each", |b| {
+        let mut c = Compress::new_with_window_bits(Compression::new(6), false, 15);
+        let mut out = Vec::new();
+        b.iter(|| {
+            for l in &lines {
+                flate2_compress(&mut c, black_box(l), &mut out);
+                c.reset();
+            }
+        });
+    });
     group.bench_function("flate2 15/8 per line", |b| {
         let mut c = Compress::new_with_window_bits(Compression::new(6), false, 15);
         let mut out = Vec::new();

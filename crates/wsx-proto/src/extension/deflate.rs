@@ -30,7 +30,8 @@ const CLIENT_MAX_WINDOW_BITS: &str = "client_max_window_bits";
 /// chains, `7 × 2^(memLevel+6)` of literal buffers and a hash head of 128 KiB
 /// (zlib-rs sizes it for 65,536 entries whatever the memLevel): with window
 /// 12 and memLevel 5, 8 + 8 + 14 + 128 KiB, 160 KiB with its state, all from
-/// the handshake on; the decompressor holds about 19 KiB of state and
+/// the first message it compresses (an idle connection does not pay it); the
+/// decompressor holds about 19 KiB of state and
 /// tables, and from the first compressed message a window of
 /// `2^peer_window` bytes (32 KiB unless the peer declares a smaller one or
 /// we ask for it with [`peer_max_window_bits`](Self::peer_max_window_bits)).
