@@ -163,9 +163,11 @@ impl Decompressor {
                 return Ok(());
             }
             let total = out.len;
-            // Room for what this input likely inflates to: small messages
-            // get small chunks (no 64 KiB to zero for 100 bytes).
-            let hint = input.len().saturating_mul(4).clamp(256, INFLATE_STEP);
+            // Room for what this input likely inflates to (text commonly
+            // inflates 4-10×; too little room sends zlib's tail through its
+            // slow loop and splits the message into two chunks): small
+            // messages get small chunks (no 64 KiB to zero for 100 bytes).
+            let hint = input.len().saturating_mul(8).clamp(256, INFLATE_STEP);
             let chunk = out.room(limit, hint);
             let start = chunk.len();
             // Offer what this input likely needs (the loop comes back for
