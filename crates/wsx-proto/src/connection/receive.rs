@@ -22,6 +22,9 @@ use crate::utf8::{Utf8Bytes, Utf8Validator};
 /// Least spare room asked for in one read, and the least room reserved for
 /// a fragmented message.
 const SMALL_BUFFER: usize = 4 * 1024;
+/// Most room reserved ahead for a fragmented message, from the size of the
+/// last one.
+const ASSEMBLY_HINT_MAX: usize = 1024 * 1024;
 /// Most spare room asked for in one read.
 const MAX_READ_HINT: usize = 64 * 1024;
 
@@ -34,6 +37,9 @@ pub(super) struct Receiver {
     /// Header and payload length of the last data frame: between frames,
     /// the next one is expected to be alike (see `read_hint`).
     last_data_frame: usize,
+    /// Size of the last fragmented message assembled (uncompressed ones),
+    /// the room reserved for the next one at its first fragment.
+    last_assembled: usize,
     pub(super) eof: bool,
     /// permessage-deflate's decompressor, when the handshake agreed to it.
     pub(super) inflater: Option<Decompressor>,
@@ -242,7 +248,12 @@ impl Connection {
             }
             OpCode::Text | OpCode::Binary if header.fin => self.complete(frame.text, payload)?,
             OpCode::Text | OpCode::Binary => {
-                let mut data = BytesMut::with_capacity(payload.len().max(SMALL_BUFFER));
+                // Room for a message like the last one assembled (at most
+                // 1 MiB: a size this peer already sent, so no room a header
+                // alone could claim), so that its fragments are not copied
+                // again at every doubling.
+                let expected = self.rx.last_assembled.min(ASSEMBLY_HINT_MAX);
+                let mut data = BytesMut::with_capacity(payload.len().max(SMALL_BUFFER).max(expected));
                 data.extend_from_slice(&payload);
                 let inflated = Inflated::default();
                 self.rx.assembly = Some(Assembly { text: frame.text, data, frames: 1, compressed: false, inflated });
@@ -270,7 +281,10 @@ impl Connection {
                     return Ok(None);
                 }
                 let (text, data) = match self.rx.assembly.take() {
-                    Some(assembly) => (assembly.text, assembly.data.freeze()),
+                    Some(assembly) => {
+                        self.rx.last_assembled = assembly.data.len();
+                        (assembly.text, assembly.data.freeze())
+                    }
                     None => return Err(ProtocolError::UnexpectedContinuation),
                 };
                 self.complete(text, data)?
