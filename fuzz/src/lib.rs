@@ -95,7 +95,7 @@ pub fn drive(conn: &mut Connection, observer: &mut Connection, input: &[u8], ech
     for chunk in chunks(seed, data) {
         conn.receive(chunk);
         step(conn, observer, &mut delivered);
-        assert!(conn.read_hint() <= 64 * 1024, "read hint {}", conn.read_hint());
+        assert!(conn.read_hint() <= 128 * 1024, "read hint {}", conn.read_hint());
     }
     conn.receive_eof();
     step(conn, observer, &mut delivered);

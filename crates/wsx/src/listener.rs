@@ -81,7 +81,7 @@ impl ShutdownSignal {
 /// clients can cost; memory per connection is about 3 KiB idle (no read or
 /// write buffer is kept), plus the compressor and decompressor with
 /// permessage-deflate, plus, while busy, at most the read in progress
-/// (64 KiB), the write high-water (64 KiB) and the message being assembled
+/// (128 KiB), the write high-water (64 KiB) and the message being assembled
 /// (see the README for the measured figures).
 ///
 /// ```

@@ -369,7 +369,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
                 }
                 return Poll::Ready(Ok(()));
             }
-            let written = {
+            let written = if self.out.len() == 1 {
+                // One buffer (small frames are staged together): a plain
+                // write, which the kernel serves with less work than writev.
+                let chunk = &self.out[0];
+                ready!(Pin::new(&mut self.io).poll_write(cx, chunk)).map_err(Error::io("writing to the transport"))?
+            } else {
                 let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
                 let mut count = 0;
                 for (slot, chunk) in slices.iter_mut().zip(self.out.iter()) {

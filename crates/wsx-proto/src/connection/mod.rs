@@ -221,7 +221,7 @@ impl Connection {
     /// How many bytes to reserve before the next read: enough for the rest
     /// of the frame in progress (between frames: for one as long as the last
     /// data frame, so a stream of large messages is read in large pieces
-    /// from the first byte), capped at 64 KiB, and at least 4 KiB.
+    /// from the first byte), capped at 128 KiB, and at least 4 KiB.
     pub fn read_hint(&self) -> usize {
         self.rx.read_hint()
     }

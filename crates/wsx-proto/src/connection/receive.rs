@@ -25,8 +25,10 @@ const SMALL_BUFFER: usize = 4 * 1024;
 /// Most room reserved ahead for a fragmented message, from the size of the
 /// last one.
 const ASSEMBLY_HINT_MAX: usize = 1024 * 1024;
-/// Most spare room asked for in one read.
-const MAX_READ_HINT: usize = 64 * 1024;
+/// Most spare room asked for in one read: a 64 KiB message and its header
+/// fit in one (at exactly 64 KiB the 14 header bytes took a second read,
+/// which grew the full buffer by copying it).
+const MAX_READ_HINT: usize = 128 * 1024;
 
 #[derive(Debug, Default)]
 pub(super) struct Receiver {
