@@ -23,7 +23,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::connection::MessageKind;
 use crate::extension::codec::Compressor;
-use crate::frame::{FrameHeader, OpCode};
+use crate::frame::FrameHeader;
 use crate::utf8::Utf8Bytes;
 
 /// A text or binary message encoded once as a single unmasked frame.
@@ -74,25 +74,8 @@ impl PreparedMessage {
     }
 
     fn encode(kind: MessageKind, payload: &[u8]) -> Self {
-        let opcode = match kind {
-            MessageKind::Text => OpCode::Text,
-            MessageKind::Binary => OpCode::Binary,
-        };
-        let header = FrameHeader {
-            fin: true,
-            rsv1: false,
-            rsv2: false,
-            rsv3: false,
-            opcode,
-            mask: None,
-            payload_len: payload.len() as u64,
-        };
-        let mut head = [0u8; FrameHeader::MAX_LEN];
-        let header_len = header.encode(&mut head);
-        let mut frame = BytesMut::with_capacity(header_len + payload.len());
-        frame.put_slice(&head[..header_len]);
-        frame.put_slice(payload);
-        Self { kind, frame: frame.freeze(), header_len, compressed: Arc::default() }
+        let (frame, header_len) = server_frame(kind, false, payload);
+        Self { kind, frame, header_len, compressed: Arc::default() }
     }
 
     /// The message compressed by a fresh compressor with these settings, as
@@ -105,25 +88,8 @@ impl PreparedMessage {
         }
         let (window_bits, mem_level, level) = key;
         let packed = Compressor::new(window_bits, mem_level, level, true).compress(&self.payload()).ok()?;
-        let header = FrameHeader {
-            fin: true,
-            // RFC 7692 §6.1: RSV1 on the first frame of a compressed message.
-            rsv1: true,
-            rsv2: false,
-            rsv3: false,
-            opcode: match self.kind {
-                MessageKind::Text => OpCode::Text,
-                MessageKind::Binary => OpCode::Binary,
-            },
-            mask: None,
-            payload_len: packed.len() as u64,
-        };
-        let mut head = [0u8; FrameHeader::MAX_LEN];
-        let header_len = header.encode(&mut head);
-        let mut frame = BytesMut::with_capacity(header_len + packed.len());
-        frame.put_slice(&head[..header_len]);
-        frame.put_slice(&packed);
-        let frame = frame.freeze();
+        // RFC 7692 §6.1: RSV1 on the first frame of a compressed message.
+        let (frame, _) = server_frame(self.kind, true, &packed);
         if cache.len() < COMPRESSED_VARIANTS {
             cache.push((key, frame.clone()));
         }
@@ -154,6 +120,26 @@ impl PreparedMessage {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+}
+
+/// One whole unmasked frame (a server's), header and payload in one buffer,
+/// and the header's length.
+fn server_frame(kind: MessageKind, rsv1: bool, payload: &[u8]) -> (Bytes, usize) {
+    let header = FrameHeader {
+        fin: true,
+        rsv1,
+        rsv2: false,
+        rsv3: false,
+        opcode: kind.opcode(),
+        mask: None,
+        payload_len: payload.len() as u64,
+    };
+    let mut head = [0u8; FrameHeader::MAX_LEN];
+    let header_len = header.encode(&mut head);
+    let mut frame = BytesMut::with_capacity(header_len + payload.len());
+    frame.put_slice(&head[..header_len]);
+    frame.put_slice(payload);
+    (frame.freeze(), header_len)
 }
 
 #[cfg(test)]

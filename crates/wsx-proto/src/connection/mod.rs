@@ -27,6 +27,7 @@ use crate::error::ProtocolError;
 use crate::extension::codec::{Compressor, Decompressor};
 use crate::extension::{DeflateConfig, DeflateParams};
 use crate::message::Message;
+use crate::prepared::DeflateKey;
 use crate::utf8::Utf8Bytes;
 
 pub use send::MessageKind;
@@ -162,13 +163,17 @@ impl Connection {
     /// masking keys (RFC 6455 §5.3: "derived from a strong source of
     /// entropy"); a server never calls it.
     pub fn new(negotiated: Negotiated, config: Config, rng: Box<dyn RngCore + Send>) -> Self {
-        let (compressor, decompressor) = deflate_state(&negotiated, &config).unzip();
+        let (compressor, decompressor, shared_deflate_key) = match deflate_state(&negotiated, &config) {
+            Some((compressor, decompressor, key)) => (Some(compressor), Some(decompressor), key),
+            None => (None, None, None),
+        };
         let threshold = config.compression.as_ref().map_or(DeflateConfig::default().threshold, |c| c.threshold);
         let mut rx = receive::Receiver::default();
         rx.inflater = decompressor;
         let mut tx = send::Sender::default();
         tx.compressor = compressor;
         tx.threshold = threshold;
+        tx.shared_deflate_key = shared_deflate_key;
         Self { negotiated, config, rng, state: State::Open, rx, tx, events: VecDeque::new() }
     }
 
@@ -325,7 +330,10 @@ impl Connection {
 /// The compressor and decompressor for the agreed permessage-deflate
 /// parameters (RFC 7692 §7.1): our window is the smaller of our setting and
 /// the limit the peer set; our decompressor takes any window the peer uses.
-fn deflate_state(negotiated: &Negotiated, config: &Config) -> Option<(Compressor, Decompressor)> {
+/// With them, the compressor's settings when it starts fresh for every
+/// message (`server_no_context_takeover`, or our own choice): then a
+/// prepared message compressed once with them is valid on this connection.
+fn deflate_state(negotiated: &Negotiated, config: &Config) -> Option<(Compressor, Decompressor, Option<DeflateKey>)> {
     let params = negotiated.deflate?;
     let local = config.compression.clone().unwrap_or_default();
     let (own_bits, own_reset, peer_bits, peer_reset) = match negotiated.role {
@@ -343,9 +351,11 @@ fn deflate_state(negotiated: &Negotiated, config: &Config) -> Option<(Compressor
         ),
     };
     let window = own_bits.unwrap_or(15).min(local.window_bits);
-    let compressor = Compressor::new(window, local.mem_level, local.level, own_reset || local.no_context_takeover);
+    let fresh_per_message = own_reset || local.no_context_takeover;
+    let compressor = Compressor::new(window, local.mem_level, local.level, fresh_per_message);
     let decompressor = Decompressor::new(peer_bits.unwrap_or(15), peer_reset);
-    Some((compressor, decompressor))
+    let shared_key = fresh_per_message.then_some((window, local.mem_level, local.level));
+    Some((compressor, decompressor, shared_key))
 }
 
 #[cfg(test)]

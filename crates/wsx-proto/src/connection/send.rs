@@ -35,6 +35,16 @@ pub enum MessageKind {
     Binary,
 }
 
+impl MessageKind {
+    /// The opcode of the message's first frame.
+    pub(crate) fn opcode(self) -> OpCode {
+        match self {
+            Self::Text => OpCode::Text,
+            Self::Binary => OpCode::Binary,
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 pub(super) struct Sender {
     /// Encoded output not yet taken, with whether each chunk ends a frame.
@@ -53,6 +63,9 @@ pub(super) struct Sender {
     pub(super) compressor: Option<Compressor>,
     /// Messages smaller than this go uncompressed.
     pub(super) threshold: usize,
+    /// The compressor's settings when it starts fresh for every message: a
+    /// prepared message compressed once with them can be queued as it is.
+    pub(super) shared_deflate_key: Option<crate::prepared::DeflateKey>,
 }
 
 impl Sender {
@@ -398,7 +411,7 @@ impl Connection {
             (Role::Server, false) => Some(message.frame().clone()),
             // Only a compressor reset after every message compresses alike
             // on every connection; one with context takeover must use its own.
-            (Role::Server, true) => self.fresh_deflate_key().and_then(|key| message.compressed_frame(key)),
+            (Role::Server, true) => self.tx.shared_deflate_key.and_then(|key| message.compressed_frame(key)),
         };
         match shared {
             Some(frame) if !splits => {
@@ -408,28 +421,7 @@ impl Connection {
                 self.tx.push_chunk(frame, true);
                 Ok(())
             }
-            _ => {
-                let opcode = match message.kind() {
-                    MessageKind::Text => OpCode::Text,
-                    MessageKind::Binary => OpCode::Binary,
-                };
-                self.send_data(opcode, message.payload())
-            }
+            _ => self.send_data(message.kind().opcode(), message.payload()),
         }
-    }
-
-    /// The settings of our compressor if it starts fresh for every message
-    /// (RFC 7692 §7.1.1.1 `server_no_context_takeover`, or our own choice),
-    /// as the connection derived them: the window is the smaller of ours and
-    /// the one the peer allowed (§7.1.2.1).
-    fn fresh_deflate_key(&self) -> Option<crate::prepared::DeflateKey> {
-        let params = self.negotiated.deflate?;
-        let local = self.config.compression.clone().unwrap_or_default();
-        let (own_bits, own_reset) = match self.negotiated.role {
-            Role::Client => (params.client_max_window_bits, params.client_no_context_takeover),
-            Role::Server => (params.server_max_window_bits, params.server_no_context_takeover),
-        };
-        (own_reset || local.no_context_takeover)
-            .then(|| (own_bits.unwrap_or(15).min(local.window_bits), local.mem_level, local.level))
     }
 }
