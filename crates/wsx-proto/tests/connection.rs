@@ -226,7 +226,7 @@ fn feed_bytewise(conn: &mut Connection, input: &[u8]) -> Option<(usize, CloseOut
         conn.receive(std::slice::from_ref(byte));
         while let Some(event) = conn.poll_event() {
             if let Event::Closed(outcome) = event {
-                return Some((i, outcome));
+                return Some((i, *outcome));
             }
         }
     }
@@ -662,7 +662,7 @@ fn eof_while_open_is_an_abnormal_closure() {
     let evs = events(&mut s);
     assert_eq!(evs[0], Event::Message(Message::text("whole")), "buffered input is still delivered");
     let Event::Closed(outcome) = &evs[1] else { panic!("{evs:?}") };
-    assert_eq!(outcome, &CloseOutcome { sent: None, received: None, error: None });
+    assert_eq!(**outcome, CloseOutcome { sent: None, received: None, error: None });
     assert_eq!(outcome.code(), CloseCode::ABNORMAL_CLOSURE);
     assert!(!outcome.is_clean());
     assert_eq!(transmits(&mut s), vec![]);

@@ -63,7 +63,7 @@ pub enum Error {
     },
     /// The connection is closed; the outcome says how.
     #[error("connection closed ({code})", code = .0.code())]
-    Closed(CloseOutcome),
+    Closed(Box<CloseOutcome>),
     /// The application refused the handshake with this HTTP status.
     #[error("handshake refused by the application with {status}")]
     Rejected {

@@ -443,6 +443,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
                 Some(Event::Closed(outcome)) => {
                     self.phase = Phase::Lingering;
                     self.arm_close_timer(false);
+                    let outcome = *outcome;
                     self.outcome = Some(outcome.clone());
                     if let Some(error) = outcome.error {
                         tracing::debug!(%error, "failed the connection");

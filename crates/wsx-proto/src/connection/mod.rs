@@ -82,8 +82,9 @@ pub enum Event {
     /// A complete message, or a control frame (Ping, Pong, Close).
     Message(Message),
     /// The connection reached [`State::Closed`]; nothing more will be
-    /// received. This is the last event.
-    Closed(CloseOutcome),
+    /// received. This is the last event. (Boxed: it comes once, and an
+    /// `Event` is moved at every message.)
+    Closed(Box<CloseOutcome>),
 }
 
 /// How a connection ended.
@@ -323,7 +324,7 @@ impl Connection {
     fn finish(&mut self, outcome: CloseOutcome) {
         self.rx.clear();
         self.state = State::Closed(outcome.clone());
-        self.events.push_back(Event::Closed(outcome));
+        self.events.push_back(Event::Closed(Box::new(outcome)));
     }
 }
 

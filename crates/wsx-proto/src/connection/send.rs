@@ -25,6 +25,10 @@ use crate::utf8::{Utf8Bytes, Utf8Validator};
 /// Payloads up to this size are copied next to their header, so that many
 /// small frames leave in one buffer; larger ones are queued as they are.
 const INLINE_PAYLOAD: usize = 4 * 1024;
+/// Least room the output buffer takes when it must grow: a burst of small
+/// replies (a pipelined peer's) then fills one allocation instead of
+/// growing it frame by frame from a few bytes.
+const STAGING_ROOM: usize = 4 * 1024;
 
 /// The kind of a data message, for [`Connection::send_fragment`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,6 +88,13 @@ impl Sender {
     fn push_chunk(&mut self, chunk: Bytes, ends_frame: bool) {
         self.chunk_bytes += chunk.len();
         self.chunks.push_back((chunk, ends_frame));
+    }
+
+    /// Makes room for `needed` more bytes in `staging`.
+    fn reserve_staging(&mut self, needed: usize) {
+        if self.staging.capacity() - self.staging.len() < needed {
+            self.staging.reserve(needed.max(STAGING_ROOM));
+        }
     }
 
     fn flush_staging(&mut self, ends_frame: bool) {
@@ -361,14 +372,14 @@ fn encode_frame(tx: &mut Sender, opcode: OpCode, fin: bool, rsv1: bool, mask: Op
         Some(key) => {
             // RFC 6455 §5.3: the client masks every frame; the copy into the
             // output buffer is where the mask is applied.
-            tx.staging.reserve(head_len + payload.len());
+            tx.reserve_staging(head_len + payload.len());
             tx.staging.extend_from_slice(&head[..head_len]);
             let start = tx.staging.len();
             tx.staging.extend_from_slice(&payload);
             apply_mask(&mut tx.staging[start..], key, 0);
         }
         None if payload.len() <= INLINE_PAYLOAD => {
-            tx.staging.reserve(head_len + payload.len());
+            tx.reserve_staging(head_len + payload.len());
             tx.staging.extend_from_slice(&head[..head_len]);
             tx.staging.extend_from_slice(&payload);
         }
