@@ -4,7 +4,7 @@
 #   scripts/test.sh              all stages
 #   scripts/test.sh fmt clippy   only these stages (names below)
 #
-# Stages: setup fmt clippy test doc miri peers autobahn-server autobahn-client fuzz.
+# Stages: setup fmt clippy test doc miri asan peers autobahn-server autobahn-client fuzz.
 # Every stage runs even when an earlier one failed (a clippy lint must not hide
 # an Autobahn regression); the exit status is non-zero if any failed. The last
 # line is "N passed, N failed", counting stages.
@@ -17,7 +17,7 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
-all_stages=(setup fmt clippy test doc miri peers autobahn-server autobahn-client fuzz)
+all_stages=(setup fmt clippy test doc miri asan peers autobahn-server autobahn-client fuzz)
 if (($#)); then stages=("$@"); else stages=("${all_stages[@]}"); fi
 for stage in "${stages[@]}"; do
     [[ " ${all_stages[*]} " == *" $stage "* ]] || { echo "unknown stage '$stage'; stages: ${all_stages[*]}" >&2; exit 2; }
@@ -38,6 +38,7 @@ stage_command() {
         test) echo "cargo test --workspace --all-features --no-fail-fast" ;;
         doc) echo "env RUSTDOCFLAGS=-Dwarnings cargo doc --workspace --no-deps" ;;
         miri) echo "bash scripts/miri.sh" ;;
+        asan) echo "bash scripts/asan.sh" ;;
         peers) echo "bash interop/python/selftest.sh" ;;
         autobahn-server) echo "bash scripts/autobahn.sh server" ;;
         autobahn-client) echo "bash scripts/autobahn.sh client" ;;
@@ -48,7 +49,7 @@ stage_limit() {
     case "$1" in
         setup) echo 1200 ;;
         fmt | peers) echo 300 ;;
-        miri) echo 900 ;;
+        miri | asan) echo 900 ;;
         clippy | doc) echo 1200 ;;
         test) echo 1800 ;;
         autobahn-*) echo 1800 ;;

@@ -175,6 +175,11 @@ impl ClientBuilder {
                     request = next;
                     redirects += 1;
                 }
+                #[cfg(target_os = "linux")]
+                Ok((mut ws, response)) => {
+                    ws.use_recv_low_water(crate::low_water::plain_socket);
+                    return Ok((ws, response));
+                }
                 other => return other,
             }
         }

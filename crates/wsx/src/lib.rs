@@ -26,6 +26,8 @@ mod error;
 #[cfg(feature = "hyper")]
 pub mod hyper;
 mod listener;
+#[cfg(target_os = "linux")]
+mod low_water;
 mod policy;
 mod proxy;
 mod redirect;

@@ -87,6 +87,10 @@ impl Accept {
 #[derive(Debug)]
 pub struct IncomingRequest<S> {
     io: S,
+    /// How the connection finds its socket for the receive low-water mark
+    /// (plain TCP accepted by [`serve`] and [`serve_tls`]).
+    #[cfg(target_os = "linux")]
+    low_water: Option<crate::low_water::SocketOf<S>>,
     /// Boxed: a handler's future keeps room for its argument for the whole
     /// life of the connection, so the request must cost it a pointer, not
     /// the ~650 bytes of the parsed head and settings.
@@ -139,7 +143,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> IncomingRequest<S> {
             let _ = io.shutdown().await;
             return Err(Error::Rejected { status: response.status() });
         }
-        Ok(Self { io, head: Box::new(Head { request, offer, leftover, config }) })
+        Ok(Self {
+            io,
+            #[cfg(target_os = "linux")]
+            low_water: None,
+            head: Box::new(Head { request, offer, leftover, config }),
+        })
     }
 
     /// The request (method, path and query, headers).
@@ -216,7 +225,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> IncomingRequest<S> {
         let (response, negotiated) = accept.into_response(&offer, &self.head.config)?;
         self.respond(&response, &[]).await?;
         let Head { leftover, config, .. } = *self.head;
-        WebSocket::from_upgraded(self.io, negotiated, config, &leftover)
+        #[allow(unused_mut, reason = "the low-water mark is Linux-only")]
+        let mut ws = WebSocket::from_upgraded(self.io, negotiated, config, &leftover)?;
+        #[cfg(target_os = "linux")]
+        if let Some(socket_of) = self.low_water {
+            ws.use_recv_low_water(socket_of);
+        }
+        Ok(ws)
     }
 
     /// Refuses with any response (401 with `WWW-Authenticate`, 403, 404 …);
@@ -360,7 +375,14 @@ where
         let read = Box::pin(IncomingRequest::read(tcp, config.clone()));
         tokio::spawn(async move {
             match read.await {
-                Ok(incoming) => handler(incoming).await,
+                #[allow(unused_mut, reason = "the low-water mark is Linux-only")]
+                Ok(mut incoming) => {
+                    #[cfg(target_os = "linux")]
+                    {
+                        incoming.low_water = Some(crate::low_water::tcp_socket);
+                    }
+                    handler(incoming).await
+                }
                 Err(error) => tracing::debug!(%peer, %error, "handshake failed"),
             }
         });
@@ -426,7 +448,13 @@ pub(crate) async fn read_maybe_tls(
             .map(|stream| MaybeTls::ServerTls(Box::new(stream)))?,
         None => MaybeTls::Plain(tcp),
     };
-    IncomingRequest::read_until(io, config, deadline).await
+    #[allow(unused_mut, reason = "the low-water mark is Linux-only")]
+    let mut incoming = IncomingRequest::read_until(io, config, deadline).await?;
+    #[cfg(target_os = "linux")]
+    {
+        incoming.low_water = Some(crate::low_water::plain_socket);
+    }
+    Ok(incoming)
 }
 
 /// Accepts TCP connections forever, backing off on resource exhaustion.

@@ -92,6 +92,10 @@ pub struct WebSocket<S> {
     outcome: Option<CloseOutcome>,
     /// Events handed over since the timers were last polled.
     events_since_timers: u32,
+    /// The socket's receive low-water mark, for transports that have one
+    /// (plain TCP, set up by the server and client constructors).
+    #[cfg(target_os = "linux")]
+    low_water: Option<crate::low_water::RecvLowWater<S>>,
 }
 
 impl<S> std::fmt::Debug for WebSocket<S> {
@@ -166,7 +170,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
             going_away,
             outcome: None,
             events_since_timers: 0,
+            #[cfg(target_os = "linux")]
+            low_water: None,
         })
+    }
+
+    /// Lets the driver set the receive low-water mark of the socket that
+    /// `socket_of` finds in the transport while a large frame arrives (see
+    /// `low_water.rs`).
+    #[cfg(target_os = "linux")]
+    pub(crate) fn use_recv_low_water(&mut self, socket_of: crate::low_water::SocketOf<S>) {
+        self.low_water = Some(crate::low_water::RecvLowWater::new(socket_of));
     }
 
     /// The next message, `None` once the connection is closed. A received
@@ -445,6 +459,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
                     self.arm_close_timer(false);
                     let outcome = *outcome;
                     self.outcome = Some(outcome.clone());
+                    #[cfg(target_os = "linux")]
+                    if let Some(mark) = self.low_water.as_mut() {
+                        // The last reads wait for the peer's Close or end
+                        // of stream, not for the rest of a frame.
+                        mark.reset(&self.io);
+                    }
                     if let Some(error) = outcome.error {
                         tracing::debug!(%error, "failed the connection");
                         // The Close frame with the error's code (and the
@@ -488,14 +508,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// into the core's buffer, whose room is released if the read finds
     /// nothing.
     fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<Result<usize, Error>> {
-        let hint = self.conn.read_hint();
+        #[allow(unused_mut, reason = "raised by the low-water mark on Linux")]
+        let mut hint = self.conn.read_hint();
+        #[cfg(target_os = "linux")]
+        if let Some(mark) = &self.low_water {
+            // At least the mark: what woke us is taken in one read.
+            hint = hint.max(mark.current());
+        }
         let result = if hint <= STACK_READ && self.conn.receive_buffer().is_empty() {
             let mut stack = [MaybeUninit::<u8>::uninit(); STACK_READ];
             let mut read = ReadBuf::uninit(&mut stack);
-            ready!(Pin::new(&mut self.io).poll_read(cx, &mut read)).map(|()| {
-                self.conn.receive(read.filled());
-                read.filled().len()
-            })
+            match Pin::new(&mut self.io).poll_read(cx, &mut read) {
+                Poll::Ready(result) => result.map(|()| {
+                    self.conn.receive(read.filled());
+                    read.filled().len()
+                }),
+                Poll::Pending => return self.wait_for_input(),
+            }
         } else {
             let buf = self.conn.receive_buffer();
             buf.reserve(hint);
@@ -504,7 +533,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
                 // Nothing arrived: a quiet connection does not keep the room.
                 *buf = bytes::BytesMut::new();
             }
-            ready!(read)
+            match read {
+                Poll::Ready(result) => result,
+                Poll::Pending => return self.wait_for_input(),
+            }
         };
         match result {
             Ok(n) => Poll::Ready(Ok(n)),
@@ -513,6 +545,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
                 Poll::Ready(Err(self.transport_failed(error)))
             }
         }
+    }
+
+    /// The read found nothing: before the task waits, the low-water mark is
+    /// set for the frame in progress (or back to 1 between frames).
+    fn wait_for_input(&mut self) -> Poll<Result<usize, Error>> {
+        #[cfg(target_os = "linux")]
+        if let Some(mark) = self.low_water.as_mut()
+            && !mark.before_wait(&self.io, self.conn.pending_frame_bytes())
+        {
+            self.low_water = None;
+        }
+        Poll::Pending
     }
 
     /// After the core closed: finish writing (Close frame, shutdown), then

@@ -232,6 +232,21 @@ impl Connection {
         self.rx.read_hint()
     }
 
+    /// Payload bytes of the frame in progress that have not arrived yet (0
+    /// between frames). A driver can tell the transport how much to wait for
+    /// before it wakes (a socket's receive low-water mark, say).
+    ///
+    /// ```
+    /// # use wsx_proto::{Config, Connection, Negotiated, Role};
+    /// let mut conn = Connection::new(Negotiated::new(Role::Client), Config::default(), Box::new(<rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(0)));
+    /// conn.receive(&[0x82, 126, 0x01, 0x00, 1, 2, 3]); // a 256-byte frame, 3 bytes in
+    /// assert!(conn.poll_event().is_none());
+    /// assert_eq!(conn.pending_frame_bytes(), 253);
+    /// ```
+    pub fn pending_frame_bytes(&self) -> usize {
+        self.rx.pending_frame_bytes()
+    }
+
     /// Whether input already received holds at least one whole frame, or
     /// an event is waiting: the next [`poll_event`](Self::poll_event) makes
     /// progress without another read. A driver uses it to coalesce replies:

@@ -82,6 +82,10 @@ impl Receiver {
         wanted.clamp(SMALL_BUFFER, MAX_READ_HINT)
     }
 
+    pub(super) fn pending_frame_bytes(&self) -> usize {
+        self.frame.as_ref().map_or(0, |frame| frame.len.saturating_sub(self.buf.len()))
+    }
+
     /// Whether the buffered input holds a whole frame (or a header the
     /// next parse rejects), so the next parse makes progress without a read.
     pub(super) fn has_complete_frame(&self) -> bool {

@@ -7,7 +7,7 @@
 use std::future::Future;
 
 use futures_util::FutureExt;
-use tokio::io::{AsyncReadExt, DuplexStream};
+use tokio::io::{AsyncRead, AsyncReadExt, DuplexStream};
 use wsx::{CloseCode, CloseFrame, Message};
 
 pub(crate) const KEY: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
@@ -58,7 +58,7 @@ pub(crate) fn close_message(code: u16, reason: &str) -> Message {
 }
 
 /// Reads one frame: its first byte, whether it was masked, its (unmasked) payload.
-pub(crate) async fn read_frame(raw: &mut DuplexStream) -> (u8, bool, Vec<u8>) {
+pub(crate) async fn read_frame(raw: &mut (impl AsyncRead + Unpin)) -> (u8, bool, Vec<u8>) {
     let mut head = [0u8; 2];
     raw.read_exact(&mut head).await.unwrap();
     let masked = head[1] & 0x80 != 0;
