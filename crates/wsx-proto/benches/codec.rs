@@ -2,7 +2,8 @@
 //! the receive path (header decode + unmask + UTF-8 + split, through a
 //! server `Connection`), the header codec alone, UTF-8 validation (our
 //! incremental validator vs std vs simdutf8), and the send path (encode,
-//! mask, drain `poll_transmit`), and reading a text message's `&str`.
+//! mask, drain `poll_transmit`), reading a text message's `&str`, and an
+//! echo of a burst of small frames through the core.
 //!
 //! Short run: `cargo bench -p wsx-proto -- --warm-up-time 1 --measurement-time 2`.
 
@@ -262,5 +263,38 @@ fn as_str(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, mask, decode, header, utf8, encode, as_str);
+/// A server echoing a pipelining client through the core alone: 16 masked
+/// 16-byte frames arrive in one read, each is taken as an event and sent
+/// back, and the replies are drained in one go (what the driver does per
+/// read in the pipelined benchmark cell, without the socket).
+fn echo(c: &mut Criterion) {
+    let mut group = c.benchmark_group("echo");
+    const BURST: usize = 16;
+    let mut client = endpoint(Role::Client, Config::default());
+    for _ in 0..BURST {
+        client.send_binary(Bytes::from(vec![0x42u8; 16])).unwrap();
+    }
+    let mut burst = Vec::new();
+    while let Some(Transmit::Bytes(bytes)) = client.poll_transmit() {
+        burst.extend_from_slice(&bytes);
+    }
+    group.throughput(Throughput::Elements(BURST as u64));
+    let mut server = endpoint(Role::Server, Config::default());
+    group.bench_function("16x16B burst", |b| {
+        b.iter(|| {
+            server.receive(black_box(&burst));
+            while let Some(Event::Message(message)) = server.poll_event() {
+                server.send(message).unwrap();
+            }
+            let mut written = 0;
+            while let Some(Transmit::Bytes(bytes)) = server.poll_transmit() {
+                written += black_box(bytes).len();
+            }
+            assert_eq!(written, BURST * 18);
+        });
+    });
+    group.finish();
+}
+
+criterion_group!(benches, mask, decode, header, utf8, encode, as_str, echo);
 criterion_main!(benches);

@@ -125,17 +125,23 @@ impl Connection {
     /// needed (`Ok(None)`).
     pub(super) fn process_input(&mut self) -> Result<Option<Event>, ProtocolError> {
         loop {
-            let Some(mut frame) = self.rx.frame else {
-                let Some((header, header_len)) = FrameHeader::decode(&self.rx.buf)? else {
-                    return Ok(None);
-                };
-                let frame = self.check_header(header)?;
-                if !header.opcode.is_control() {
-                    self.rx.last_data_frame = header_len + frame.len;
+            // The frame in progress, or the next one if its header is here.
+            // It is a local until its payload is complete (stored back only
+            // if more input is needed): a small frame read whole is parsed
+            // and handed over without a round trip through `rx.frame`.
+            let mut frame = match self.rx.frame.take() {
+                Some(frame) => frame,
+                None => {
+                    let Some((header, header_len)) = FrameHeader::decode(&self.rx.buf)? else {
+                        return Ok(None);
+                    };
+                    let frame = self.check_header(header)?;
+                    if !header.opcode.is_control() {
+                        self.rx.last_data_frame = header_len + frame.len;
+                    }
+                    self.rx.buf.advance(header_len);
+                    frame
                 }
-                self.rx.buf.advance(header_len);
-                self.rx.frame = Some(frame);
-                continue;
             };
             let available = self.rx.buf.len().min(frame.len);
             if available > frame.processed {
@@ -151,12 +157,11 @@ impl Connection {
                     self.rx.utf8.feed(fresh).map_err(|_| ProtocolError::InvalidUtf8)?;
                 }
                 frame.processed = available;
-                self.rx.frame = Some(frame);
             }
             if available < frame.len {
+                self.rx.frame = Some(frame);
                 return Ok(None);
             }
-            self.rx.frame = None;
             let payload = self.rx.buf.split_to(frame.len).freeze();
             if let Some(event) = self.on_frame(frame, payload)? {
                 return Ok(Some(event));
