@@ -27,8 +27,10 @@ use crate::utf8::{Utf8Bytes, Utf8Validator};
 const INLINE_PAYLOAD: usize = 4 * 1024;
 /// Least room the output buffer takes when it must grow: a burst of small
 /// replies (a pipelined peer's) then fills one allocation instead of
-/// growing it frame by frame from a few bytes.
-const STAGING_ROOM: usize = 4 * 1024;
+/// growing it frame by frame from a few bytes. Small enough for the
+/// allocators' per-thread caches (glibc's tcache serves up to 1,032 bytes):
+/// a lone reply allocates once per flush.
+const STAGING_ROOM: usize = 1024;
 
 /// The kind of a data message, for [`Connection::send_fragment`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
