@@ -7,9 +7,9 @@
 //! still needs, so it is always reached (and end of stream or an error wake
 //! the connection whatever the mark); between frames it is 1 again.
 //!
-//! Measured on a 1 MiB echo, one connection (`bench/profile.md`): 6.9 →
-//! 2.8 `epoll_wait` and 8.0 → 3.9 reads per message, server CPU per message
-//! −14 %.
+//! Measured on a 1 MiB echo, one connection (`bench/profile.md`, third
+//! round): 6.2–7.2 → 2.3–2.6 `epoll_wait` and 7.3–8.3 → 4.5–4.9 reads per
+//! message, for 1.0–1.3 `setsockopt`.
 //!
 //! Only on Linux, whose TCP readiness honours the mark, and only on a plain
 //! TCP socket: under TLS the socket's bytes are not the frame's bytes.
@@ -59,7 +59,8 @@ impl<S> RecvLowWater<S> {
 
     /// Before waiting for input: sets the mark for a frame with `remaining`
     /// payload bytes still to arrive (0 between frames). `false` when the
-    /// socket refused it; the caller then stops using marks.
+    /// transport has no such socket (TLS) or the socket refused the mark;
+    /// the caller then stops using marks.
     pub(crate) fn before_wait(&mut self, io: &S, remaining: usize) -> bool {
         let wanted = if remaining >= FROM { remaining.min(MAX) } else { 1 };
         // Raise it at the start of a frame; lower it when the frame needs

@@ -222,8 +222,7 @@ impl Connection {
         self.check_can_send_data()?;
         let payload = payload.into();
         let opcode = match (self.tx.outgoing, kind) {
-            (None, MessageKind::Text) => OpCode::Text,
-            (None, MessageKind::Binary) => OpCode::Binary,
+            (None, kind) => kind.opcode(),
             (Some(current), kind) if current == kind => OpCode::Continuation,
             (Some(_), _) => return Err(SendError::FragmentKindMismatch),
         };
