@@ -212,7 +212,14 @@ impl Connection {
     /// Appends bytes read from the transport. They are parsed by
     /// [`poll_event`](Self::poll_event); peer errors never surface here.
     pub fn receive(&mut self, bytes: &[u8]) {
-        if !matches!(self.state, State::Closed(_)) {
+        if matches!(self.state, State::Closed(_)) {
+            return;
+        }
+        if self.rx.buf.capacity() == 0 {
+            // Nothing buffered and no room kept (the usual case between
+            // small messages): one allocation of the exact size.
+            self.rx.buf = BytesMut::from(bytes);
+        } else {
             self.rx.buf.extend_from_slice(bytes);
         }
     }
@@ -294,8 +301,8 @@ impl Connection {
     /// The next event, parsing buffered input as needed. `None`: more input
     /// is needed (or the connection is closed and every event was taken).
     pub fn poll_event(&mut self) -> Option<Event> {
-        if let Some(event) = self.events.pop_front() {
-            return Some(event);
+        if !self.events.is_empty() {
+            return self.events.pop_front();
         }
         if matches!(self.state, State::Closed(_)) {
             return None;
