@@ -1062,6 +1062,60 @@ fn a_pong_never_lands_inside_a_partially_taken_frame() {
 }
 
 #[test]
+fn lent_output_taken_in_parts_holds_the_pong_until_the_frames_are_out() {
+    let mut s = server();
+    s.send_text("first").unwrap();
+    s.send_text("second").unwrap();
+    let staged = [s2c(0x81, b"first"), s2c(0x81, b"second")].concat();
+    assert_eq!(s.peek_transmit(), Some(&staged[..]), "both frames, lent from one buffer");
+    s.advance_transmit(3);
+    s.receive(&c2s(0x89, b"ping"));
+    assert_eq!(s.poll_event(), Some(Event::Message(Message::Ping(Bytes::from_static(b"ping")))));
+    // The transport is inside the first frame: the rest goes before the pong.
+    assert_eq!(s.peek_transmit(), Some(&staged[3..]));
+    s.advance_transmit(staged.len() - 3);
+    assert_eq!(s.peek_transmit(), None);
+    assert_eq!(output(&mut s), (s2c(0x8A, b"ping"), false));
+}
+
+#[test]
+fn a_pong_due_at_a_frame_boundary_goes_ahead_of_the_lent_output() {
+    let mut s = server();
+    s.send_text("reply").unwrap();
+    s.receive(&c2s(0x89, b"ping"));
+    assert_eq!(s.poll_event(), Some(Event::Message(Message::Ping(Bytes::from_static(b"ping")))));
+    assert_eq!(s.peek_transmit(), None, "the pong comes first, through poll_transmit");
+    s.advance_transmit(4);
+    assert_eq!(
+        output(&mut s),
+        ([s2c(0x8A, b"ping"), s2c(0x81, b"reply")].concat(), false),
+        "advancing nothing lent took nothing"
+    );
+}
+
+#[test]
+fn nothing_is_lent_while_a_large_payload_is_queued_ahead() {
+    let mut s = server();
+    s.send_text("small").unwrap();
+    let data = vec![7u8; 64 * 1024];
+    s.send_binary(data.clone()).unwrap();
+    s.send_text("tail").unwrap();
+    assert_eq!(s.peek_transmit(), None);
+    let (bytes, shutdown) = output(&mut s);
+    assert!(!shutdown);
+    let frames = parse_frames(&bytes);
+    assert_eq!(
+        frames,
+        vec![
+            wire(true, OpCode::Text, false, b"small"),
+            wire(true, OpCode::Binary, false, &data),
+            wire(true, OpCode::Text, false, b"tail")
+        ]
+    );
+    assert_eq!(s.peek_transmit(), None);
+}
+
+#[test]
 fn unsolicited_pongs_are_delivered_and_not_answered() {
     let mut c = client();
     c.receive(&s2c(0x8A, b"heartbeat"));

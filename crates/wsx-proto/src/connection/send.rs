@@ -94,7 +94,11 @@ impl Sender {
 
     /// Makes room for `needed` more bytes in `staging`.
     fn reserve_staging(&mut self, needed: usize) {
-        if self.staging.capacity() - self.staging.len() < needed {
+        if self.staging.capacity() == 0 {
+            // Released while idle: a fresh allocation, without `reserve`'s
+            // search for room to reclaim.
+            self.staging = BytesMut::with_capacity(needed.max(STAGING_ROOM));
+        } else if self.staging.capacity() - self.staging.len() < needed {
             self.staging.reserve(needed.max(STAGING_ROOM));
         }
     }
@@ -328,10 +332,66 @@ impl Connection {
         encode_frame(&mut self.tx, opcode, fin, rsv1, mask, payload);
     }
 
+    /// The frames staged in the core's output buffer, when they are what
+    /// [`poll_transmit`](Self::poll_transmit) would hand out next: a driver
+    /// can write them from where they are and report how many bytes the
+    /// transport took with [`advance_transmit`](Self::advance_transmit),
+    /// instead of taking them as [`Bytes`] (which shares the buffer, an
+    /// allocation per flush). `None` when something else comes first (a
+    /// large payload queued as it is, a Pong, the shutdown) or nothing is
+    /// queued: `poll_transmit` then.
+    ///
+    /// ```
+    /// # use wsx_proto::{Config, Connection, Negotiated, Role};
+    /// let mut conn = Connection::new(Negotiated::new(Role::Server), Config::default(), Box::new(<rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(0)));
+    /// conn.send_text("hi")?;
+    /// assert_eq!(conn.peek_transmit(), Some(&[0x81, 2, b'h', b'i'][..]));
+    /// conn.advance_transmit(3); // the transport took 3 bytes
+    /// assert_eq!(conn.peek_transmit(), Some(&b"i"[..]));
+    /// conn.advance_transmit(1);
+    /// assert_eq!(conn.peek_transmit(), None);
+    /// assert!(conn.poll_transmit().is_none());
+    /// # Ok::<(), wsx_proto::SendError>(())
+    /// ```
+    pub fn peek_transmit(&self) -> Option<&[u8]> {
+        let pong_first = self.tx.pending_pong.is_some() && !self.tx.mid_frame;
+        if pong_first || !self.tx.chunks.is_empty() || self.tx.staging.is_empty() {
+            return None;
+        }
+        Some(&self.tx.staging)
+    }
+
+    /// Consumes `written` bytes of what [`peek_transmit`](Self::peek_transmit)
+    /// returned (at most all of them). Until the rest is taken, a Pong
+    /// waits: the transport is in the middle of a frame. Does nothing when
+    /// `peek_transmit` has nothing to lend.
+    pub fn advance_transmit(&mut self, written: usize) {
+        if self.peek_transmit().is_none() {
+            return;
+        }
+        if written >= self.tx.staging.len() {
+            self.tx.staging.clear();
+            self.tx.mid_frame = false;
+        } else {
+            bytes::Buf::advance(&mut self.tx.staging, written);
+            self.tx.mid_frame = true;
+        }
+    }
+
     /// The next thing to do on the transport. Drain after every
     /// [`receive`](Self::receive)/[`poll_event`](Self::poll_event) and every
     /// send. A pending Pong goes out at the next frame boundary.
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        let tx = &mut self.tx;
+        if tx.staging.is_empty() && tx.chunks.is_empty() && tx.pending_pong.is_none() && !tx.shutdown_pending {
+            // Idle: release the output buffer. Once split, its capacity()
+            // no longer shows the allocation it still holds (shared with the
+            // bytes handed out), so an idle connection would keep its last
+            // frames' buffer for good; the next frame allocates one to its
+            // size.
+            tx.staging = BytesMut::new();
+            return None;
+        }
         if !self.tx.mid_frame
             && let Some(ping_payload) = self.tx.pending_pong.take()
         {
@@ -356,11 +416,6 @@ impl Connection {
             self.tx.shutdown_pending = false;
             return Some(Transmit::Shutdown);
         }
-        // Idle: release the output buffer. Once split, its capacity() no
-        // longer shows the allocation it still holds (shared with the bytes
-        // handed out), so an idle connection would keep its last frames'
-        // buffer for good; the next frame allocates one to its size.
-        self.tx.staging = BytesMut::new();
         None
     }
 }
