@@ -8,7 +8,7 @@ use std::future::{Future, poll_fn};
 use std::io::IoSlice;
 use std::mem::MaybeUninit;
 use std::pin::Pin;
-use std::task::{Context, Poll, ready};
+use std::task::{Context, Poll, Waker, ready};
 
 use bytes::{Buf, Bytes};
 use futures_core::Stream;
@@ -87,6 +87,15 @@ pub struct WebSocket<S> {
     close_timer: Option<Pin<Box<Sleep>>>,
     keepalive: Option<KeepaliveState>,
     idle_timer: Option<Pin<Box<Sleep>>>,
+    /// When the last message arrived, while an idle timeout is set: the
+    /// idle timer is moved to its real deadline only when it fires, not
+    /// at every message.
+    last_activity: Instant,
+    /// The waker every armed timer (and the shutdown signal) was last
+    /// polled with; `None` after a timer was armed or moved. While the task
+    /// polls with the same waker and no timer has fired, polling them
+    /// again changes nothing, and `poll_timers` skips it.
+    timers_waker: Option<Waker>,
     /// The server's shutdown signal (`Config::shutdown`), until it fires.
     going_away: Option<Pin<Box<tokio_util::sync::WaitForCancellationFutureOwned>>>,
     outcome: Option<CloseOutcome>,
@@ -167,6 +176,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
             close_timer: None,
             keepalive,
             idle_timer,
+            last_activity: now,
+            timers_waker: None,
             going_away,
             outcome: None,
             events_since_timers: 0,
@@ -362,6 +373,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// vectored, performs a requested shutdown, flushes.
     pub(crate) fn poll_write_out(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         loop {
+            if self.out.is_empty()
+                && let Some(staged) = self.conn.peek_transmit()
+            {
+                // Small frames staged in the core with nothing queued ahead
+                // of them (a lone reply, a burst of them): written from the
+                // core's buffer as they are.
+                let written = ready!(Pin::new(&mut self.io).poll_write(cx, staged))
+                    .map_err(Error::io("writing to the transport"))?;
+                self.conn.advance_transmit(nonzero_write(written)?);
+                continue;
+            }
             while self.out_bytes < self.config.write_buffer_high_water.max(1) {
                 match self.conn.poll_transmit() {
                     Some(Transmit::Bytes(bytes)) => {
@@ -384,8 +406,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
                 return Poll::Ready(Ok(()));
             }
             let written = if self.out.len() == 1 {
-                // One buffer (small frames are staged together): a plain
-                // write, which the kernel serves with less work than writev.
+                // One buffer: a plain write, which the kernel serves with
+                // less work than writev.
                 let chunk = &self.out[0];
                 ready!(Pin::new(&mut self.io).poll_write(cx, chunk)).map_err(Error::io("writing to the transport"))?
             } else {
@@ -398,13 +420,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
                 ready!(Pin::new(&mut self.io).poll_write_vectored(cx, &slices[..count]))
                     .map_err(Error::io("writing to the transport"))?
             };
-            if written == 0 {
-                return Poll::Ready(Err(Error::Io {
-                    context: "writing to the transport",
-                    source: std::io::ErrorKind::WriteZero.into(),
-                }));
-            }
-            self.consume_written(written);
+            self.consume_written(nonzero_write(written)?);
         }
     }
 
@@ -620,8 +636,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     }
 
     fn on_message_received(&mut self, message: &Message) {
-        if let (Some(timer), Some(idle)) = (self.idle_timer.as_mut(), self.config.idle_timeout) {
-            timer.as_mut().reset(Instant::now() + idle);
+        if self.idle_timer.is_some() {
+            self.last_activity = Instant::now();
         }
         if let (Message::Pong(payload), Some(keepalive)) = (message, self.keepalive.as_mut())
             && keepalive.awaiting.as_ref().is_some_and(|(expected, _)| payload.as_ref() == expected)
@@ -635,19 +651,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
             return;
         }
         self.close_timer = Some(Box::pin(tokio::time::sleep(self.config.close_timeout)));
+        self.timers_waker = None;
     }
 
     /// Keepalive pings, their timeout, the idle timeout and the close
     /// timeout; each registers `cx` so the task wakes when it is due.
     fn poll_timers(&mut self, cx: &mut Context<'_>) -> Result<(), Error> {
+        if self.timers_quiet(cx.waker()) {
+            return Ok(());
+        }
         if let Some(keepalive) = self.keepalive.as_mut() {
-            if let Some((_, deadline)) = keepalive.awaiting.as_mut()
-                && deadline.as_mut().poll(cx).is_ready()
-            {
-                let after = keepalive.timeout;
-                self.transport_failed(Error::Timeout { kind: TimeoutKind::Keepalive, after });
-                return Err(Error::Timeout { kind: TimeoutKind::Keepalive, after });
-            }
             while keepalive.next_ping.as_mut().poll(cx).is_ready() {
                 keepalive.next_ping.as_mut().reset(Instant::now() + keepalive.interval);
                 if self.conn.is_open() && keepalive.awaiting.is_none() {
@@ -659,14 +672,28 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
                     }
                 }
             }
+            if let Some((_, deadline)) = keepalive.awaiting.as_mut()
+                && deadline.as_mut().poll(cx).is_ready()
+            {
+                let after = keepalive.timeout;
+                self.transport_failed(Error::Timeout { kind: TimeoutKind::Keepalive, after });
+                return Err(Error::Timeout { kind: TimeoutKind::Keepalive, after });
+            }
         }
-        if let Some(timer) = self.idle_timer.as_mut()
-            && timer.as_mut().poll(cx).is_ready()
-        {
-            self.idle_timer = None;
-            if self.conn.is_open() {
-                tracing::debug!("idle timeout; closing with 1001");
-                let _ = self.conn.close_with(CloseCode::GOING_AWAY, "idle timeout");
+        if let (Some(timer), Some(idle)) = (self.idle_timer.as_mut(), self.config.idle_timeout) {
+            while timer.as_mut().poll(cx).is_ready() {
+                let deadline = self.last_activity + idle;
+                if deadline > timer.deadline() {
+                    // Messages arrived since it was set: not idle yet.
+                    timer.as_mut().reset(deadline);
+                    continue;
+                }
+                self.idle_timer = None;
+                if self.conn.is_open() {
+                    tracing::debug!("idle timeout; closing with 1001");
+                    let _ = self.conn.close_with(CloseCode::GOING_AWAY, "idle timeout");
+                }
+                break;
             }
         }
         if let Some(signal) = self.going_away.as_mut()
@@ -692,8 +719,38 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
                 return Err(Error::Timeout { kind: TimeoutKind::Close, after });
             }
         }
+        // Every timer there is was polled with this waker just now, unless
+        // the task's budget ran out: a timer polled without budget is not
+        // registered with the driver (it would never wake the task) and
+        // must be polled again.
+        self.timers_waker = tokio::task::coop::has_budget_remaining().then(|| cx.waker().clone());
         Ok(())
     }
+
+    /// Whether polling the timers would change nothing: they were all
+    /// polled with this waker, none was armed or moved since, none fired,
+    /// the shutdown signal has not come, and a close under way has its
+    /// timer.
+    fn timers_quiet(&self, waker: &Waker) -> bool {
+        let Some(polled_with) = &self.timers_waker else { return false };
+        polled_with.will_wake(waker)
+            && self.keepalive.as_ref().is_none_or(|keepalive| {
+                !keepalive.next_ping.is_elapsed()
+                    && keepalive.awaiting.as_ref().is_none_or(|(_, deadline)| !deadline.is_elapsed())
+            })
+            && self.idle_timer.as_ref().is_none_or(|timer| !timer.is_elapsed())
+            && (self.going_away.is_none() || self.config.shutdown.as_ref().is_none_or(|signal| !signal.is_triggered()))
+            && (!self.conn.close_expected() || self.close_timer.as_ref().is_some_and(|timer| !timer.is_elapsed()))
+    }
+}
+
+/// A write that took nothing from a non-empty buffer: the transport can
+/// take no more, ever (`poll_write` returns 0 only then).
+fn nonzero_write(written: usize) -> Result<usize, Error> {
+    if written == 0 {
+        return Err(Error::Io { context: "writing to the transport", source: std::io::ErrorKind::WriteZero.into() });
+    }
+    Ok(written)
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Stream for WebSocket<S> {

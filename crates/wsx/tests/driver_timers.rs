@@ -5,7 +5,11 @@
 #![allow(clippy::unwrap_used)]
 #![allow(clippy::result_large_err, reason = "accept_with callbacks refuse with a whole HTTP response")]
 
-use std::pin::pin;
+use std::future::Future;
+use std::pin::{Pin, pin};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -105,6 +109,89 @@ async fn keepalive_ping_goes_out_while_recv_waits_and_a_pong_keeps_the_connectio
     advance(MS).await;
     assert!(now(&mut recv).is_none());
     assert_eq!(server_frame_now(&mut raw), (0x89, 2u64.to_be_bytes().to_vec()));
+}
+
+/// A waker that records that it was woken, so one task's polls can all be
+/// made with the same waker, as a runtime would.
+#[derive(Default)]
+struct WokenFlag(AtomicBool);
+
+impl Wake for WokenFlag {
+    fn wake(self: Arc<Self>) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+impl WokenFlag {
+    fn take(&self) -> bool {
+        self.0.swap(false, Ordering::SeqCst)
+    }
+}
+
+/// Polls once with `waker`, after spending the task's cooperative budget
+/// when `spent` (every tokio resource polled inside then answers Pending
+/// without registering anything), else outside the budget.
+fn poll_once<F: Future + Unpin>(fut: &mut F, waker: &Waker, spent: bool) -> Poll<F::Output> {
+    let mut cx = Context::from_waker(waker);
+    if !spent {
+        return pin!(tokio::task::unconstrained(fut)).poll(&mut cx);
+    }
+    for _ in 0..10_000 {
+        if pin!(tokio::task::coop::consume_budget()).poll(&mut cx).is_pending() {
+            break;
+        }
+    }
+    assert!(!tokio::task::coop::has_budget_remaining(), "the budget is spent");
+    Pin::new(fut).poll(&mut cx)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_timer_first_polled_without_budget_still_wakes_the_task() {
+    let (mut ws, mut raw) = server(keepalive(5, 3), 4096);
+    let flag = Arc::new(WokenFlag::default());
+    let waker = Waker::from(flag.clone());
+    let mut recv = pin!(ws.recv());
+    // The keepalive timer is first polled when the budget is spent: it is
+    // not registered then, so the next poll (same waker) must poll it again.
+    assert!(poll_once(&mut recv, &waker, true).is_pending());
+    assert!(poll_once(&mut recv, &waker, false).is_pending());
+    flag.take();
+    advance(Duration::from_secs(5)).await;
+    assert!(flag.take(), "the keepalive timer woke the task");
+    assert!(poll_once(&mut recv, &waker, false).is_pending());
+    assert_eq!(server_frame_now(&mut raw), (0x89, 1u64.to_be_bytes().to_vec()));
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_idle_timer_set_before_a_message_wakes_the_task_and_moves() {
+    let config = no_keepalive().idle_timeout(Some(Duration::from_secs(7)));
+    let (mut ws, mut raw) = server(config, 4096);
+    let flag = Arc::new(WokenFlag::default());
+    let waker = Waker::from(flag.clone());
+    {
+        let mut recv = pin!(ws.recv());
+        for _ in 0..3 {
+            assert!(poll_once(&mut recv, &waker, false).is_pending());
+        }
+        advance(Duration::from_secs(4)).await;
+        raw.write_all(&client_frame(0x81, b"still here")).await.unwrap();
+        assert!(flag.take(), "the message woke the task");
+        let message = poll_once(&mut recv, &waker, false).map(|m| m.unwrap().unwrap());
+        assert_eq!(message, Poll::Ready(Message::text("still here")));
+    }
+    // The timer still says t = 7 s; the deadline is now t = 11 s.
+    let mut recv = pin!(ws.recv());
+    assert!(poll_once(&mut recv, &waker, false).is_pending());
+    advance(Duration::from_secs(3)).await;
+    assert!(flag.take(), "the timer set for t = 7 s woke the task");
+    assert!(poll_once(&mut recv, &waker, false).is_pending());
+    assert_nothing_now(&mut raw);
+    advance(Duration::from_secs(4) - MS).await;
+    assert!(!flag.take(), "nothing is due before t = 11 s");
+    advance(MS).await;
+    assert!(flag.take(), "the moved timer woke the task");
+    assert!(poll_once(&mut recv, &waker, false).is_pending());
+    assert_eq!(server_frame_now(&mut raw), (0x88, close_payload(1001, "idle timeout")));
 }
 
 #[tokio::test(start_paused = true)]
