@@ -212,14 +212,9 @@ impl Connection {
     /// Appends bytes read from the transport. They are parsed by
     /// [`poll_event`](Self::poll_event); peer errors never surface here.
     pub fn receive(&mut self, bytes: &[u8]) {
-        if matches!(self.state, State::Closed(_)) {
-            return;
-        }
-        if self.rx.buf.capacity() == 0 {
-            // Nothing buffered and no room kept (the usual case between
-            // small messages): one allocation of the exact size.
-            self.rx.buf = BytesMut::from(bytes);
-        } else {
+        if !matches!(self.state, State::Closed(_)) {
+            // Payloads are split from this buffer: once they are dropped, it
+            // takes new input in place, without an allocation.
             self.rx.buf.extend_from_slice(bytes);
         }
     }

@@ -162,14 +162,7 @@ impl Connection {
                 self.rx.frame = Some(frame);
                 return Ok(None);
             }
-            let payload = if self.rx.buf.len() == frame.len {
-                // The frame is all that is buffered (a read that brought one
-                // message): the buffer itself becomes the payload, without
-                // the shared header a split would allocate.
-                std::mem::take(&mut self.rx.buf).freeze()
-            } else {
-                self.rx.buf.split_to(frame.len).freeze()
-            };
+            let payload = self.rx.buf.split_to(frame.len).freeze();
             if let Some(event) = self.on_frame(frame, payload)? {
                 return Ok(Some(event));
             }
