@@ -25,6 +25,13 @@
 //! }
 //! # Ok::<(), wsx_proto::SendError>(())
 //! ```
+//!
+//! [`Connection::poll_transmit`] hands each piece of output over as
+//! [`bytes::Bytes`]. A driver that writes straight to a transport can instead
+//! borrow the staged frames with [`Connection::peek_transmit`] and report what
+//! the transport took with [`Connection::advance_transmit`], which saves an
+//! allocation per flush; it falls back to `poll_transmit` whenever
+//! `peek_transmit` has nothing to lend.
 
 pub mod close;
 pub mod config;
