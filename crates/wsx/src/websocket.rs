@@ -92,9 +92,10 @@ pub struct WebSocket<S> {
     /// at every message.
     last_activity: Instant,
     /// The waker every armed timer (and the shutdown signal) was last
-    /// polled with; `None` after a timer was armed or moved. While the task
-    /// polls with the same waker and no timer has fired, polling them
-    /// again changes nothing, and `poll_timers` skips it.
+    /// polled with; `None` once the close timer is armed (outside
+    /// `poll_timers`) and after a poll that ran out of cooperative budget.
+    /// While the task polls with the same waker and no timer has fired,
+    /// polling them again changes nothing, and `poll_timers` skips it.
     timers_waker: Option<Waker>,
     /// The server's shutdown signal (`Config::shutdown`), until it fires.
     going_away: Option<Pin<Box<tokio_util::sync::WaitForCancellationFutureOwned>>>,
