@@ -109,7 +109,10 @@ async fn history_holds_the_last_n_in_order() {
 async fn each_sender_is_received_in_order() {
     const SENDERS: usize = 4;
     const EACH: usize = 500;
-    let node = Node::start(&["--history", "0"]);
+    // The test checks order, not slowness: a queue deep enough to hold every
+    // message it sends, so no member is dropped however the machine lags.
+    let queue = (SENDERS * EACH + 64).to_string();
+    let node = Node::start(&["--history", "0", "--room-queue", &queue]);
     let mut reader = join(&node.address, "order", "reader").await;
     next_of(&mut reader, "welcome").await;
     let mut senders = Vec::new();
