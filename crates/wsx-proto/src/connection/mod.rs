@@ -213,8 +213,9 @@ impl Connection {
     /// [`poll_event`](Self::poll_event); peer errors never surface here.
     pub fn receive(&mut self, bytes: &[u8]) {
         if !matches!(self.state, State::Closed(_)) {
-            // Payloads are split from this buffer: once they are dropped, it
-            // takes new input in place, without an allocation.
+            // Payloads are split from this buffer. While input keeps coming
+            // (pipelined frames), it takes the next read in place once they
+            // are dropped; a buffer left empty is released by `poll_event`.
             self.rx.buf.extend_from_slice(bytes);
         }
     }
