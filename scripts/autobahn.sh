@@ -146,6 +146,17 @@ run_server_role() {
         tail -n 30 "$out/wsx-serve.log" || true
         return 1
     fi
+    # kosoku gives each case 20 s of wall time: on a loaded machine a long
+    # section-12 case can run out of it with every echo right. Such cases (at
+    # most 3) run once more; autobahn_check.py judges them by that run.
+    local slow_ids=() include=() id
+    read -r -a slow_ids <<<"$(python3 "$root/scripts/autobahn_check.py" "$report" --list-timed-out)"
+    if ((${#slow_ids[@]} > 0 && ${#slow_ids[@]} <= 3)); then
+        log "hit the 20 s case limit, run once more: ${slow_ids[*]} (log: $out/kosoku-rerun.log)"
+        for id in "${slow_ids[@]}"; do include+=(-i "$id"); done
+        run_waited timeout --kill-after=10 300 "$kosoku" -o "$out/rerun" "ws://127.0.0.1:$port/echo" \
+            "${include[@]}" </dev/null >"$out/kosoku-rerun.log" 2>&1 || true
+    fi
     stop_pid "$server"
 }
 
@@ -209,6 +220,7 @@ tail -n 3 "$out/kosoku.log" 2>/dev/null | sed 's/^/kosoku: /' || true
 
 check_args=("$report")
 [[ -f "$out/expected-cases" ]] && check_args+=(--expect-cases "$(cat "$out/expected-cases")")
+[[ -f "$out/rerun/index.json" ]] && check_args+=(--rerun "$out/rerun")
 python3 "$root/scripts/autobahn_check.py" "${check_args[@]}" || failed=1
 if [[ -f "$report/index.html" ]]; then
     log "total $((SECONDS - started)) s; report: $report/index.html"

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Judge an Autobahn/kosoku report directory.
 
-    python3 scripts/autobahn_check.py DIR [--expect-cases N]
+    python3 scripts/autobahn_check.py DIR [--expect-cases N] [--rerun RERUN_DIR]
+    python3 scripts/autobahn_check.py DIR --list-timed-out
 
 Reads DIR/index.json, which kosoku writes as
 
@@ -13,6 +14,12 @@ and the full trace). We accept only OK or INFORMATIONAL in both verdicts;
 NON-STRICT, UNIMPLEMENTED, FAILED, ERROR, WRONG CODE, UNCLEAN ... all fail.
 Note that kosoku's own exit status treats NON-STRICT as a pass, and that its
 fuzzing server reports only the cases a client ran, hence --expect-cases.
+
+kosoku stops every case after 20 s of wall time, whatever the case's own
+timeout says. --list-timed-out prints the cases that failed only on that
+limit (echoes not finished, closing handshake clean); the server role runs
+those once more into RERUN_DIR, and --rerun judges each of them by its
+second run instead, saying so. Any other verdict stands.
 
 Exit status: 0 if every case passed, 1 on any failure, a missing or short
 report, or zero cases. Standard library only.
@@ -51,13 +58,37 @@ def details(outdir: Path, entry: dict) -> dict:
         return {}
 
 
-def check(outdir: Path, expect_cases: int | None) -> bool:
+def read_index(outdir: Path) -> dict | None:
     index_path = outdir / "index.json"
     try:
-        index = json.loads(index_path.read_text(encoding="utf-8"))
+        return json.loads(index_path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
         print(f"autobahn: FAIL: cannot read {index_path}: {error}")
+        return None
+
+
+def timed_out(outdir: Path, entry: dict) -> bool:
+    """Failed only on kosoku's per-case wall-clock limit."""
+    return (entry.get("behavior") == "FAILED"
+            and entry.get("behaviorClose") in ACCEPTED
+            and details(outdir, entry).get("result", "").startswith("Case did not finish within"))
+
+
+def check(outdir: Path, expect_cases: int | None, rerun: Path | None) -> bool:
+    index = read_index(outdir)
+    if index is None:
         return False
+    if rerun is not None:
+        again = read_index(rerun) or {}
+        for agent, cases in again.items():
+            for c, entry in cases.items():
+                first = index.get(agent, {}).get(c)
+                if first is None or not timed_out(outdir, first):
+                    continue
+                print(f"autobahn: {c} hit the 20 s case limit ({first.get('duration')} ms); "
+                      f"its second run: behavior={entry.get('behavior')} "
+                      f"behaviorClose={entry.get('behaviorClose')} ({entry.get('duration')} ms)")
+                index[agent][c] = dict(entry, reportfile=f"../{rerun.name}/{entry.get('reportfile')}")
 
     ok = True
     total_cases = 0
@@ -117,8 +148,19 @@ def main() -> int:
     parser.add_argument("outdir", type=Path, help="kosoku's -o directory")
     parser.add_argument("--expect-cases", type=int, default=None,
                         help="fail unless exactly this many cases were reported")
+    parser.add_argument("--list-timed-out", action="store_true",
+                        help="print the ids of the cases that failed only on the 20 s limit")
+    parser.add_argument("--rerun", type=Path, default=None,
+                        help="a report of those cases run again, beside DIR")
     args = parser.parse_args()
-    return 0 if check(args.outdir, args.expect_cases) else 1
+    if args.list_timed_out:
+        try:  # no report, no list: the check that follows says why
+            index = json.loads((args.outdir / "index.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return 0
+        print(" ".join(c for cases in index.values() for c, e in cases.items() if timed_out(args.outdir, e)))
+        return 0
+    return 0 if check(args.outdir, args.expect_cases, args.rerun) else 1
 
 
 if __name__ == "__main__":
