@@ -529,8 +529,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         let mut hint = self.conn.read_hint();
         #[cfg(target_os = "linux")]
         if let Some(mark) = &self.low_water {
-            // At least the mark: what woke us is taken in one read.
-            hint = hint.max(mark.current());
+            // At least the mark and the next frame's header: what woke us is
+            // taken in one read, which comes back short of its room (see
+            // `Connection::read_hint`).
+            hint = hint.max(mark.current() + wsx_proto::frame::FrameHeader::MAX_LEN);
         }
         let result = if hint <= STACK_READ && self.conn.receive_buffer().is_empty() {
             let mut stack = [MaybeUninit::<u8>::uninit(); STACK_READ];

@@ -230,7 +230,20 @@ impl Connection {
     /// How many bytes to reserve before the next read: enough for the rest
     /// of the frame in progress (between frames: for one as long as the last
     /// data frame, so a stream of large messages is read in large pieces
-    /// from the first byte), capped at 128 KiB, and at least 4 KiB.
+    /// from the first byte) and the next frame's header, capped at 128 KiB,
+    /// and at least 4 KiB. The header's room means that a read which takes
+    /// exactly the rest of the frame still comes back short of the room it
+    /// was given: a readiness-based driver (tokio's, say) then knows the
+    /// socket is drained instead of reading again to find nothing.
+    ///
+    /// ```
+    /// # use wsx_proto::{Config, Connection, Negotiated, Role};
+    /// let mut conn = Connection::new(Negotiated::new(Role::Server), Config::default(), Box::new(<rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(0)));
+    /// // The header of a masked 64 KiB frame: 65,536 payload bytes to come.
+    /// conn.receive(&[0x82, 0x80 | 127, 0, 0, 0, 0, 0, 1, 0, 0, 1, 2, 3, 4]);
+    /// assert!(conn.poll_event().is_none());
+    /// assert_eq!(conn.read_hint(), 65_536 + 14);
+    /// ```
     pub fn read_hint(&self) -> usize {
         self.rx.read_hint()
     }
