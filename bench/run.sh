@@ -8,7 +8,8 @@
 #
 # Writes docs/bench/results.md, docs/bench/chart.svg and the raw JSON lines
 # (docs/bench/results.jsonl); quick mode writes to bench/target/quick/. Environment overrides: ROUNDS, DURATION (s),
-# WARMUP (s), SERVERS ("tcp wsx ..."), SERVER_CPU, GEN_CPU, IDLE_CONNS,
+# WARMUP (s), SERVERS ("tcp wsx ..."), BATCHED_SERVERS (hand-batched peers
+# for the pipelined cells; "" for none), SERVER_CPU, GEN_CPU, IDLE_CONNS,
 # OUT_DIR, CELLS ("SIZE:CONNS:INFLIGHT:bin|text ...").
 set -euo pipefail
 
@@ -16,6 +17,9 @@ mode=${1:-full}
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
 servers=(${SERVERS:-tcp wsx fastwebsockets yawc tungstenite})
+# Peers rewritten by hand to flush once per batch of ready replies: they
+# join the pipelined cells (more than one message in flight) only.
+batched=(${BATCHED_SERVERS-yawc_batched tungstenite_batched})
 server_cpu=${SERVER_CPU:-0}
 gen_cpu=${GEN_CPU:-1}
 
@@ -166,8 +170,11 @@ for round in $(seq "$rounds"); do
             cell_duration=$(awk -v d="$duration" 'BEGIN { print (d < 10 ? 10 : d) }')
             cell_warmup=$(awk -v w="$warmup" 'BEGIN { print (w < 3 ? 3 : w) }')
         fi
-        for k in $(seq 0 $((n - 1))); do
-            name=${servers[$(((k + round + ci) % n))]}
+        in_cell=("${servers[@]}")
+        [ "$inflight" -gt 1 ] && in_cell+=("${batched[@]}")
+        m=${#in_cell[@]}
+        for k in $(seq 0 $((m - 1))); do
+            name=${in_cell[$(((k + round + ci) % m))]}
             start_server "$name"
             run_gen "$name" "$round" "${cells[$ci]}" --connections "$conns" --size "$size" --inflight "$inflight" \
                 "${text[@]}" --duration "$cell_duration" --warmup "$cell_warmup"
