@@ -79,10 +79,7 @@ impl Receiver {
             Some(frame) => frame.len.saturating_sub(self.buf.len()),
             None => self.last_data_frame.saturating_sub(self.buf.len()),
         };
-        // Room for the next frame's header too: a read that takes exactly
-        // the rest of this frame still returns less than it was given, which
-        // tells a readiness-based reactor the socket is drained (a full read
-        // leaves it unsure, and it reads again only to find nothing).
+        // And the next frame's header: see `Connection::read_hint`.
         (wanted + FrameHeader::MAX_LEN).clamp(SMALL_BUFFER, MAX_READ_HINT)
     }
 
