@@ -39,7 +39,10 @@ for cell in "${cells[@]}"; do
     text=()
     [ "$kind" = text ] && text=(--text)
     name=$server-${cell//:/-}
-    taskset -c 0 "$bin/echo_$server" --threads 1 --listen 127.0.0.1:0 >"$out/$name.server" 2>&1 &
+    server_command=("$bin/echo_$server")
+    # NAME_batched: the peer's hand-batched echo loop (see bench/run.sh).
+    [[ $server == *_batched ]] && server_command=("$bin/echo_${server%_batched}" --batched)
+    taskset -c 0 "${server_command[@]}" --threads 1 --listen 127.0.0.1:0 >"$out/$name.server" 2>&1 &
     server_pid=$!
     for _ in $(seq 100); do grep -q '^listening on ' "$out/$name.server" && break; sleep 0.05; done
     addr=$(awk '/^listening on /{print $3; exit}' "$out/$name.server")

@@ -17,8 +17,9 @@ mode=${1:-full}
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
 servers=(${SERVERS:-tcp wsx fastwebsockets yawc tungstenite})
-# Peers rewritten by hand to flush once per batch of ready replies: they
-# join the pipelined cells (more than one message in flight) only.
+# Peers rewritten by hand to flush once per batch of ready replies
+# (NAME_batched runs echo_NAME --batched): they join the pipelined cells
+# (more than one message in flight) only.
 batched=(${BATCHED_SERVERS-yawc_batched tungstenite_batched})
 server_cpu=${SERVER_CPU:-0}
 gen_cpu=${GEN_CPU:-1}
@@ -114,10 +115,18 @@ cpu_model=$(awk -F': ' '/model name/{print $2; exit}' /proc/cpuinfo)
 printf '{"meta":true,"mode":"%s","rounds":"%s","measured seconds per cell":"%s (at least 10 where more than 64 MiB is in flight)","warm-up seconds":"%s (at least 3 there)","cells":"%s","idle connections":"%s","wsx commit":"%s","machine":"%s, %s cores, Linux %s","load average at the start":"%s","date":"%s"}\n' \
     "$mode" "$rounds" "$duration" "$warmup" "${cells[*]}" "$idle_conns" "$commit" "$cpu_model" "$(nproc)" "$(uname -r)" "$(cut -d' ' -f1-3 /proc/loadavg)" "$(date -u +%FT%TZ)" >>"$jsonl"
 
+server_command() { # name -> the server's binary and its flags
+    case $1 in
+    *_batched) echo "$bin/echo_${1%_batched} --batched" ;;
+    *) echo "$bin/echo_$1" ;;
+    esac
+}
+
 start_server() { # name -> sets server_pid, server_addr
     local name=$1
     : >"$work/server.out"
-    taskset -c "$server_cpu" "$bin/echo_$name" --threads 1 --listen 127.0.0.1:0 >"$work/server.out" 2>&1 &
+    # shellcheck disable=SC2046
+    taskset -c "$server_cpu" $(server_command "$name") --threads 1 --listen 127.0.0.1:0 >"$work/server.out" 2>&1 &
     server_pid=$!
     for _ in $(seq 100); do
         grep -q '^listening on ' "$work/server.out" && break

@@ -15,18 +15,33 @@ pub struct ServerArgs {
     pub threads: usize,
     /// Address to listen on (port 0 picks a free one).
     pub listen: SocketAddr,
+    /// `--batched`: the echo loop is written by hand to queue every reply
+    /// that can be had without waiting and flush once (the peers that
+    /// support it; the harness runs them so in the pipelined cells).
+    pub batched: bool,
 }
 
 impl ServerArgs {
     /// Parses `--threads N` and `--listen ADDR` from the process arguments.
     pub fn parse() -> Self {
-        let mut args = Self { threads: 1, listen: SocketAddr::from(([127, 0, 0, 1], 0)) };
+        Self::parse_args(false)
+    }
+
+    /// As [`parse`](Self::parse), for a server that also has a hand-batched
+    /// echo loop: `--batched` selects it.
+    pub fn parse_batchable() -> Self {
+        Self::parse_args(true)
+    }
+
+    fn parse_args(batchable: bool) -> Self {
+        let mut args = Self { threads: 1, listen: SocketAddr::from(([127, 0, 0, 1], 0)), batched: false };
         let mut it = std::env::args().skip(1);
         while let Some(flag) = it.next() {
-            let value = it.next().unwrap_or_else(|| usage(&format!("{flag} needs a value")));
+            let mut value = || it.next().unwrap_or_else(|| usage(&format!("{flag} needs a value")));
             match flag.as_str() {
-                "--threads" => args.threads = value.parse().unwrap_or_else(|_| usage("--threads N")),
-                "--listen" => args.listen = value.parse().unwrap_or_else(|_| usage("--listen ADDR")),
+                "--threads" => args.threads = value().parse().unwrap_or_else(|_| usage("--threads N")),
+                "--listen" => args.listen = value().parse().unwrap_or_else(|_| usage("--listen ADDR")),
+                "--batched" if batchable => args.batched = true,
                 _ => usage(&format!("unknown flag {flag}")),
             }
         }
@@ -76,7 +91,7 @@ impl ServerArgs {
 }
 
 fn usage(msg: &str) -> ! {
-    eprintln!("{msg}\nusage: SERVER [--threads N] [--listen ADDR]");
+    eprintln!("{msg}\nusage: SERVER [--threads N] [--listen ADDR] [--batched (yawc, tungstenite)]");
     std::process::exit(2)
 }
 
@@ -103,7 +118,7 @@ where
 
 /// Runs an HTTP/1.1 server with upgrades (the way fastwebsockets and yawc
 /// accept WebSocket connections) with the shared command line and runtime.
-pub fn serve_http1<F, Fut, B, E>(handle: F)
+pub fn serve_http1<F, Fut, B, E>(args: &ServerArgs, handle: F)
 where
     F: Fn(hyper::Request<hyper::body::Incoming>) -> Fut + Copy + Send + Sync + 'static,
     Fut: std::future::Future<Output = Result<hyper::Response<B>, E>> + Send + 'static,
@@ -112,7 +127,6 @@ where
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     E: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    let args = ServerArgs::parse();
     args.runtime().block_on(async {
         let listener = args.bind().await;
         accept_loop(listener, move |stream| async move {

@@ -30,5 +30,5 @@ async fn handle(mut request: Request<Incoming>) -> Result<Response<Empty<Bytes>>
 }
 
 fn main() {
-    wsx_bench::serve_http1(handle);
+    wsx_bench::serve_http1(&wsx_bench::ServerArgs::parse(), handle);
 }
