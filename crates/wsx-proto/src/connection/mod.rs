@@ -316,6 +316,11 @@ impl Connection {
         if matches!(self.state, State::Closed(_)) {
             return None;
         }
+        if self.rx.buf.is_empty() && !self.rx.eof {
+            // Nothing to parse: a frame in progress needs more input too.
+            self.rx.shrink_if_idle();
+            return None;
+        }
         match self.process_input() {
             Ok(Some(event)) => Some(event),
             Ok(None) if self.rx.eof => {
