@@ -58,12 +58,13 @@ def details(outdir: Path, entry: dict) -> dict:
         return {}
 
 
-def read_index(outdir: Path) -> dict | None:
+def read_index(outdir: Path, quiet: bool = False) -> dict | None:
     index_path = outdir / "index.json"
     try:
         return json.loads(index_path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
-        print(f"autobahn: FAIL: cannot read {index_path}: {error}")
+        if not quiet:
+            print(f"autobahn: FAIL: cannot read {index_path}: {error}")
         return None
 
 
@@ -154,10 +155,8 @@ def main() -> int:
                         help="a report of those cases run again, beside DIR")
     args = parser.parse_args()
     if args.list_timed_out:
-        try:  # no report, no list: the check that follows says why
-            index = json.loads((args.outdir / "index.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return 0
+        # No report, no list: the check that follows says why.
+        index = read_index(args.outdir, quiet=True) or {}
         print(" ".join(c for cases in index.values() for c, e in cases.items() if timed_out(args.outdir, e)))
         return 0
     return 0 if check(args.outdir, args.expect_cases, args.rerun) else 1
