@@ -4,7 +4,7 @@
 #   scripts/test.sh              all stages
 #   scripts/test.sh fmt clippy   only these stages (names below)
 #
-# Stages: setup fmt clippy test doc miri asan peers autobahn-server autobahn-client fuzz.
+# Stages: setup readme fmt clippy test doc miri asan peers autobahn-server autobahn-client fuzz.
 # Every stage runs even when an earlier one failed (a clippy lint must not hide
 # an Autobahn regression); the exit status is non-zero if any failed. The last
 # line is "N passed, N failed", counting stages.
@@ -17,7 +17,7 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
-all_stages=(setup fmt clippy test doc miri asan peers autobahn-server autobahn-client fuzz)
+all_stages=(setup readme fmt clippy test doc miri asan peers autobahn-server autobahn-client fuzz)
 if (($#)); then stages=("$@"); else stages=("${all_stages[@]}"); fi
 for stage in "${stages[@]}"; do
     [[ " ${all_stages[*]} " == *" $stage "* ]] || { echo "unknown stage '$stage'; stages: ${all_stages[*]}" >&2; exit 2; }
@@ -33,6 +33,7 @@ export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 stage_command() {
     case "$1" in
         setup) echo "bash scripts/setup.sh" ;;
+        readme) echo "bash scripts/readme.sh" ;;
         fmt) echo "cargo fmt --all -- --check" ;;
         clippy) echo "cargo clippy --workspace --all-targets --all-features -- -D warnings" ;;
         test) echo "cargo test --workspace --all-features --no-fail-fast" ;;
@@ -49,6 +50,7 @@ stage_limit() {
     case "$1" in
         setup) echo 1200 ;;
         fmt | peers) echo 300 ;;
+        readme) echo 1800 ;;
         miri | asan) echo 900 ;;
         clippy | doc) echo 1200 ;;
         test) echo 1800 ;;
@@ -56,7 +58,7 @@ stage_limit() {
         fuzz) echo 600 ;;
     esac
 }
-needs_venv() { [[ "$1" == peers || "$1" == autobahn-* ]]; }
+needs_venv() { [[ "$1" == readme || "$1" == peers || "$1" == autobahn-* ]]; }
 
 results=()
 passed=0
