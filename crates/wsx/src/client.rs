@@ -98,6 +98,14 @@ impl ClientBuilder {
         self
     }
 
+    /// Sends this `Host` header instead of the URL's authority (a virtual
+    /// host reached by address); the TCP connection and the TLS server name
+    /// still follow the URL. Dropped when a redirect is followed.
+    pub fn host(mut self, host: &str) -> Self {
+        self.request = self.request.map(|request| request.host(host));
+        self
+    }
+
     /// Sends an `Origin` header.
     pub fn origin(mut self, origin: &str) -> Self {
         self.request = self.request.map(|request| request.origin(origin));

@@ -61,6 +61,7 @@ pub const RESERVED_REQUEST_HEADERS: [HeaderName; 10] = [
 #[derive(Debug, Clone)]
 pub struct ClientRequest {
     uri: WsUri,
+    host: Option<String>,
     origin: Option<String>,
     subprotocols: Vec<String>,
     extensions: Vec<String>,
@@ -71,7 +72,14 @@ impl ClientRequest {
     /// A request for `uri` with no origin, subprotocols, extensions or extra
     /// headers.
     pub fn new(uri: WsUri) -> Self {
-        ClientRequest { uri, origin: None, subprotocols: Vec::new(), extensions: Vec::new(), headers: HeaderMap::new() }
+        ClientRequest {
+            uri,
+            host: None,
+            origin: None,
+            subprotocols: Vec::new(),
+            extensions: Vec::new(),
+            headers: HeaderMap::new(),
+        }
     }
 
     /// The URI this request is for.
@@ -80,9 +88,29 @@ impl ClientRequest {
     }
 
     /// The same request for another URI (following a redirect); origin,
-    /// offers and extra headers are kept.
+    /// offers and extra headers are kept, a [`host`](Self::host) override
+    /// is dropped (it named the old URI's server).
     pub fn with_uri(mut self, uri: WsUri) -> Self {
         self.uri = uri;
+        self.host = None;
+        self
+    }
+
+    /// Sends this `Host` header instead of the URI's authority: a virtual
+    /// host reached by address, or a server behind a port forward. Only the
+    /// header changes; the connection (and the TLS server name) still
+    /// follow the URI. Checked by [`into_handshake`](Self::into_handshake).
+    ///
+    /// ```
+    /// use wsx_proto::handshake::ClientRequest;
+    /// let handshake = ClientRequest::new("ws://127.0.0.1:8080/chat".parse()?)
+    ///     .host("chat.example.com")
+    ///     .into_handshake(&mut rand::rng())?;
+    /// assert_eq!(handshake.request().headers()["host"], "chat.example.com");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn host(mut self, host: impl Into<String>) -> Self {
+        self.host = Some(host.into());
         self
     }
 
@@ -156,7 +184,8 @@ impl ClientRequest {
         // RFC 6455 §4.1: "The request MUST contain a |Host| header field whose
         // value contains /host/ plus optionally ":" followed by /port/ (when
         // not using the default port)."
-        push(&mut headers, HOST, value(HOST, &self.uri.host_header())?)?;
+        let host = self.host.clone().unwrap_or_else(|| self.uri.host_header());
+        push(&mut headers, HOST, value(HOST, &host)?)?;
         // RFC 6455 §4.1: "The request MUST contain an |Upgrade| header field
         // whose value MUST include the "websocket" keyword."
         push(&mut headers, UPGRADE, HeaderValue::from_static("websocket"))?;
@@ -456,6 +485,18 @@ mod tests {
         let auth = hs.request().headers().get(AUTHORIZATION).ok_or("no authorization")?;
         assert!(auth.is_sensitive());
         assert!(!format!("{hs:?}").contains("dTpw"));
+        Ok(())
+    }
+
+    #[test]
+    fn host_override_is_checked_and_dropped_by_a_redirect() -> Result<(), Box<dyn std::error::Error>> {
+        let request = ClientRequest::new("ws://10.0.0.1:8080/".parse()?).host("app.example:8080");
+        let hs = request.clone().into_handshake(&mut Zero)?;
+        assert_eq!(hs.request().headers().get_all(HOST).iter().collect::<Vec<_>>(), ["app.example:8080"]);
+        let moved = request.with_uri("ws://other.example/".parse()?).into_handshake(&mut Zero)?;
+        assert_eq!(moved.request().headers()[HOST], "other.example");
+        let refused = ClientRequest::new("ws://h/".parse()?).host("evil\r\nx: y").into_handshake(&mut Zero);
+        assert!(matches!(refused, Err(HandshakeError::InvalidHeaderValue { name }) if name == HOST));
         Ok(())
     }
 
