@@ -4,6 +4,7 @@ mod connect;
 mod demo;
 mod rooms;
 mod serve;
+mod term;
 
 use clap::{Parser, Subcommand};
 
@@ -34,19 +35,14 @@ enum Command {
     /// --redis), and GET / serves a demo chat page.
     Serve(serve::ServeArgs),
     /// Connect to a WebSocket server: stdin lines go out as text messages,
-    /// received messages are printed one per line.
+    /// received messages are printed one per line; ends with the
+    /// connection, with an exit status that says how (see its --help).
     Connect(connect::ConnectArgs),
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter(&cli))),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    init_logging(&cli);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => {
@@ -54,12 +50,35 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    runtime.block_on(async move {
+    let status = runtime.block_on(async move {
         match cli.command {
             Command::Serve(args) => serve::run(args).await,
             Command::Connect(args) => connect::run(args).await,
         }
-    })
+    });
+    // Nothing left to wait for: a task still blocked (a name lookup that
+    // never answers) must not hold the exit back.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(100));
+    status
+}
+
+/// Logs to stderr: colour only on a terminal; `wsx serve --log-format json`
+/// writes one JSON object per line for log collectors.
+fn init_logging(cli: &Cli) {
+    let no_color = match &cli.command {
+        Command::Serve(args) => args.no_color,
+        Command::Connect(args) => args.no_color,
+    };
+    if no_color {
+        term::disable_color();
+    }
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter(cli)));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match &cli.command {
+        Command::Serve(args) if args.log_format == serve::LogFormat::Json => builder.json().init(),
+        _ => builder.with_ansi(term::stderr_has_color()).init(),
+    }
 }
 
 fn default_filter(cli: &Cli) -> &'static str {

@@ -86,6 +86,22 @@ pub(crate) struct ServeArgs {
     /// Share rooms with other `wsx serve` nodes through Redis Pub/Sub (redis://HOST:PORT).
     #[arg(long, value_name = "URL")]
     redis: Option<String>,
+    /// Log format on stderr: text (coloured on a terminal only) or json
+    /// (one object per line, for log collectors).
+    #[arg(long, value_enum, default_value = "text")]
+    pub(crate) log_format: LogFormat,
+    /// No colour in the log (colour is used only on a terminal, and never under NO_COLOR).
+    #[arg(long)]
+    pub(crate) no_color: bool,
+}
+
+/// `--log-format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 pub(crate) async fn run(args: ServeArgs) -> ExitCode {

@@ -107,4 +107,40 @@ fn every_command_has_help() {
         assert!(output.status.success());
         assert!(String::from_utf8_lossy(&output.stdout).contains("Usage"));
     }
+    let help = Command::new(WSX).args(["connect", "--help"]).output().expect("runs");
+    let help = String::from_utf8_lossy(&help.stdout);
+    for line in ["Exit status:", "  0  closed normally", "  6  the connection ended abnormally (1006)"] {
+        assert!(help.contains(line), "connect --help lists {line:?}: {help}");
+    }
+}
+
+#[test]
+fn serve_logs_without_colour_into_a_pipe_and_as_json_on_request() {
+    // Piped stderr (a file, a collector): no escape codes.
+    let server = Server::start(&[]);
+    let output = run_connect(&[&format!("ws://{}/echo", server.address)], b"x\n");
+    assert!(output.status.success());
+    let lines = || server.log();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !lines().contains("connection closed") {
+        assert!(Instant::now() < deadline, "no log line: {}", lines());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!lines().contains('\x1b'), "escape codes in a piped log: {:?}", lines());
+
+    let server = Server::start(&["--log-format", "json"]);
+    let output = run_connect(&[&format!("ws://{}/echo", server.address)], b"x\n");
+    assert!(output.status.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !server.log().contains("connection closed") {
+        assert!(Instant::now() < deadline, "no log line: {}", server.log());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    for line in server.log().lines() {
+        let record: serde_json::Value = serde_json::from_str(line).expect("each log line is JSON");
+        assert!(record["timestamp"].is_string() && record["level"].is_string(), "{line}");
+    }
+    let closed = server.log().lines().find(|line| line.contains("connection closed")).map(str::to_owned);
+    let closed: serde_json::Value = serde_json::from_str(&closed.unwrap_or_default()).expect("JSON");
+    assert_eq!(closed["fields"]["path"], "/echo");
 }

@@ -140,14 +140,14 @@ fn serve_wss_with_origin_and_subprotocols_and_connect_with_ca() {
     assert!(stderr.contains("extensions: "), "{stderr}");
 
     let out = connect(&["--ca", &ca_pem, "--origin", "https://evil.example", &url], "", &[]);
-    assert!(!out.status.success());
+    assert_eq!(out.status.code(), Some(5), "a refused handshake is status 5");
     assert!(text(&out.stderr).contains("403"), "{}", text(&out.stderr));
 
     let out = connect(&["--ca", &ca_pem, "--origin", "https://ok.example", &url], "hi\n", &[]);
     assert!(out.status.success(), "{}", text(&out.stderr));
 
     let out = connect(&[&url], "", &[]);
-    assert!(!out.status.success());
+    assert_eq!(out.status.code(), Some(4), "a TLS failure is status 4");
     assert!(text(&out.stderr).contains("unknown certificate authority"), "{}", text(&out.stderr));
 
     let out = connect(&["--insecure", &url], "again\n", &[]);
@@ -190,7 +190,7 @@ fn connect_honours_proxy_environment_variables() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     // A dead proxy fails the connection …
     let out = connect(&[&url], "", &[("HTTP_PROXY", nowhere.clone())]);
-    assert!(!out.status.success());
+    assert_eq!(out.status.code(), Some(3), "a proxy that cannot be reached is status 3");
     assert!(text(&out.stderr).contains("proxy"), "{}", text(&out.stderr));
     // … unless NO_PROXY exempts the host, or --no-proxy is given.
     let out = connect(&[&url], "direct\n", &[("HTTP_PROXY", nowhere.clone()), ("NO_PROXY", "localhost".to_owned())]);

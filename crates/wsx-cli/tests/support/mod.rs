@@ -81,6 +81,12 @@ impl Node {
         self.log.lock().unwrap().join("\n")
     }
 
+    /// SIGTERM: the graceful shutdown (1001 to every client).
+    pub(crate) fn terminate(&self) {
+        let status = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
+        assert!(status.success(), "kill -TERM");
+    }
+
     pub(crate) fn stop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
