@@ -4,7 +4,7 @@
 #   scripts/test.sh              all stages
 #   scripts/test.sh fmt clippy   only these stages (names below)
 #
-# Stages: setup readme fmt clippy test doc miri asan peers autobahn-server autobahn-client fuzz.
+# Stages: setup readme fmt clippy bench test doc miri asan peers autobahn-server autobahn-client fuzz.
 # Every stage runs even when an earlier one failed (a clippy lint must not hide
 # an Autobahn regression); the exit status is non-zero if any failed. The last
 # line is "N passed, N failed", counting stages.
@@ -17,7 +17,7 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
-all_stages=(setup readme fmt clippy test doc miri asan peers autobahn-server autobahn-client fuzz)
+all_stages=(setup readme fmt clippy bench test doc miri asan peers autobahn-server autobahn-client fuzz)
 if (($#)); then stages=("$@"); else stages=("${all_stages[@]}"); fi
 for stage in "${stages[@]}"; do
     [[ " ${all_stages[*]} " == *" $stage "* ]] || { echo "unknown stage '$stage'; stages: ${all_stages[*]}" >&2; exit 2; }
@@ -36,6 +36,9 @@ stage_command() {
         readme) echo "bash scripts/readme.sh" ;;
         fmt) echo "cargo fmt --all -- --check" ;;
         clippy) echo "cargo clippy --workspace --all-targets --all-features -- -D warnings" ;;
+        # bench/ is a workspace of its own (the peers' crates stay out of
+        # ours): it must keep compiling, lint-clean, with every change.
+        bench) echo "cargo clippy --manifest-path bench/Cargo.toml --all-targets -- -D warnings" ;;
         test) echo "cargo test --workspace --all-features --no-fail-fast" ;;
         doc) echo "env RUSTDOCFLAGS=-Dwarnings cargo doc --workspace --no-deps" ;;
         miri) echo "bash scripts/miri.sh" ;;
@@ -52,7 +55,7 @@ stage_limit() {
         fmt | peers) echo 300 ;;
         readme) echo 1800 ;;
         miri | asan) echo 900 ;;
-        clippy | doc) echo 1200 ;;
+        clippy | doc | bench) echo 1200 ;;
         test) echo 1800 ;;
         autobahn-*) echo 1800 ;;
         fuzz) echo 600 ;;
