@@ -217,7 +217,7 @@ fn assert_refused(req: &Request<()>, expected: &HandshakeError, status: u16) {
 #[test]
 fn valid_request_is_accepted() -> TestResult {
     let offer = validate_request(&request_with(|b| b)?)?;
-    assert_eq!(offer.key, "dGhlIHNhbXBsZSBub25jZQ==");
+    assert_eq!(offer.key.as_ref().map(|k| k.as_bytes()), Some(&b"dGhlIHNhbXBsZSBub25jZQ=="[..]));
     assert!(offer.subprotocols.is_empty());
     assert_eq!(offer.origin, None);
     Ok(())
@@ -415,7 +415,7 @@ fn response_to(
         .status(101)
         .header("upgrade", "websocket")
         .header("connection", "Upgrade")
-        .header("sec-websocket-accept", accept_key(hs.key().as_bytes()));
+        .header("sec-websocket-accept", accept_key(hs.key().map_or(&b""[..], |key| key.as_bytes())));
     edit(builder).body(())
 }
 
@@ -446,7 +446,7 @@ User-Agent: wsx-test\r\n\r\n"
     assert_eq!(hs.offered_extensions(), ["permessage-deflate"]);
     // Our own server accepts our own request.
     let offer = validate_request(&parse_req(&out)?)?;
-    assert_eq!(offer.key, hs.key());
+    assert_eq!(offer.key.as_ref(), hs.key());
     Ok(())
 }
 
@@ -571,9 +571,12 @@ fn wrong_status_fails_with_status() -> TestResult {
     let hs = handshake(|r| r)?;
     let resp = response_to(&hs, |b| b.status(403))?;
     let err = hs.validate_response(&resp).err();
-    assert_eq!(err, Some(HandshakeError::UnexpectedStatus { status: StatusCode::FORBIDDEN }));
+    assert_eq!(err, Some(HandshakeError::UnexpectedStatus { status: StatusCode::FORBIDDEN, extended_connect: false }));
     let resp = response_to(&hs, |b| b.status(200))?;
-    assert_eq!(hs.validate_response(&resp).err(), Some(HandshakeError::UnexpectedStatus { status: StatusCode::OK }));
+    assert_eq!(
+        hs.validate_response(&resp).err(),
+        Some(HandshakeError::UnexpectedStatus { status: StatusCode::OK, extended_connect: false })
+    );
     Ok(())
 }
 
@@ -615,12 +618,12 @@ fn response_accept_must_match() -> TestResult {
     resp.headers_mut().insert(header::SEC_WEBSOCKET_ACCEPT, HeaderValue::from_static("s3pPLMBiTxaQ9kYGzzhZRbK+xOo="));
     assert_eq!(hs.validate_response(&resp).err(), Some(HandshakeError::AcceptMismatch));
     // Two Accept headers, even both right, are refused.
-    let right = HeaderValue::from_str(&accept_key(hs.key().as_bytes()))?;
+    let right = HeaderValue::from_str(&accept_key(hs.key().ok_or("no key")?.as_bytes()))?;
     resp.headers_mut().insert(header::SEC_WEBSOCKET_ACCEPT, right.clone());
     resp.headers_mut().append(header::SEC_WEBSOCKET_ACCEPT, right);
     assert_eq!(hs.validate_response(&resp).err(), Some(HandshakeError::MissingAccept));
     // Surrounding whitespace is ignored (§4.1).
-    let padded = format!(" {} ", accept_key(hs.key().as_bytes()));
+    let padded = format!(" {} ", accept_key(hs.key().ok_or("no key")?.as_bytes()));
     resp.headers_mut().insert(header::SEC_WEBSOCKET_ACCEPT, HeaderValue::from_str(&padded)?);
     hs.validate_response(&resp)?;
     Ok(())
@@ -735,4 +738,76 @@ proptest! {
             prop_assert_eq!(WsUri::parse(&uri.to_string()), Ok(uri));
         }
     }
+}
+
+// ----- RFC 8441 / RFC 9220: the extended CONNECT ------------------------------
+
+fn extended_connect(edit: impl FnOnce(http::request::Builder) -> http::request::Builder) -> Request<()> {
+    let builder = Request::connect("https://example.com/chat?room=1")
+        .version(http::Version::HTTP_2)
+        .header("sec-websocket-version", "13");
+    edit(builder).body(()).expect("a valid request")
+}
+
+#[test]
+fn an_extended_connect_round_trip_agrees_without_a_key() -> TestResult {
+    let hs = ClientRequest::new("wss://example.com/chat?room=1".parse()?)
+        .subprotocol("v2")
+        .subprotocol("v1")
+        .origin("https://example.com")
+        .extension("permessage-deflate; client_max_window_bits")
+        .into_extended_connect()?;
+    let request = hs.request();
+    assert_eq!(request.method(), http::Method::CONNECT);
+    assert_eq!(request.uri(), "https://example.com/chat?room=1");
+    for absent in ["host", "upgrade", "connection", "sec-websocket-key"] {
+        assert!(request.headers().get(absent).is_none(), "{absent} must not be sent over HTTP/2");
+    }
+    let offer = wsx_proto::handshake::validate_extended_connect(request, Some("websocket"))?;
+    assert_eq!(offer.key, None);
+    assert_eq!(offer.subprotocols, ["v2", "v1"]);
+    assert_eq!(offer.origin.as_ref().map(|o| o.as_bytes()), Some(&b"https://example.com"[..]));
+    let response = wsx_proto::handshake::accept_response_with_extensions(&offer, Some("v1"), &["permessage-deflate"])?;
+    assert_eq!(response.status(), 200);
+    for absent in ["upgrade", "connection", "sec-websocket-accept"] {
+        assert!(response.headers().get(absent).is_none(), "{absent} in a 200 to an extended CONNECT");
+    }
+    let accepted = hs.validate_response(&response)?;
+    assert_eq!(accepted.subprotocol.as_deref(), Some("v1"));
+    assert_eq!(accepted.extensions, ["permessage-deflate"]);
+    Ok(())
+}
+
+#[test]
+fn extended_connect_refusals_carry_their_statuses() {
+    use wsx_proto::handshake::validate_extended_connect as validate;
+    let connect = extended_connect(|b| b);
+    let cases: [(Request<()>, Option<&str>, u16); 6] = [
+        (extended_connect(|b| b.method("GET")), Some("websocket"), 400),
+        (connect.clone(), None, 400),
+        (connect.clone(), Some("webtransport"), 501),
+        (extended_connect(|b| b.uri("/chat")), Some("websocket"), 400),
+        (extended_connect(|b| b.header("sec-websocket-version", "8")), Some("websocket"), 426),
+        (extended_connect(|b| b.header("sec-websocket-protocol", "a, a")), Some("websocket"), 400),
+    ];
+    for (request, protocol, status) in cases {
+        let error = validate(&request, protocol).expect_err("refused");
+        assert_eq!(error.http_status(), status, "{error:?} for {request:?} {protocol:?}");
+    }
+    assert!(validate(&connect, Some("websocket")).is_ok());
+}
+
+#[test]
+fn an_extended_connect_needs_a_2xx() -> TestResult {
+    let hs = ClientRequest::new("ws://example.com/".parse()?).into_extended_connect()?;
+    for status in [101, 403, 501] {
+        let response = Response::builder().status(status).body(())?;
+        assert_eq!(
+            hs.validate_response(&response).err(),
+            Some(HandshakeError::UnexpectedStatus { status: StatusCode::from_u16(status)?, extended_connect: true })
+        );
+    }
+    let unexpected = Response::builder().status(200).header("sec-websocket-protocol", "x").body(())?;
+    assert!(matches!(hs.validate_response(&unexpected), Err(HandshakeError::UnexpectedSubprotocol { .. })));
+    Ok(())
 }

@@ -109,7 +109,7 @@ async fn refusal_with_403_reaches_the_client_as_unexpected_status() {
         }),
     );
     match client {
-        Err(Error::Handshake(HandshakeError::UnexpectedStatus { status })) => assert_eq!(status, 403),
+        Err(Error::Handshake(HandshakeError::UnexpectedStatus { status, .. })) => assert_eq!(status, 403),
         other => panic!("expected UnexpectedStatus, got {other:?}"),
     }
     match server {

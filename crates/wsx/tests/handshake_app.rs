@@ -83,7 +83,7 @@ async fn app_server(config: wsx::Config) -> (u16, mpsc::UnboundedReceiver<Seen>)
 
 fn status_of(error: &Error) -> Option<StatusCode> {
     match error {
-        Error::Handshake(HandshakeError::UnexpectedStatus { status }) => Some(*status),
+        Error::Handshake(HandshakeError::UnexpectedStatus { status, .. }) => Some(*status),
         _ => None,
     }
 }

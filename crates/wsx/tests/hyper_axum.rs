@@ -137,7 +137,7 @@ async fn axum_extractor_upgrades_and_checks_origin() {
     // A page on another site is refused.
     let error = ClientBuilder::new(&url).origin("https://evil.example").connect().await.unwrap_err();
     assert!(
-        matches!(&error, Error::Handshake(wsx::proto::handshake::HandshakeError::UnexpectedStatus { status }) if *status == 403),
+        matches!(&error, Error::Handshake(wsx::proto::handshake::HandshakeError::UnexpectedStatus { status, .. }) if *status == 403),
         "{error:?}"
     );
     assert_plain_http_and_bad_upgrades(port).await;

@@ -65,7 +65,7 @@ async fn past_the_connection_limit_the_handshake_gets_503() {
     let (addr, shutdown, task) = echo_server(ServerOptions::default().max_connections(1)).await;
     let (mut first, _) = wsx::connect(&format!("ws://{addr}/")).await.unwrap();
     match wsx::connect(&format!("ws://{addr}/")).await {
-        Err(wsx::Error::Handshake(wsx::proto::handshake::HandshakeError::UnexpectedStatus { status })) => {
+        Err(wsx::Error::Handshake(wsx::proto::handshake::HandshakeError::UnexpectedStatus { status, .. })) => {
             assert_eq!(status, 503)
         }
         other => panic!("expected 503, got {:?}", other.map(|_| ())),

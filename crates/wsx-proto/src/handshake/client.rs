@@ -175,9 +175,7 @@ impl ClientRequest {
     /// header value, or an extra header value containing CR, LF or NUL), or
     /// [`HandshakeError::InvalidResourceName`].
     pub fn into_handshake(self, rng: &mut dyn RngCore) -> Result<ClientHandshake, HandshakeError> {
-        check_subprotocols(&self.subprotocols)?;
-        let extension_names = check_extension_offers(&self.extensions)?;
-        check_extra_headers(&self.headers)?;
+        let extension_names = self.check()?;
         let target = Uri::try_from(self.uri.resource_name()).map_err(|_| HandshakeError::InvalidResourceName)?;
         let key = generate_key(rng);
         let mut headers = HeaderMap::new();
@@ -195,20 +193,79 @@ impl ClientRequest {
         // RFC 6455 §4.1: "The request MUST include a header field with the
         // name |Sec-WebSocket-Key|."
         push(&mut headers, SEC_WEBSOCKET_KEY, key.clone())?;
+        self.push_offer(&mut headers)?;
+        let mut request = Request::new(());
+        *request.uri_mut() = target;
+        *request.headers_mut() = headers;
+        Ok(ClientHandshake { request, key: Some(key), subprotocols: self.subprotocols, extension_names })
+    }
+
+    /// Checks the request and builds an extended CONNECT (RFC 8441 §5 over
+    /// HTTP/2, RFC 9220 over HTTP/3): method `CONNECT`, the target as
+    /// `:scheme` (`https` for `wss://`, `http` for `ws://`), `:authority`
+    /// (the [`host`](Self::host) override, if any) and `:path`, and the
+    /// offer's headers, without `Host`, `Upgrade`, `Connection` or a key.
+    /// The HTTP/2 or HTTP/3 layer adds `:protocol: websocket`, which
+    /// `http::Request` has no place for.
+    ///
+    /// ```
+    /// use wsx_proto::handshake::ClientRequest;
+    /// let handshake = ClientRequest::new("wss://example.com/chat?room=1".parse()?)
+    ///     .subprotocol("chat")
+    ///     .into_extended_connect()?;
+    /// let request = handshake.request();
+    /// assert_eq!(request.method(), http::Method::CONNECT);
+    /// assert_eq!(request.uri(), "https://example.com/chat?room=1");
+    /// assert_eq!(request.headers()["sec-websocket-version"], "13");
+    /// assert!(request.headers().get("sec-websocket-key").is_none());
+    /// let ok = http::Response::builder().status(200).header("sec-websocket-protocol", "chat").body(())?;
+    /// assert_eq!(handshake.validate_response(&ok)?.subprotocol.as_deref(), Some("chat"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`into_handshake`](Self::into_handshake).
+    pub fn into_extended_connect(self) -> Result<ClientHandshake, HandshakeError> {
+        let extension_names = self.check()?;
+        let scheme = if self.uri.is_secure() { "https" } else { "http" };
+        let authority = self.host.clone().unwrap_or_else(|| self.uri.host_header());
+        let target = Uri::try_from(format!("{scheme}://{authority}{}", self.uri.resource_name()))
+            .map_err(|_| HandshakeError::InvalidResourceName)?;
+        let mut headers = HeaderMap::new();
+        self.push_offer(&mut headers)?;
+        let mut request = Request::new(());
+        *request.method_mut() = http::Method::CONNECT;
+        *request.version_mut() = http::Version::HTTP_2;
+        *request.uri_mut() = target;
+        *request.headers_mut() = headers;
+        Ok(ClientHandshake { request, key: None, subprotocols: self.subprotocols, extension_names })
+    }
+
+    /// The checks shared by both forms; returns the extension names offered.
+    fn check(&self) -> Result<Vec<String>, HandshakeError> {
+        check_subprotocols(&self.subprotocols)?;
+        let extension_names = check_extension_offers(&self.extensions)?;
+        check_extra_headers(&self.headers)?;
+        Ok(extension_names)
+    }
+
+    /// The headers both forms send: version, origin, offers, credentials
+    /// and the caller's own.
+    fn push_offer(&self, headers: &mut HeaderMap) -> Result<(), HandshakeError> {
         // RFC 6455 §4.1: "The request MUST include a header field with the
         // name |Sec-WebSocket-Version|. The value of this header field MUST
-        // be 13."
-        push(&mut headers, SEC_WEBSOCKET_VERSION, HeaderValue::from_static("13"))?;
+        // be 13." (RFC 8441 §5 keeps it.)
+        push(headers, SEC_WEBSOCKET_VERSION, HeaderValue::from_static("13"))?;
         if let Some(origin) = &self.origin {
-            push(&mut headers, ORIGIN, value(ORIGIN, origin)?)?;
+            push(headers, ORIGIN, value(ORIGIN, origin)?)?;
         }
         if !self.subprotocols.is_empty() {
             let joined = self.subprotocols.join(", ");
-            push(&mut headers, SEC_WEBSOCKET_PROTOCOL, value(SEC_WEBSOCKET_PROTOCOL, &joined)?)?;
+            push(headers, SEC_WEBSOCKET_PROTOCOL, value(SEC_WEBSOCKET_PROTOCOL, &joined)?)?;
         }
         if !self.extensions.is_empty() {
             let joined = self.extensions.join(", ");
-            push(&mut headers, SEC_WEBSOCKET_EXTENSIONS, value(SEC_WEBSOCKET_EXTENSIONS, &joined)?)?;
+            push(headers, SEC_WEBSOCKET_EXTENSIONS, value(SEC_WEBSOCKET_EXTENSIONS, &joined)?)?;
         }
         if let (Some(user), false) = (self.uri.username(), self.headers.contains_key(AUTHORIZATION)) {
             let credentials = format!("{user}:{}", self.uri.password().unwrap_or(""));
@@ -216,15 +273,12 @@ impl ClientRequest {
             let mut basic = value(AUTHORIZATION, &basic)?;
             // Keeps the credentials out of `Debug` output and HPACK tables.
             basic.set_sensitive(true);
-            push(&mut headers, AUTHORIZATION, basic)?;
+            push(headers, AUTHORIZATION, basic)?;
         }
         for (name, extra) in &self.headers {
-            push(&mut headers, name.clone(), extra.clone())?;
+            push(headers, name.clone(), extra.clone())?;
         }
-        let mut request = Request::new(());
-        *request.uri_mut() = target;
-        *request.headers_mut() = headers;
-        Ok(ClientHandshake { request, key, subprotocols: self.subprotocols, extension_names })
+        Ok(())
     }
 }
 
@@ -290,7 +344,8 @@ fn check_extra_headers(headers: &HeaderMap) -> Result<(), HandshakeError> {
 #[derive(Debug, Clone)]
 pub struct ClientHandshake {
     request: Request<()>,
-    key: HeaderValue,
+    /// `None` for an extended CONNECT.
+    key: Option<HeaderValue>,
     subprotocols: Vec<String>,
     extension_names: Vec<String>,
 }
@@ -313,9 +368,10 @@ impl ClientHandshake {
         &self.request
     }
 
-    /// The `Sec-WebSocket-Key` sent.
-    pub fn key(&self) -> &HeaderValue {
-        &self.key
+    /// The `Sec-WebSocket-Key` sent; `None` for an extended CONNECT, which
+    /// has none.
+    pub fn key(&self) -> Option<&HeaderValue> {
+        self.key.as_ref()
     }
 
     /// The subprotocols offered, in order.
@@ -342,7 +398,7 @@ impl ClientHandshake {
     ///     .status(101)
     ///     .header("upgrade", "websocket")
     ///     .header("connection", "Upgrade")
-    ///     .header("sec-websocket-accept", accept_key(hs.key().as_bytes()))
+    ///     .header("sec-websocket-accept", accept_key(hs.key().ok_or("no key")?.as_bytes()))
     ///     .body(())?;
     /// let accepted = hs.validate_response(&resp)?;
     /// assert_eq!(accepted.subprotocol, None);
@@ -360,11 +416,19 @@ impl ClientHandshake {
     /// [`HandshakeError::InvalidHeaderValue`] (a non-ASCII extension or
     /// subprotocol value).
     pub fn validate_response(&self, resp: &Response<()>) -> Result<ClientAccepted, HandshakeError> {
+        let Some(key) = &self.key else {
+            // RFC 8441 §5: the server accepts an extended CONNECT with a
+            // 2xx; there is no Upgrade, Connection or Accept to check.
+            if !resp.status().is_success() {
+                return Err(HandshakeError::UnexpectedStatus { status: resp.status(), extended_connect: true });
+            }
+            return self.accepted(resp.headers());
+        };
         // RFC 6455 §4.1: "If the status code received from the server is not
         // 101, the client handles the response per HTTP [RFC2616]
         // procedures."
         if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
-            return Err(HandshakeError::UnexpectedStatus { status: resp.status() });
+            return Err(HandshakeError::UnexpectedStatus { status: resp.status(), extended_connect: false });
         }
         let headers = resp.headers();
         // RFC 6455 §4.1: "If the response lacks an |Upgrade| header field or
@@ -382,29 +446,16 @@ impl ClientHandshake {
         if !list_contains(headers, &CONNECTION, "upgrade") {
             return Err(HandshakeError::ResponseConnectionNotUpgrade);
         }
-        self.check_accept(headers)?;
+        check_accept(key, headers)?;
+        self.accepted(headers)
+    }
+
+    /// The extensions and subprotocol of an accepting response, checked
+    /// against the offer.
+    fn accepted(&self, headers: &HeaderMap) -> Result<ClientAccepted, HandshakeError> {
         let extensions = self.accepted_extensions(headers)?;
         let subprotocol = self.accepted_subprotocol(headers)?;
         Ok(ClientAccepted { subprotocol, extensions })
-    }
-
-    fn check_accept(&self, headers: &HeaderMap) -> Result<(), HandshakeError> {
-        let mut values = headers.get_all(SEC_WEBSOCKET_ACCEPT).iter();
-        let (Some(accept), None) = (values.next(), values.next()) else {
-            return Err(HandshakeError::MissingAccept);
-        };
-        // RFC 6455 §4.1: "If the response lacks a |Sec-WebSocket-Accept|
-        // header field or the |Sec-WebSocket-Accept| contains a value other
-        // than the base64-encoded SHA-1 of the concatenation of the
-        // |Sec-WebSocket-Key| (as a string, not base64-decoded) with the
-        // string "258EAFA5-E914-47DA-95CA-C5AB0DC85B11" but ignoring any
-        // leading and trailing whitespace, the client MUST _Fail the
-        // WebSocket Connection_."
-        let expected = accept_key(self.key.as_bytes());
-        if accept.as_bytes().trim_ascii() != expected.as_bytes() {
-            return Err(HandshakeError::AcceptMismatch);
-        }
-        Ok(())
     }
 
     fn accepted_extensions(&self, headers: &HeaderMap) -> Result<Vec<String>, HandshakeError> {
@@ -453,6 +504,26 @@ impl ClientHandshake {
         }
         Ok(Some(protocol.to_owned()))
     }
+}
+
+/// RFC 6455 §4.1's check of `Sec-WebSocket-Accept` against the key sent.
+fn check_accept(key: &HeaderValue, headers: &HeaderMap) -> Result<(), HandshakeError> {
+    let mut values = headers.get_all(SEC_WEBSOCKET_ACCEPT).iter();
+    let (Some(accept), None) = (values.next(), values.next()) else {
+        return Err(HandshakeError::MissingAccept);
+    };
+    // RFC 6455 §4.1: "If the response lacks a |Sec-WebSocket-Accept|
+    // header field or the |Sec-WebSocket-Accept| contains a value other
+    // than the base64-encoded SHA-1 of the concatenation of the
+    // |Sec-WebSocket-Key| (as a string, not base64-decoded) with the
+    // string "258EAFA5-E914-47DA-95CA-C5AB0DC85B11" but ignoring any
+    // leading and trailing whitespace, the client MUST _Fail the
+    // WebSocket Connection_."
+    let expected = accept_key(key.as_bytes());
+    if accept.as_bytes().trim_ascii() != expected.as_bytes() {
+        return Err(HandshakeError::AcceptMismatch);
+    }
+    Ok(())
 }
 
 #[cfg(test)]

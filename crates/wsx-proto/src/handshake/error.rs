@@ -65,6 +65,23 @@ pub enum HandshakeError {
         /// The method received.
         method: Method,
     },
+    /// An HTTP/2 or HTTP/3 request with `:protocol` whose method is not
+    /// `CONNECT` (RFC 8441 §4: `:protocol` belongs to an extended CONNECT).
+    #[error("method {method} is not CONNECT")]
+    MethodNotConnect {
+        /// The method received.
+        method: Method,
+    },
+    /// A `CONNECT` without `:protocol`: a tunnel request, which a WebSocket
+    /// server does not serve (RFC 9113 §8.5).
+    #[error("CONNECT without :protocol (this server opens no tunnels)")]
+    PlainConnect,
+    /// An extended CONNECT for a protocol other than `websocket` (RFC 8441 §4).
+    #[error("unsupported :protocol {protocol:?}")]
+    UnsupportedProtocol {
+        /// The `:protocol` received.
+        protocol: String,
+    },
     /// The HTTP version is below 1.1.
     #[error("HTTP version {version:?} is below HTTP/1.1")]
     HttpVersionTooOld {
@@ -111,11 +128,15 @@ pub enum HandshakeError {
     InvalidExtensionList,
 
     // ----- client side: the server's response (RFC 6455 §4.1) ----------------
-    /// The server answered with a status other than 101.
-    #[error("server answered {status} instead of 101 Switching Protocols")]
+    /// The server answered with a status other than 101 (HTTP/1.1), or
+    /// other than 2xx to an extended CONNECT (RFC 8441 §5).
+    #[error("server answered {status} instead of {expected}",
+        expected = if *.extended_connect { "2xx to the extended CONNECT" } else { "101 Switching Protocols" })]
     UnexpectedStatus {
         /// The status received.
         status: StatusCode,
+        /// The request was an extended CONNECT (HTTP/2 or HTTP/3).
+        extended_connect: bool,
     },
     /// The response's `Upgrade` header is missing or is not `websocket`.
     #[error("response Upgrade header is not \"websocket\"")]
@@ -219,11 +240,14 @@ impl HandshakeError {
         match self {
             E::HeadTooLarge { .. } | E::TooManyHeaders { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             E::UnsupportedVersion { .. } => StatusCode::UPGRADE_REQUIRED,
+            E::UnsupportedProtocol { .. } => StatusCode::NOT_IMPLEMENTED,
             E::MalformedHead { .. }
             | E::InvalidRequestTarget
             | E::InvalidHeaderName
             | E::InvalidHeaderValue { .. }
             | E::MethodNotGet { .. }
+            | E::MethodNotConnect { .. }
+            | E::PlainConnect
             | E::HttpVersionTooOld { .. }
             | E::InvalidHost
             | E::UpgradeNotWebSocket
@@ -306,7 +330,7 @@ mod tests {
     #[test]
     fn response_errors_are_502() {
         let cases = [
-            E::UnexpectedStatus { status: StatusCode::OK },
+            E::UnexpectedStatus { status: StatusCode::OK, extended_connect: false },
             E::ResponseUpgradeNotWebSocket,
             E::ResponseConnectionNotUpgrade,
             E::MissingAccept,
@@ -340,7 +364,7 @@ mod tests {
     #[test]
     fn messages_name_the_problem() {
         assert_eq!(
-            E::UnexpectedStatus { status: StatusCode::FORBIDDEN }.to_string(),
+            E::UnexpectedStatus { status: StatusCode::FORBIDDEN, extended_connect: false }.to_string(),
             "server answered 403 Forbidden instead of 101 Switching Protocols"
         );
         assert_eq!(E::HeadTooLarge { limit: 16384 }.to_string(), "HTTP head larger than 16384 bytes");

@@ -79,4 +79,7 @@ pub use client::{ClientAccepted, ClientHandshake, ClientRequest, RESERVED_REQUES
 pub use error::HandshakeError;
 pub use http1::{HandshakeLimits, encode_request, encode_response, parse_request, parse_response};
 pub use key::{WEBSOCKET_GUID, accept_key, generate_key};
-pub use server::{ClientOffer, accept_response, accept_response_with_extensions, error_response, validate_request};
+pub use server::{
+    ClientOffer, accept_response, accept_response_with_extensions, error_response, validate_extended_connect,
+    validate_request,
+};

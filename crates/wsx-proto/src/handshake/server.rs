@@ -22,8 +22,11 @@ use super::{HandshakeError, accept_key};
 #[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientOffer {
-    /// The `Sec-WebSocket-Key` value (whitespace trimmed), base64 of 16 bytes.
-    pub key: HeaderValue,
+    /// The `Sec-WebSocket-Key` value (whitespace trimmed), base64 of 16
+    /// bytes; `None` for an extended CONNECT over HTTP/2 or HTTP/3, which
+    /// has no key (RFC 8441 §5). It decides the form of the answer:
+    /// 101 with `Sec-WebSocket-Accept`, or 200.
+    pub key: Option<HeaderValue>,
     /// The subprotocols offered, in the client's order of preference, from
     /// all `Sec-WebSocket-Protocol` headers. Each is a token; none repeats.
     pub subprotocols: Vec<String>,
@@ -106,7 +109,74 @@ pub fn validate_request(req: &Request<()>) -> Result<ClientOffer, HandshakeError
         return Err(HandshakeError::DuplicateOrigin);
     }
     Ok(ClientOffer {
-        key,
+        key: Some(key),
+        subprotocols: offered_subprotocols(headers)?,
+        extensions: offered_extensions(headers)?,
+        origin,
+    })
+}
+
+/// Checks an extended CONNECT (RFC 8441 over HTTP/2, RFC 9220 over HTTP/3)
+/// and returns what it offered. `protocol` is the `:protocol`
+/// pseudo-header, which `http::Request` has no place for: the HTTP/2 or
+/// HTTP/3 layer passes it in.
+///
+/// ```
+/// use wsx_proto::handshake::{accept_response, validate_extended_connect};
+/// let req = http::Request::connect("https://example.com/chat")
+///     .version(http::Version::HTTP_2)
+///     .header("sec-websocket-version", "13")
+///     .header("sec-websocket-protocol", "chat")
+///     .body(())?;
+/// let offer = validate_extended_connect(&req, Some("websocket"))?;
+/// assert_eq!(offer.key, None);
+/// let resp = accept_response(&offer, Some("chat"))?;
+/// assert_eq!(resp.status(), 200);
+/// assert_eq!(resp.headers()["sec-websocket-protocol"], "chat");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Errors
+/// [`HandshakeError::MethodNotConnect`], [`HandshakeError::PlainConnect`]
+/// (400), [`HandshakeError::UnsupportedProtocol`] (501),
+/// [`HandshakeError::InvalidRequestTarget`] (no `:scheme`, `:authority` or
+/// `:path`), [`HandshakeError::UnsupportedVersion`] (426), and the
+/// `Origin`, `Sec-WebSocket-Protocol` and `Sec-WebSocket-Extensions` errors
+/// of [`validate_request`].
+pub fn validate_extended_connect(req: &Request<()>, protocol: Option<&str>) -> Result<ClientOffer, HandshakeError> {
+    // RFC 8441 §4: the :protocol pseudo-header "MAY be included on request
+    // HEADERS indicating the desired protocol to be spoken on the tunnel
+    // created by CONNECT" — on a CONNECT, and nothing else.
+    if req.method() != Method::CONNECT {
+        return Err(HandshakeError::MethodNotConnect { method: req.method().clone() });
+    }
+    match protocol {
+        None => return Err(HandshakeError::PlainConnect),
+        // RFC 8441 §5: "the :protocol pseudo-header field MUST be included
+        // in the CONNECT request and it MUST have a value of websocket".
+        Some(protocol) if protocol != "websocket" => {
+            return Err(HandshakeError::UnsupportedProtocol { protocol: protocol.to_owned() });
+        }
+        Some(_) => {}
+    }
+    // RFC 8441 §4: "On requests that contain the :protocol pseudo-header
+    // field, the :scheme and :path pseudo-header fields of the target URI
+    // MUST also be included."
+    let uri = req.uri();
+    if uri.scheme().is_none() || uri.authority().is_none() || !uri.path().starts_with('/') {
+        return Err(HandshakeError::InvalidRequestTarget);
+    }
+    let headers = req.headers();
+    // RFC 8441 §5: "The Sec-WebSocket-Key and Sec-WebSocket-Accept header
+    // fields are not used"; Sec-WebSocket-Version is, with RFC 6455's rule.
+    check_version(headers)?;
+    let mut origins = headers.get_all(ORIGIN).iter();
+    let origin = origins.next().cloned();
+    if origins.next().is_some() {
+        return Err(HandshakeError::DuplicateOrigin);
+    }
+    Ok(ClientOffer {
+        key: None,
         subprotocols: offered_subprotocols(headers)?,
         extensions: offered_extensions(headers)?,
         origin,
@@ -193,8 +263,9 @@ fn offered_extensions(headers: &HeaderMap) -> Result<Vec<String>, HandshakeError
     Ok(offers)
 }
 
-/// The 101 response accepting `offer`, with `subprotocol` as the chosen
-/// subprotocol (or none).
+/// The response accepting `offer`, with `subprotocol` as the chosen
+/// subprotocol (or none): 101 with `Sec-WebSocket-Accept` for an HTTP/1.1
+/// upgrade, 200 for an extended CONNECT (`offer.key` is `None`).
 ///
 /// To accept extensions, use [`accept_response_with_extensions`].
 ///
@@ -203,12 +274,17 @@ fn offered_extensions(headers: &HeaderMap) -> Result<Vec<String>, HandshakeError
 /// `offer.subprotocols` (a bug in the caller).
 pub fn accept_response(offer: &ClientOffer, subprotocol: Option<&str>) -> Result<Response<()>, HandshakeError> {
     let mut resp = Response::new(());
-    *resp.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    *resp.status_mut() = if offer.key.is_some() { StatusCode::SWITCHING_PROTOCOLS } else { StatusCode::OK };
     let headers = resp.headers_mut();
-    headers.insert(UPGRADE, HeaderValue::from_static("websocket"));
-    headers.insert(CONNECTION, HeaderValue::from_static("Upgrade"));
-    let accept = HeaderValue::from_str(&accept_key(offer.key.as_bytes())).map_err(|_| HandshakeError::InvalidKey)?;
-    headers.insert(SEC_WEBSOCKET_ACCEPT, accept);
+    // RFC 8441 §5: an extended CONNECT is answered with a 2xx and no
+    // Upgrade, Connection or Sec-WebSocket-Accept (HTTP/2 has no
+    // connection-specific headers, and no key was sent).
+    if let Some(key) = &offer.key {
+        headers.insert(UPGRADE, HeaderValue::from_static("websocket"));
+        headers.insert(CONNECTION, HeaderValue::from_static("Upgrade"));
+        let accept = HeaderValue::from_str(&accept_key(key.as_bytes())).map_err(|_| HandshakeError::InvalidKey)?;
+        headers.insert(SEC_WEBSOCKET_ACCEPT, accept);
+    }
     if let Some(protocol) = subprotocol {
         // RFC 6455 §4.2.2: "The value chosen MUST be derived from the
         // client's handshake, specifically by selecting one of the values
@@ -224,7 +300,7 @@ pub fn accept_response(offer: &ClientOffer, subprotocol: Option<&str>) -> Result
     Ok(resp)
 }
 
-/// The 101 response accepting `offer` with `subprotocol` and the accepted
+/// The response accepting `offer` (see [`accept_response`]) with `subprotocol` and the accepted
 /// `extensions`: elements such as
 /// [`DeflateParams::to_string`](crate::extension::DeflateParams), written
 /// in order into one `Sec-WebSocket-Extensions` header (none if empty).
