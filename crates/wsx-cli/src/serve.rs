@@ -90,7 +90,9 @@ pub(crate) struct ServeArgs {
     /// Run CMD (with `sh -c`) for each WebSocket connection, on any path,
     /// instead of the built-in endpoints: each line CMD prints on stdout is
     /// sent as a text message, each message received is written to its stdin
-    /// followed by a newline.
+    /// followed by a newline. CMD must write each line out as it goes: many
+    /// programs buffer a pipe (use `stdbuf -oL CMD`, `sed -u`, `grep
+    /// --line-buffered`).
     ///
     /// Output lines are split at "\n" (a "\r" before it is dropped); a line
     /// that is not UTF-8 is sent as a binary message; a line longer than
@@ -102,11 +104,12 @@ pub(crate) struct ServeArgs {
     /// 1 s later. A plain HTTP request gets 426; a command that cannot be
     /// started, 500.
     ///
-    /// CMD sees the request in CGI-style variables: REQUEST_URI, PATH_INFO
-    /// and QUERY_STRING (as sent, not decoded), REMOTE_ADDR, REMOTE_PORT,
-    /// SERVER_NAME, SERVER_ADDR, SERVER_PORT, SERVER_PROTOCOL,
-    /// REQUEST_METHOD, HTTPS (on/off), and HTTP_<NAME> for each request header
-    /// (except Proxy).
+    /// CMD inherits the server's environment and working directory, and sees
+    /// the request in CGI-style variables (never in the command line):
+    /// REQUEST_URI, PATH_INFO and QUERY_STRING (as sent, not decoded),
+    /// REMOTE_ADDR, REMOTE_PORT, SERVER_NAME, SERVER_ADDR, SERVER_PORT,
+    /// SERVER_PROTOCOL, REQUEST_METHOD, HTTPS (on/off), and HTTP_<NAME> for
+    /// each request header (except Proxy), e.g. HTTP_USER_AGENT.
     #[arg(long, value_name = "CMD")]
     exec: Option<String>,
 }
