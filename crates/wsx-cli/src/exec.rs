@@ -165,7 +165,10 @@ fn cgi_env(
     set("SCRIPT_NAME", "");
     set("PATH_INFO", uri.path());
     set("QUERY_STRING", uri.query().unwrap_or(""));
-    set("HTTPS", if tls { "on" } else { "off" });
+    if tls {
+        // Set only when on, as by Apache: scripts test `[ -n "$HTTPS" ]`.
+        set("HTTPS", "on");
+    }
     if let Some(peer) = peer {
         set("REMOTE_ADDR", &peer.ip().to_string());
         set("REMOTE_PORT", &peer.port().to_string());
@@ -179,8 +182,10 @@ fn cgi_env(
         set("SERVER_NAME", authority.host());
     }
     for name in request.headers().keys() {
-        // httpoxy: a `Proxy:` header must not become HTTP_PROXY.
-        if name == "proxy" {
+        // httpoxy: a `Proxy:` header must not become HTTP_PROXY. And, as
+        // Apache does, no name with `_`: `X_Forwarded_For` would pass for
+        // the `X-Forwarded-For` a proxy in front of us sets.
+        if name == "proxy" || name.as_str().contains('_') {
             continue;
         }
         let mut value = Vec::new();
@@ -580,6 +585,8 @@ mod tests {
             .header("x-thing", "a")
             .header("x-thing", "b")
             .header("proxy", "http://evil.example")
+            .header("x-forwarded-for", "10.0.0.1")
+            .header("x_forwarded_for", "1.2.3.4")
             .body(())
             .expect("request");
         let peer = "10.0.0.1:5555".parse().ok();
@@ -598,7 +605,10 @@ mod tests {
         assert_eq!(get("HTTP_HOST").as_deref(), Some("example.com:9001"));
         assert_eq!(get("HTTP_X_THING").as_deref(), Some("a, b"));
         assert_eq!(get("HTTP_PROXY"), None);
-        assert_eq!(get("HTTPS").as_deref(), Some("off"));
+        assert_eq!(get("HTTP_X_FORWARDED_FOR").as_deref(), Some("10.0.0.1"));
+        assert_eq!(env.iter().filter(|(k, _)| k == "HTTP_X_FORWARDED_FOR").count(), 1);
+        assert_eq!(get("HTTPS"), None);
+        assert!(cgi_env(&request, peer, local, true).contains(&("HTTPS".into(), "on".into())));
     }
 
     /// The size of the future `f` returns, without calling it.

@@ -108,8 +108,9 @@ pub(crate) struct ServeArgs {
     /// the request in CGI-style variables (never in the command line):
     /// REQUEST_URI, PATH_INFO and QUERY_STRING (as sent, not decoded),
     /// REMOTE_ADDR, REMOTE_PORT, SERVER_NAME, SERVER_ADDR, SERVER_PORT,
-    /// SERVER_PROTOCOL, REQUEST_METHOD, HTTPS (on/off), and HTTP_<NAME> for
-    /// each request header (except Proxy), e.g. HTTP_USER_AGENT.
+    /// SERVER_PROTOCOL, REQUEST_METHOD, HTTPS (=on with TLS), and HTTP_<NAME>
+    /// for each request header (not Proxy, nor names with "_"), e.g.
+    /// HTTP_USER_AGENT.
     #[arg(long, value_name = "CMD")]
     exec: Option<String>,
 }
