@@ -302,17 +302,21 @@ async fn relay(mut ws: WebSocket<MaybeTls>, child: &mut Child, max_line: usize) 
     match end {
         End::Socket => Ok(()),
         End::Exited(status) => {
-            drain(&mut ws, &mut lines).await?;
-            let (code, reason) = exit_close(status);
             tracing::info!(%status, "command exited");
+            if let End::LineTooLong = drain(&mut ws, &mut lines).await? {
+                return line_too_long(&mut ws, max_line).await;
+            }
+            let (code, reason) = exit_close(status);
             finish(&mut ws, code, &reason).await
         }
-        End::LineTooLong => {
-            tracing::warn!(max_line, "command printed a line longer than --max-message: closing with 1009");
-            let reason = format!("output line over {max_line} bytes");
-            finish(&mut ws, CloseCode::MESSAGE_TOO_BIG, &reason).await
-        }
+        End::LineTooLong => line_too_long(&mut ws, max_line).await,
     }
+}
+
+async fn line_too_long(ws: &mut WebSocket<MaybeTls>, max_line: usize) -> Result<(), wsx::Error> {
+    tracing::warn!(max_line, "command printed a line longer than --max-message: closing with 1009");
+    let reason = format!("output line over {max_line} bytes");
+    finish(ws, CloseCode::MESSAGE_TOO_BIG, &reason).await
 }
 
 /// The relay loop. Each wait is cancel-safe, so none blocks another: the
@@ -415,16 +419,21 @@ async fn send(ws: &mut WebSocket<MaybeTls>, message: Message) -> Result<(), wsx:
 }
 
 /// Sends what an exited command printed last, up to the end of its output
-/// or [`DRAIN`] after its exit (a background process may hold the pipe).
-async fn drain(ws: &mut WebSocket<MaybeTls>, lines: &mut FramedRead<ChildStdout, LineCodec>) -> Result<(), wsx::Error> {
+/// or [`DRAIN`] after its exit (a background process may hold the pipe);
+/// [`End::LineTooLong`] if a line is too long, else [`End::Socket`].
+async fn drain(
+    ws: &mut WebSocket<MaybeTls>,
+    lines: &mut FramedRead<ChildStdout, LineCodec>,
+) -> Result<End, wsx::Error> {
     let deadline = tokio::time::Instant::now() + DRAIN;
     while let Ok(Some(line)) = tokio::time::timeout_at(deadline, lines.next()).await {
         match line {
             Ok(Line::Message(message)) => send(ws, message).await?,
-            Ok(Line::TooLong) | Err(_) => break,
+            Ok(Line::TooLong) => return Ok(End::LineTooLong),
+            Err(_) => break,
         }
     }
-    Ok(())
+    Ok(End::Socket)
 }
 
 /// Closes with `code` and `reason`, or, when a close has started already,

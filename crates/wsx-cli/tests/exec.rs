@@ -296,6 +296,10 @@ async fn an_output_line_over_max_message_closes_with_1009_and_ends_the_command()
     assert_eq!((code, reason.as_str()), (1009, "output line over 1000 bytes"));
     eventually("the command to end", || !running(pid));
     assert_no_children(&server);
+    // Also when the command exits right after the line (status 0).
+    let server = exec("head -c 5000 /dev/zero | tr '\\0' a; echo", &["--max-message", "1000"]);
+    let mut ws = open(&server, "/").await;
+    assert_eq!(closed_with(&mut ws).await.0, 1009);
     // A line of exactly --max-message bytes is a message.
     let server = exec("head -c 1000 /dev/zero | tr '\\0' a; echo", &["--max-message", "1000"]);
     let mut ws = open(&server, "/").await;
