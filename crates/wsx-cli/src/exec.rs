@@ -10,7 +10,8 @@
 //! Every buffer is bounded: an output line longer than the largest message
 //! closes the connection with 1009, and while the command does not read its
 //! stdin, one received message waits and the socket is no longer read (so
-//! the client's own writes stall instead of our memory growing).
+//! the client's own writes stall instead of our memory growing); a client
+//! that leaves meanwhile (a FIN or a reset) still ends the command.
 
 use std::ffi::OsString;
 use std::future::Future;
