@@ -2,6 +2,7 @@
 
 mod connect;
 mod demo;
+mod exec;
 mod rooms;
 mod serve;
 mod term;

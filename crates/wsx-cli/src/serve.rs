@@ -1,4 +1,4 @@
-//! `wsx serve`: echo and broadcast endpoints.
+//! `wsx serve`: echo and broadcast endpoints, or a command per connection (`--exec`).
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -16,6 +16,7 @@ use tokio::sync::mpsc;
 use wsx::{CloseCode, IncomingRequest, MaybeTls, Message, WebSocket};
 
 use crate::demo;
+use crate::exec;
 use crate::rooms::{self, Rooms, RoomsConfig};
 
 /// Options of `wsx serve`.
@@ -93,6 +94,32 @@ pub(crate) struct ServeArgs {
     /// No colour in the log (colour is used only on a terminal, and never under NO_COLOR).
     #[arg(long)]
     pub(crate) no_color: bool,
+    /// Run CMD (with `sh -c`) for each WebSocket connection, on any path,
+    /// instead of the built-in endpoints: each line CMD prints on stdout is
+    /// sent as a text message, each message received is written to its stdin
+    /// followed by a newline. CMD must write each line out as it goes: many
+    /// programs buffer a pipe (use `stdbuf -oL CMD`, `sed -u`, `grep
+    /// --line-buffered`).
+    ///
+    /// Output lines are split at "\n" (a "\r" before it is dropped); a line
+    /// that is not UTF-8 is sent as a binary message; a line longer than
+    /// --max-message closes the connection with 1009. Binary messages are
+    /// written as they are, followed by "\n". stderr goes to the server's
+    /// stderr. When CMD exits the connection is closed with 1000 (exit status
+    /// 0) or 1011 ("exit status N", "killed by signal N (SIGNAME)"). When the
+    /// connection ends first, CMD's process group gets SIGTERM, then SIGKILL
+    /// 1 s later. A plain HTTP request gets 426; a command that cannot be
+    /// started, 500.
+    ///
+    /// CMD inherits the server's environment and working directory, and sees
+    /// the request in CGI-style variables (never in the command line):
+    /// REQUEST_URI, PATH_INFO and QUERY_STRING (as sent, not decoded),
+    /// REMOTE_ADDR, REMOTE_PORT, SERVER_NAME, SERVER_ADDR, SERVER_PORT,
+    /// SERVER_PROTOCOL, REQUEST_METHOD, HTTPS (=on with TLS), and HTTP_<NAME>
+    /// for each request header (not Proxy, nor names with "_"), e.g.
+    /// HTTP_USER_AGENT.
+    #[arg(long, value_name = "CMD")]
+    exec: Option<String>,
 }
 
 /// `--log-format`.
@@ -128,9 +155,13 @@ pub(crate) async fn run(args: ServeArgs) -> ExitCode {
     let scheme = if tls.is_some() { "wss" } else { "ws" };
     let address = listener.local_addr().map_or_else(|_| args.listen.to_string(), |a| a.to_string());
     let page = if tls.is_some() { "https" } else { "http" };
-    println!(
-        "wsx serve: listening on {scheme}://{address} (/echo, /broadcast, /rooms/{{name}}; demo page at {page}://{address}/)"
-    );
+    if args.exec.is_some() {
+        println!("wsx serve: listening on {scheme}://{address} (every WebSocket connection runs the --exec command)");
+    } else {
+        println!(
+            "wsx serve: listening on {scheme}://{address} (/echo, /broadcast, /rooms/{{name}}; demo page at {page}://{address}/)"
+        );
+    }
     let keepalive = (args.keepalive > 0).then(|| wsx::Keepalive {
         interval: Duration::from_secs(args.keepalive),
         timeout: Duration::from_secs(args.keepalive),
@@ -164,7 +195,13 @@ pub(crate) async fn run(args: ServeArgs) -> ExitCode {
         tracing::info!(signal, "shutting down: no new connections, 1001 to every client");
         shutdown.trigger();
     });
-    let result = server.run(move |incoming| route(incoming, hub.clone(), rooms.clone())).await;
+    let result = match args.exec {
+        Some(command) => {
+            let exec = Arc::new(exec::Exec::new(command, args.max_message));
+            server.run(move |incoming| exec::route(incoming, exec.clone())).await
+        }
+        None => server.run(move |incoming| route(incoming, hub.clone(), rooms.clone())).await,
+    };
     match result {
         Ok(stats) => {
             tracing::info!(?stats, "stopped");
