@@ -283,13 +283,17 @@ fn replies_after_the_end_of_stdin_are_waited_for_and_printed() {
 #[test]
 fn slash_commands_ping_and_close_and_the_escape() {
     let peer = Peer::start(&["echo"]);
-    let out = connect(&["--slash", "-P", &peer.url()], b"/ping hello\n//literal\n/help\n/nope\n/close 4000 bye\n");
+    let out = connect(&["--slash", "-P", &peer.url()], b"/ping hello\n//literal\n/help\n/nope\n");
     let stderr = out.stderr;
-    assert_eq!(out.status.code(), Some(0), "a close the user asked for: {stderr}");
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert_eq!(text(&out.stdout), "/literal\n");
     assert!(stderr.contains("< pong hello"), "the pong to /ping: {stderr}");
     assert!(stderr.contains("commands: /ping"), "/help: {stderr}");
     assert!(stderr.contains("unknown command /nope"), "{stderr}");
+    assert_eq!(peer.next("closed")["code"], 1000);
+    // /close sends the code and reason given; a close the user asked for is 0.
+    let out = connect(&["--slash", &peer.url()], b"/close 4000 bye\n");
+    assert_eq!(out.status.code(), Some(0), "{}", out.stderr);
     let closed = peer.next("closed");
     assert_eq!((closed["code"].as_u64(), closed["reason"].as_str()), (Some(4000), Some("bye")));
     // Without --slash (stdin is not a terminal), lines go out as they are.
