@@ -32,7 +32,7 @@ use nix::unistd::Pid;
 use tokio::io::AsyncWriteExt;
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 use tokio_util::codec::{Decoder, FramedRead};
-use wsx::{CloseCode, IncomingRequest, MaybeTls, Message, WebSocket};
+use wsx::{CloseCode, IncomingRequest, Message, Transport, WebSocket};
 
 /// How long the command's group has between SIGTERM and SIGKILL.
 const GRACE: Duration = Duration::from_secs(1);
@@ -65,9 +65,9 @@ impl Exec {
 /// The future that serves one request with `exec`, boxed (like every
 /// endpoint of `serve`): the connection's task holds a pointer, not the
 /// whole relay state.
-pub(crate) fn route(incoming: IncomingRequest<MaybeTls>, exec: Arc<Exec>) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+pub(crate) fn route(incoming: IncomingRequest<Transport>, exec: Arc<Exec>) -> Pin<Box<dyn Future<Output = ()> + Send>> {
     Box::pin(async move {
-        let peer = incoming.get_ref().peer_addr().ok();
+        let peer = incoming.peer_addr();
         let path = incoming.request().uri().path().to_owned();
         match serve(incoming, &exec).await {
             Ok(()) => tracing::info!(?peer, %path, "connection closed"),
@@ -76,7 +76,7 @@ pub(crate) fn route(incoming: IncomingRequest<MaybeTls>, exec: Arc<Exec>) -> Pin
     })
 }
 
-async fn serve(incoming: IncomingRequest<MaybeTls>, exec: &Exec) -> Result<(), wsx::Error> {
+async fn serve(incoming: IncomingRequest<Transport>, exec: &Exec) -> Result<(), wsx::Error> {
     if incoming.offer().is_err() {
         if incoming.request().headers().contains_key(http::header::UPGRADE) {
             // A broken handshake: `accept` answers it with its 400 or 426.
@@ -110,7 +110,7 @@ const UPGRADE_REQUIRED: &[u8] =
 
 /// Answers a request that gets no WebSocket with `status` and `body`.
 async fn reject(
-    incoming: IncomingRequest<MaybeTls>,
+    incoming: IncomingRequest<Transport>,
     status: http::StatusCode,
     body: &'static [u8],
 ) -> Result<(), wsx::Error> {
@@ -127,15 +127,13 @@ async fn reject(
 
 /// `sh -c CMD` with piped stdin and stdout, stderr shared with the server,
 /// in a process group of its own, with the CGI variables of the request.
-fn command(exec: &Exec, incoming: &IncomingRequest<MaybeTls>) -> Command {
-    let stream = incoming.get_ref();
-    let local = stream.tcp().local_addr().ok();
-    let peer = stream.peer_addr().ok();
+fn command(exec: &Exec, incoming: &IncomingRequest<Transport>) -> Command {
+    let (local, peer) = (incoming.local_addr(), incoming.peer_addr());
     let mut command = Command::new("sh");
     command
         .arg("-c")
         .arg(&exec.command)
-        .envs(cgi_env(incoming.request(), peer, local, stream.is_tls()))
+        .envs(cgi_env(incoming.request(), peer, local, incoming.is_tls()))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -294,7 +292,7 @@ enum End {
 
 /// Relays until the connection ends or the command exits, then closes
 /// the connection as the ending calls for.
-async fn relay(mut ws: WebSocket<MaybeTls>, child: &mut Child, max_line: usize) -> Result<(), wsx::Error> {
+async fn relay(mut ws: WebSocket<Transport>, child: &mut Child, max_line: usize) -> Result<(), wsx::Error> {
     let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
         return Ok(());
     };
@@ -314,7 +312,7 @@ async fn relay(mut ws: WebSocket<MaybeTls>, child: &mut Child, max_line: usize) 
     }
 }
 
-async fn line_too_long(ws: &mut WebSocket<MaybeTls>, max_line: usize) -> Result<(), wsx::Error> {
+async fn line_too_long(ws: &mut WebSocket<Transport>, max_line: usize) -> Result<(), wsx::Error> {
     tracing::warn!(max_line, "command printed a line longer than --max-message: closing with 1009");
     let reason = format!("output line over {max_line} bytes");
     finish(ws, CloseCode::MESSAGE_TOO_BIG, &reason).await
@@ -325,7 +323,7 @@ async fn line_too_long(ws: &mut WebSocket<MaybeTls>, max_line: usize) -> Result<
 /// while the command prints nothing. Only sending waits inline, which pauses
 /// reading the command's output while the client is slow to read.
 async fn pump(
-    ws: &mut WebSocket<MaybeTls>,
+    ws: &mut WebSocket<Transport>,
     child: &mut Child,
     stdin: ChildStdin,
     lines: &mut FramedRead<ChildStdout, LineCodec>,
@@ -378,11 +376,15 @@ async fn pump(
 /// (`held`), `None` once the client has gone: the socket is not read
 /// then, so a Close or end of stream behind unread messages is seen only
 /// as the socket's read side closing (a FIN or a reset).
-async fn socket_event(ws: &mut WebSocket<MaybeTls>, held: bool) -> Option<Result<Message, wsx::Error>> {
+async fn socket_event(ws: &mut WebSocket<Transport>, held: bool) -> Option<Result<Message, wsx::Error>> {
     if !held {
         return ws.recv().await;
     }
-    let tcp = ws.get_ref().tcp();
+    // An HTTP/2 stream shares its socket: its reset is seen once the held
+    // message is written and the stream read again.
+    let Some(tcp) = ws.get_ref().tcp() else {
+        return std::future::pending().await;
+    };
     loop {
         match tcp.ready(tokio::io::Interest::READABLE).await {
             // Readable stays set while messages wait unread: look again later.
@@ -412,7 +414,7 @@ async fn write_pending(stdin: Option<&mut ChildStdin>, pending: Option<&mut Pend
 /// Sends one output line, unless a close has started already (a
 /// shutdown's 1001): then the line is dropped and `recv` goes on with the
 /// closing handshake.
-async fn send(ws: &mut WebSocket<MaybeTls>, message: Message) -> Result<(), wsx::Error> {
+async fn send(ws: &mut WebSocket<Transport>, message: Message) -> Result<(), wsx::Error> {
     if *ws.state() == wsx::proto::State::Open {
         ws.send(message).await?;
     }
@@ -423,7 +425,7 @@ async fn send(ws: &mut WebSocket<MaybeTls>, message: Message) -> Result<(), wsx:
 /// or [`DRAIN`] after its exit (a background process may hold the pipe);
 /// [`End::LineTooLong`] if a line is too long, else [`End::Socket`].
 async fn drain(
-    ws: &mut WebSocket<MaybeTls>,
+    ws: &mut WebSocket<Transport>,
     lines: &mut FramedRead<ChildStdout, LineCodec>,
 ) -> Result<End, wsx::Error> {
     let deadline = tokio::time::Instant::now() + DRAIN;
@@ -439,7 +441,7 @@ async fn drain(
 
 /// Closes with `code` and `reason`, or, when a close has started already,
 /// reads until the peer's Close.
-async fn finish(ws: &mut WebSocket<MaybeTls>, code: CloseCode, reason: &str) -> Result<(), wsx::Error> {
+async fn finish(ws: &mut WebSocket<Transport>, code: CloseCode, reason: &str) -> Result<(), wsx::Error> {
     if *ws.state() == wsx::proto::State::Open {
         ws.close(code, reason).await?;
     } else {
@@ -628,7 +630,7 @@ mod tests {
 
     #[test]
     fn the_routing_future_is_boxed() {
-        let size = future_size(&|(incoming, exec): (IncomingRequest<MaybeTls>, Arc<Exec>)| route(incoming, exec));
+        let size = future_size(&|(incoming, exec): (IncomingRequest<Transport>, Arc<Exec>)| route(incoming, exec));
         assert!(size <= 16, "the --exec routing future takes {size} bytes");
     }
 }

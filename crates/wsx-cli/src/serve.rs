@@ -13,7 +13,7 @@ use bytes::Bytes;
 use clap::Args;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
-use wsx::{CloseCode, IncomingRequest, MaybeTls, Message, WebSocket};
+use wsx::{CloseCode, IncomingRequest, Message, Transport, WebSocket};
 
 use crate::demo;
 use crate::exec;
@@ -174,7 +174,6 @@ pub(crate) async fn run(args: ServeArgs) -> ExitCode {
         .idle_timeout((args.idle_timeout > 0).then(|| Duration::from_secs(args.idle_timeout)))
         .handshake_timeout(Duration::from_secs(args.handshake_timeout))
         .close_timeout(Duration::from_secs(args.close_timeout));
-    let config = handshake_policy(config, &args);
     let hub = Arc::new(Hub::new(args.broadcast_queue));
     let rooms_config = RoomsConfig { history: args.history, queue: args.room_queue, redis: args.redis.clone() };
     let rooms = match Rooms::start(rooms_config) {
@@ -188,7 +187,7 @@ pub(crate) async fn run(args: ServeArgs) -> ExitCode {
         .max_connections(args.max_connections)
         .max_handshakes(args.max_handshakes)
         .shutdown_timeout(Duration::from_secs(args.shutdown_timeout));
-    let server = wsx::Server::new(listener, config).options(options).tls(tls);
+    let server = wsx::Server::new(listener, config).policy(handshake_policy(&args)).options(options).tls(tls);
     let shutdown = server.shutdown_signal();
     tokio::spawn(async move {
         let signal = termination_signal().await;
@@ -223,9 +222,11 @@ fn tls_acceptor(args: &ServeArgs) -> Result<Option<wsx::TlsAcceptor>, wsx::Error
 }
 
 /// Origin allow-list and subprotocols from the options.
-fn handshake_policy(config: wsx::Config, args: &ServeArgs) -> wsx::Config {
-    let config = config.subprotocols(args.subprotocols.clone()).require_subprotocol(args.require_subprotocol);
-    if args.origins.is_empty() { config } else { config.allowed_origins(wsx::AllowedOrigins::new(&args.origins)) }
+fn handshake_policy(args: &ServeArgs) -> wsx::HandshakePolicy {
+    let policy = wsx::HandshakePolicy::default()
+        .subprotocols(args.subprotocols.clone())
+        .require_subprotocol(args.require_subprotocol);
+    if args.origins.is_empty() { policy } else { policy.allowed_origins(wsx::AllowedOrigins::new(&args.origins)) }
 }
 
 /// Waits for SIGINT or SIGTERM and names it.
@@ -241,8 +242,8 @@ async fn termination_signal() -> &'static str {
     }
 }
 
-async fn route(incoming: IncomingRequest<MaybeTls>, hub: Arc<Hub>, rooms: Arc<Rooms>) {
-    let peer = incoming.get_ref().peer_addr().ok();
+async fn route(incoming: IncomingRequest<Transport>, hub: Arc<Hub>, rooms: Arc<Rooms>) {
+    let peer = incoming.peer_addr();
     let path = incoming.request().uri().path().to_owned();
     let result = endpoint(incoming, &path, hub, rooms).await;
     match result {
@@ -255,7 +256,7 @@ async fn route(incoming: IncomingRequest<MaybeTls>, hub: Arc<Hub>, rooms: Arc<Ro
 /// as the connection, and with the endpoints inline it would be as large as
 /// the largest of them, so an idle `/echo` client would pay for `/rooms`.
 fn endpoint<'a>(
-    incoming: IncomingRequest<MaybeTls>,
+    incoming: IncomingRequest<Transport>,
     path: &'a str,
     hub: Arc<Hub>,
     rooms: Arc<Rooms>,
@@ -277,7 +278,7 @@ fn endpoint<'a>(
     }
 }
 
-async fn echo(incoming: IncomingRequest<MaybeTls>) -> Result<(), wsx::Error> {
+async fn echo(incoming: IncomingRequest<Transport>) -> Result<(), wsx::Error> {
     let mut ws = incoming.accept().await?;
     tracing::debug!("echo connection open");
     while let Some(message) = ws.recv().await {
@@ -332,7 +333,7 @@ impl Hub {
     }
 }
 
-async fn broadcast(incoming: IncomingRequest<MaybeTls>, hub: Arc<Hub>) -> Result<(), wsx::Error> {
+async fn broadcast(incoming: IncomingRequest<Transport>, hub: Arc<Hub>) -> Result<(), wsx::Error> {
     // Join before answering 101, so a client that sees the upgrade is
     // already subscribed.
     let (id, outbox) = hub.join();
@@ -349,7 +350,7 @@ async fn broadcast(incoming: IncomingRequest<MaybeTls>, hub: Arc<Hub>) -> Result
 }
 
 async fn relay_broadcast(
-    mut ws: WebSocket<MaybeTls>,
+    mut ws: WebSocket<Transport>,
     hub: &Hub,
     id: u64,
     mut outbox: mpsc::Receiver<Message>,
@@ -389,7 +390,7 @@ mod tests {
     /// is boxed to its own size).
     #[test]
     fn routing_future_stays_small() {
-        let size = future_size(&|(incoming, hub, rooms): (IncomingRequest<MaybeTls>, Arc<Hub>, Arc<Rooms>)| {
+        let size = future_size(&|(incoming, hub, rooms): (IncomingRequest<Transport>, Arc<Hub>, Arc<Rooms>)| {
             route(incoming, hub, rooms)
         });
         assert!(size <= 512, "the routing future takes {size} bytes");

@@ -16,7 +16,8 @@ async fn handle(mut request: Request<Incoming>) -> Result<Response<Full<Bytes>>,
     if request.uri().path() != "/echo" {
         return Ok(Response::new(Full::new(Bytes::from_static(b"hello from hyper\n"))));
     }
-    let upgrade = match wsx::hyper::upgrade(&mut request, wsx::Config::default()) {
+    let policy = wsx::HandshakePolicy::default().subprotocols(["echo.v1"]);
+    let upgrade = match wsx::hyper::upgrade(&mut request, &policy, wsx::Config::default()) {
         Ok(upgrade) => upgrade,
         Err(rejection) => return Ok(rejection.into_response().map(Full::new)),
     };

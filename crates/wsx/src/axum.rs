@@ -1,21 +1,25 @@
-//! An axum extractor for WebSocket upgrades (RFC 6455 §4.2), on top of the
-//! hyper glue in [`crate::hyper`].
+//! An axum extractor for WebSockets — an HTTP/1.1 upgrade (RFC 6455 §4.2)
+//! or an HTTP/2 extended CONNECT (RFC 8441) — on top of the hyper glue in
+//! [`crate::hyper`].
 //!
 //! Contract: extracting [`WebSocketUpgrade`] validates the handshake (a
 //! refusal becomes the matching 4xx response); [`WebSocketUpgrade::on_upgrade`]
-//! answers 101 — after the Origin allow-list of its [`Config`] — and runs the
-//! callback with a [`WebSocket`] in a task of its own.
+//! answers (101, or 200 on HTTP/2) — after the [`HandshakePolicy`] given
+//! with [`policy`](WebSocketUpgrade::policy) — and runs the callback with a
+//! [`WebSocket`] in a task of its own. Route with `any` (not `get`) so the
+//! HTTP/2 CONNECT reaches the handler too.
 //!
 //! ```no_run
-//! use axum::{Router, routing::get, response::Response};
+//! use axum::{Router, routing::{any, get}, response::Response};
 //! async fn echo(upgrade: wsx::axum::WebSocketUpgrade) -> Response {
-//!     upgrade.protocols(["chat.v2"]).on_upgrade(|mut ws| async move {
+//!     let policy = wsx::HandshakePolicy::default().subprotocols(["chat.v2"]);
+//!     upgrade.policy(&policy).on_upgrade(|mut ws| async move {
 //!         while let Some(Ok(message)) = ws.recv().await {
 //!             if ws.send(message).await.is_err() { break; }
 //!         }
 //!     })
 //! }
-//! let app: Router = Router::new().route("/echo", get(echo)).route("/", get(|| async { "hello" }));
+//! let app: Router = Router::new().route("/echo", any(echo)).route("/", get(|| async { "hello" }));
 //! ```
 
 use std::future::Future;
@@ -27,9 +31,9 @@ use http::request::Parts;
 use wsx_proto::handshake::ClientOffer;
 
 use crate::config::Config;
-use crate::hyper::{Rejection, UpgradedIo, head_of, prepare};
-use crate::policy::select_subprotocol;
-use crate::server::Accept;
+use crate::handshake::Accept;
+use crate::hyper::{Rejection, Upgrade, UpgradedIo, head_of, prepare};
+use crate::policy::HandshakePolicy;
 use crate::websocket::WebSocket;
 
 /// The extractor: a valid WebSocket handshake request.
@@ -39,6 +43,7 @@ pub struct WebSocketUpgrade {
     offer: ClientOffer,
     on_upgrade: Option<::hyper::upgrade::OnUpgrade>,
     config: Config,
+    policy: HandshakePolicy,
     accept: Accept,
     subprotocol: Option<String>,
 }
@@ -49,10 +54,19 @@ impl<S: Send + Sync> FromRequestParts<S> for WebSocketUpgrade {
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let head = head_of(&parts.method, &parts.uri, parts.version, &parts.headers);
         // Validate now (so a bad request never reaches the handler); the
-        // Origin check waits for the handler's `Config`.
-        let upgrade = prepare(&head, &mut parts.extensions, Config::default()).map_err(UpgradeRejection)?;
+        // policy's checks wait for the handler's `policy`.
+        let no_policy = HandshakePolicy::default();
+        let upgrade = prepare(&head, &mut parts.extensions, &no_policy, Config::default()).map_err(UpgradeRejection)?;
         let (offer, on_upgrade, config) = upgrade.into_parts();
-        Ok(Self { head, offer, on_upgrade: Some(on_upgrade), config, accept: Accept::default(), subprotocol: None })
+        Ok(Self {
+            head,
+            offer,
+            on_upgrade: Some(on_upgrade),
+            config,
+            policy: no_policy,
+            accept: Accept::default(),
+            subprotocol: None,
+        })
     }
 }
 
@@ -62,21 +76,22 @@ impl WebSocketUpgrade {
         &self.head
     }
 
-    /// Connection settings, including [`Config::allowed_origins`].
+    /// Connection settings.
     pub fn config(mut self, config: Config) -> Self {
         self.config = config;
         self
     }
 
-    /// Selects the first subprotocol of the client's list that is in
-    /// `supported`; none is selected if there is no match.
-    pub fn protocols<I, P>(mut self, supported: I) -> Self
-    where
-        I: IntoIterator<Item = P>,
-        P: AsRef<str>,
-    {
-        let supported: Vec<P> = supported.into_iter().collect();
-        self.subprotocol = select_subprotocol(&self.offer.subprotocols, &supported).map(str::to_owned);
+    /// The handshake policy: origins allowed (others get 403 from
+    /// [`on_upgrade`](Self::on_upgrade)), and the subprotocol, the first of
+    /// the client's list the policy speaks (a 400 if it requires one and
+    /// none is shared).
+    pub fn policy(mut self, policy: &HandshakePolicy) -> Self {
+        self.policy = policy.clone();
+        self.subprotocol = match policy.choose_subprotocol(&self.offer) {
+            Ok(protocol) => protocol.map(str::to_owned),
+            Err(_) => None,
+        };
         if let Some(protocol) = &self.subprotocol {
             self.accept = std::mem::take(&mut self.accept).subprotocol(protocol.clone());
         }
@@ -88,7 +103,7 @@ impl WebSocketUpgrade {
         &self.offer
     }
 
-    /// The subprotocol [`protocols`](Self::protocols) selected.
+    /// The subprotocol the [`policy`](Self::policy) selected.
     pub fn selected_protocol(&self) -> Option<&str> {
         self.subprotocol.as_deref()
     }
@@ -99,8 +114,10 @@ impl WebSocketUpgrade {
         self
     }
 
-    /// Answers 101 and runs `callback` with the connection in a new task;
-    /// or returns the refusal (403 for an origin not allowed).
+    /// Answers (101, or 200 on HTTP/2) and runs `callback` with the
+    /// connection in a new task; or returns the refusal (403 for an origin
+    /// not allowed, 400 when the policy requires a subprotocol the client
+    /// does not offer).
     pub fn on_upgrade<F, Fut>(mut self, callback: F) -> Response
     where
         F: FnOnce(WebSocket<UpgradedIo>) -> Fut + Send + 'static,
@@ -109,12 +126,12 @@ impl WebSocketUpgrade {
         let Some(on_upgrade) = self.on_upgrade.take() else {
             return http::StatusCode::INTERNAL_SERVER_ERROR.into_response();
         };
-        let mut extensions = http::Extensions::new();
-        extensions.insert(on_upgrade);
-        let upgrade = match prepare(&self.head, &mut extensions, self.config) {
-            Ok(upgrade) => upgrade,
-            Err(rejection) => return UpgradeRejection(rejection).into_response(),
-        };
+        let refusal = self.policy.check_origin(&self.offer).and_then(|()| self.policy.choose_subprotocol(&self.offer));
+        if let Err(refusal) = refusal {
+            let (response, body) = *refusal;
+            return UpgradeRejection(Rejection::new(response, body)).into_response();
+        }
+        let upgrade = Upgrade::from_parts(self.offer, on_upgrade, self.config);
         match upgrade.accept(self.accept) {
             Ok((response, pending)) => {
                 tokio::spawn(async move {

@@ -15,11 +15,34 @@ use wsx_proto::{Negotiated, Role};
 
 use crate::config::Config;
 use crate::error::{Error, TimeoutKind};
+use crate::http2::{Http2Connection, Http2Settings};
 use crate::proxy::Proxy;
 use crate::redirect;
-use crate::stream::MaybeTls;
-use crate::tls::TlsConnector;
+use crate::tls::{ALPN_H2, Alpn, TlsConnector};
+use crate::transport::{MaybeTls, Transport};
 use crate::websocket::WebSocket;
+
+/// Which HTTP version a client opens its WebSocket with.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HttpMode {
+    /// An HTTP/1.1 upgrade (RFC 6455 §4). The default.
+    #[default]
+    Http1,
+    /// An extended CONNECT on an HTTP/2 connection (RFC 8441): TLS with
+    /// ALPN `h2` for `wss://`, prior knowledge (cleartext HTTP/2 from the
+    /// first byte) for `ws://`. Fails with [`Error::Http2Unavailable`]
+    /// where the server does not offer it.
+    Http2,
+    /// HTTP/2 where the server offers it, else HTTP/1.1: for `wss://`, ALPN
+    /// offers `h2` and `http/1.1` and the server chooses; a server that
+    /// chose `h2` but does not enable the extended CONNECT, or refuses the
+    /// CONNECT with 400, 405 or 501 (RFC 8441 §4: it cannot), is asked
+    /// again over HTTP/1.1 on a new connection, once. `ws://` uses HTTP/1.1
+    /// (cleartext HTTP/2 needs prior knowledge). Which one was used:
+    /// [`Transport::http_version`].
+    Auto,
+}
 
 /// Connects to a `ws://` or `wss://` URL with the default [`Config`];
 /// returns the connection and the server's handshake response.
@@ -31,7 +54,7 @@ use crate::websocket::WebSocket;
 /// ws.send("hello").await?;
 /// # Ok(()) }
 /// ```
-pub async fn connect(url: &str) -> Result<(WebSocket<MaybeTls>, Response<()>), Error> {
+pub async fn connect(url: &str) -> Result<(WebSocket<Transport>, Response<()>), Error> {
     ClientBuilder::new(url).connect().await
 }
 
@@ -56,12 +79,20 @@ pub async fn connect(url: &str) -> Result<(WebSocket<MaybeTls>, Response<()>), E
 #[derive(Debug)]
 pub struct ClientBuilder {
     request: Result<ClientRequest, Error>,
+    options: Options,
+}
+
+/// Everything but the request: how to reach the server and what to run.
+#[derive(Debug)]
+struct Options {
     config: Config,
     connect_timeout: Duration,
     handshake_timeout: Option<Duration>,
     tls: TlsConnector,
     proxy: Option<Proxy>,
     max_redirects: usize,
+    http: HttpMode,
+    http2: Http2Settings,
 }
 
 impl ClientBuilder {
@@ -71,12 +102,16 @@ impl ClientBuilder {
     pub fn new(url: &str) -> Self {
         Self {
             request: WsUri::parse(url).map(ClientRequest::new).map_err(Error::from),
-            config: Config::default(),
-            connect_timeout: Duration::from_secs(10),
-            handshake_timeout: None,
-            tls: TlsConnector::new(),
-            proxy: None,
-            max_redirects: 0,
+            options: Options {
+                config: Config::default(),
+                connect_timeout: Duration::from_secs(10),
+                handshake_timeout: None,
+                tls: TlsConnector::new(),
+                proxy: None,
+                max_redirects: 0,
+                http: HttpMode::Http1,
+                http2: Http2Settings::default(),
+            },
         }
     }
 
@@ -114,34 +149,34 @@ impl ClientBuilder {
 
     /// Connection settings.
     pub fn config(mut self, config: Config) -> Self {
-        self.config = config;
+        self.options.config = config;
         self
     }
 
     /// Deadline for establishing the TCP connection (and the proxy tunnel,
     /// if any). Default 10 s.
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.connect_timeout = timeout;
+        self.options.connect_timeout = timeout;
         self
     }
 
     /// Deadline for the TLS and WebSocket handshakes together; overrides
     /// [`Config::handshake_timeout`] (10 s).
     pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
-        self.handshake_timeout = Some(timeout);
+        self.options.handshake_timeout = Some(timeout);
         self
     }
 
     /// TLS settings for `wss://` (default: the webpki roots, verification on).
     pub fn tls(mut self, tls: TlsConnector) -> Self {
-        self.tls = tls;
+        self.options.tls = tls;
         self
     }
 
     /// Connects through `proxy`. No proxy is used unless set here (see
     /// [`Proxy::from_env`] for the environment variables).
     pub fn proxy(mut self, proxy: Proxy) -> Self {
-        self.proxy = Some(proxy);
+        self.options.proxy = Some(proxy);
         self
     }
 
@@ -151,26 +186,133 @@ impl ClientBuilder {
     /// headers and the URL's credentials are dropped; a redirect from
     /// `wss://` to `ws://` is never followed.
     pub fn max_redirects(mut self, max: usize) -> Self {
-        self.max_redirects = max;
+        self.options.max_redirects = max;
+        self
+    }
+
+    /// Which HTTP version opens the WebSocket (default HTTP/1.1).
+    pub fn http(mut self, mode: HttpMode) -> Self {
+        self.options.http = mode;
+        self
+    }
+
+    /// The limits of an HTTP/2 connection (windows, streams, headers).
+    pub fn http2_settings(mut self, settings: Http2Settings) -> Self {
+        self.options.http2 = settings;
         self
     }
 
     /// Connects (through the proxy, if any), runs TLS for `wss://`, and the
-    /// opening handshake, following redirects if allowed.
-    pub async fn connect(self) -> Result<(WebSocket<MaybeTls>, Response<()>), Error> {
-        let mut request = self.request?;
-        let mut config = self.config;
-        if let Some(timeout) = self.handshake_timeout {
-            config.handshake_timeout = timeout;
+    /// opening handshake over the HTTP version [`http`](Self::http) asks
+    /// for, following redirects if allowed (HTTP/1.1).
+    pub async fn connect(self) -> Result<(WebSocket<Transport>, Response<()>), Error> {
+        let request = self.request?;
+        let options = self.options.with_deadline();
+        let secure = request.uri().is_secure();
+        match options.http {
+            HttpMode::Http1 => options.connect_http1(request).await,
+            HttpMode::Http2 => options.open_http2(request).await,
+            HttpMode::Auto if !secure => options.connect_http1(request).await,
+            HttpMode::Auto => options.connect_auto(request).await,
         }
+    }
+
+    /// Connects over HTTP/2 and returns the connection, on which
+    /// [`Http2Connection::open`] opens any number of WebSockets with this
+    /// builder's headers, subprotocols and settings.
+    ///
+    /// # Errors
+    /// [`Error::Http2Unavailable`] if the server does not agree to `h2` or
+    /// does not enable the extended CONNECT; connection and TLS errors as
+    /// [`connect`](Self::connect).
+    pub async fn connect_http2(self) -> Result<Http2Connection, Error> {
+        let request = self.request?;
+        self.options.with_deadline().connect_http2(request).await
+    }
+
+    /// Runs the opening handshake over a transport the caller connected
+    /// (a Unix socket, a tunnel, a TLS stream), as an HTTP/1.1 upgrade.
+    pub async fn connect_on<S: AsyncRead + AsyncWrite + Unpin>(
+        self,
+        io: S,
+    ) -> Result<(WebSocket<S>, Response<()>), Error> {
+        let options = self.options.with_deadline();
+        handshake(io, self.request?, options.config).await
+    }
+}
+
+impl Options {
+    /// The handshake deadline set on the builder, if any, in the config.
+    fn with_deadline(mut self) -> Self {
+        if let Some(timeout) = self.handshake_timeout {
+            self.config.handshake_timeout = timeout;
+        }
+        self
+    }
+
+    async fn connect_http2(&self, request: ClientRequest) -> Result<Http2Connection, Error> {
+        let uri = request.uri().clone();
+        let io = open_transport(&uri, self.proxy.as_ref(), self.connect_timeout).await?;
+        let io = if uri.is_secure() {
+            let io = self.tls_handshake(&uri, io, Alpn::Http2OrHttp1).await?;
+            if io.alpn_protocol() != Some(ALPN_H2) {
+                return Err(Error::Http2Unavailable { reason: "the server did not agree to h2 in TLS" });
+            }
+            io
+        } else {
+            io
+        };
+        Http2Connection::handshake(io, request, self.config.clone(), &self.http2).await
+    }
+
+    /// One WebSocket on a new HTTP/2 connection.
+    async fn open_http2(&self, request: ClientRequest) -> Result<(WebSocket<Transport>, Response<()>), Error> {
+        let connection = self.connect_http2(request.clone()).await?;
+        connection.open_request(request).await
+    }
+
+    /// HTTP/2 if the server offers it, else HTTP/1.1 (see [`HttpMode::Auto`]).
+    async fn connect_auto(&self, request: ClientRequest) -> Result<(WebSocket<Transport>, Response<()>), Error> {
+        let uri = request.uri().clone();
+        let io = open_transport(&uri, self.proxy.as_ref(), self.connect_timeout).await?;
+        let io = self.tls_handshake(&uri, io, Alpn::Http2OrHttp1).await?;
+        if io.alpn_protocol() != Some(ALPN_H2) {
+            // The server chose HTTP/1.1 on this very connection.
+            return self.upgrade_http1(Transport::Http1(io), request).await;
+        }
+        let attempt = match Http2Connection::handshake(io, request.clone(), self.config.clone(), &self.http2).await {
+            Ok(connection) => connection.open_request(request.clone()).await,
+            Err(error) => Err(error),
+        };
+        match attempt {
+            Err(error) if cannot_carry_websockets(&error) => {
+                tracing::debug!(%error, "WebSocket over HTTP/2 refused; falling back to HTTP/1.1");
+                self.connect_http1(request).await
+            }
+            other => other,
+        }
+    }
+
+    /// TLS for `uri` over `io`, under the handshake deadline.
+    async fn tls_handshake(&self, uri: &WsUri, io: MaybeTls, alpn: Alpn) -> Result<MaybeTls, Error> {
+        let deadline = self.config.handshake_timeout;
+        tokio::time::timeout(deadline, self.tls.connect(uri.host(), io, alpn))
+            .await
+            .map_err(|_| Error::Timeout { kind: TimeoutKind::Handshake, after: deadline })?
+    }
+
+    /// An HTTP/1.1 upgrade on a new connection, following redirects if
+    /// allowed.
+    async fn connect_http1(&self, mut request: ClientRequest) -> Result<(WebSocket<Transport>, Response<()>), Error> {
+        let config = &self.config;
         let mut redirects = 0;
         loop {
             let uri = request.uri().clone();
             let io = open_transport(&uri, self.proxy.as_ref(), self.connect_timeout).await?;
             let deadline = config.handshake_timeout;
             let attempt = tokio::time::timeout(deadline, async {
-                let io = if uri.is_secure() { self.tls.connect(uri.host(), io).await? } else { io };
-                handshake_inner(io, request.clone(), config.clone()).await
+                let io = if uri.is_secure() { self.tls.connect(uri.host(), io, Alpn::Http1).await? } else { io };
+                handshake_inner(Transport::Http1(io), request.clone(), config.clone()).await
             })
             .await
             .map_err(|_| Error::Timeout { kind: TimeoutKind::Handshake, after: deadline })?;
@@ -183,27 +325,44 @@ impl ClientBuilder {
                     request = next;
                     redirects += 1;
                 }
-                #[cfg(target_os = "linux")]
-                Ok((mut ws, response)) => {
-                    ws.use_recv_low_water(crate::low_water::plain_socket);
-                    return Ok((ws, response));
-                }
-                other => return other,
+                Ok((ws, response)) => return Ok(with_low_water(ws, response)),
+                Err(error) => return Err(error),
             }
         }
     }
 
-    /// Runs the opening handshake over a transport the caller connected
-    /// (a Unix socket, a tunnel, a TLS stream).
-    pub async fn connect_on<S: AsyncRead + AsyncWrite + Unpin>(
-        self,
-        io: S,
-    ) -> Result<(WebSocket<S>, Response<()>), Error> {
-        let mut config = self.config;
-        if let Some(timeout) = self.handshake_timeout {
-            config.handshake_timeout = timeout;
+    /// The HTTP/1.1 upgrade on a connection already open (and TLS'd).
+    async fn upgrade_http1(
+        &self,
+        io: Transport,
+        request: ClientRequest,
+    ) -> Result<(WebSocket<Transport>, Response<()>), Error> {
+        let (ws, response) = handshake(io, request, self.config.clone()).await?;
+        Ok(with_low_water(ws, response))
+    }
+}
+
+/// A WebSocket over plain TCP watches its socket's receive low-water mark.
+fn with_low_water(
+    #[allow(unused_mut, reason = "the low-water mark is Linux-only")] mut ws: WebSocket<Transport>,
+    response: Response<()>,
+) -> (WebSocket<Transport>, Response<()>) {
+    #[cfg(target_os = "linux")]
+    ws.use_recv_low_water(crate::low_water::transport_socket);
+    (ws, response)
+}
+
+/// Whether an HTTP/2 attempt failed because the server cannot carry
+/// WebSockets over HTTP/2 (RFC 8441 §4 names no status; 400, 405 and 501
+/// are what servers without it answer a CONNECT with), so HTTP/1.1 may
+/// work.
+fn cannot_carry_websockets(error: &Error) -> bool {
+    match error {
+        Error::Http2Unavailable { .. } => true,
+        Error::Handshake(HandshakeError::UnexpectedStatus { status, extended_connect: true }) => {
+            matches!(status.as_u16(), 400 | 405 | 501)
         }
-        handshake(io, self.request?, config).await
+        _ => false,
     }
 }
 

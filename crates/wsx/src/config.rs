@@ -21,8 +21,11 @@ impl Default for Keepalive {
     }
 }
 
-/// Settings of a [`WebSocket`](crate::WebSocket) and its handshake. Every
-/// default bounds what a hostile or broken peer can cost us.
+/// Settings of one [`WebSocket`](crate::WebSocket) and its handshake: the
+/// protocol limits, deadlines and buffers. What a server decides about
+/// handshakes (origins, subprotocols) is its
+/// [`HandshakePolicy`](crate::HandshakePolicy). Every default bounds what a
+/// hostile or broken peer can cost us.
 ///
 /// ```
 /// use std::time::Duration;
@@ -57,21 +60,9 @@ pub struct Config {
     pub write_buffer_max: Option<usize>,
     /// Size limits of the handshake head (16 KiB, 100 headers → 431).
     pub handshake_limits: HandshakeLimits,
-    /// Servers: the origins allowed to connect (others get 403). Default
-    /// `None`: any origin — set it for any endpoint a browser reaches with
-    /// cookies, or cross-site WebSocket hijacking is possible.
-    pub allowed_origins: Option<crate::AllowedOrigins>,
-    /// Servers: the subprotocols spoken here. [`IncomingRequest::accept`](crate::IncomingRequest::accept)
-    /// selects the first of the client's list found here (RFC 6455 §4.2.2).
-    /// Default: none.
-    pub subprotocols: Vec<String>,
-    /// Servers: refuse (400) a client that offers none of `subprotocols`,
-    /// instead of connecting without one. Default `false`.
-    pub require_subprotocol: bool,
-    /// Servers: once this signal is triggered, the connection starts its
-    /// closing handshake with 1001 Going Away the next time it is read.
-    /// Default `None`; [`Server`](crate::Server) sets its own signal.
-    pub shutdown: Option<crate::ShutdownSignal>,
+    /// Once triggered, the connection starts its closing handshake with
+    /// 1001 Going Away the next time it is read ([`Config::shutdown`]).
+    pub(crate) shutdown: Option<crate::ShutdownSignal>,
 }
 
 impl Default for Config {
@@ -85,9 +76,6 @@ impl Default for Config {
             write_buffer_high_water: 64 * 1024,
             write_buffer_max: None,
             handshake_limits: HandshakeLimits::default(),
-            allowed_origins: None,
-            subprotocols: Vec::new(),
-            require_subprotocol: false,
             shutdown: None,
         }
     }
@@ -161,29 +149,10 @@ impl Config {
         self
     }
 
-    /// Servers: the subprotocols spoken here (see [`Config::subprotocols`]).
-    pub fn subprotocols<I, S>(mut self, protocols: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        self.subprotocols = protocols.into_iter().map(Into::into).collect();
-        self
-    }
-
-    /// Servers: refuse clients that offer none of the subprotocols.
-    pub fn require_subprotocol(mut self, require: bool) -> Self {
-        self.require_subprotocol = require;
-        self
-    }
-
-    /// Servers: refuses (403) handshakes from origins not in `origins`.
-    pub fn allowed_origins(mut self, origins: crate::AllowedOrigins) -> Self {
-        self.allowed_origins = Some(origins);
-        self
-    }
-
-    /// Closes the connection with 1001 once `signal` is triggered.
+    /// Closes the connection with 1001 once `signal` is triggered. A
+    /// [`Server`](crate::Server) sets its own; this is for WebSockets
+    /// accepted elsewhere (hyper, axum, [`accept`](crate::accept)) that
+    /// should go away with the application.
     pub fn shutdown(mut self, signal: crate::ShutdownSignal) -> Self {
         self.shutdown = Some(signal);
         self

@@ -80,6 +80,15 @@ pub enum Error {
     /// The proxy could not open a tunnel.
     #[error("proxy: {0}")]
     Proxy(#[from] crate::proxy::ProxyError),
+    /// WebSockets over HTTP/2 cannot be had from this server: it did not
+    /// agree to `h2` in TLS, or does not enable the extended CONNECT
+    /// (RFC 8441 §3). [`ClientBuilder`](crate::ClientBuilder)'s automatic
+    /// mode falls back to HTTP/1.1 on it.
+    #[error("WebSocket over HTTP/2 unavailable: {reason}")]
+    Http2Unavailable {
+        /// What the server said or did.
+        reason: &'static str,
+    },
     /// The server answered the handshake with a redirect that was not
     /// followed (redirects are off by default, as in browsers; see
     /// [`ClientBuilder::max_redirects`](crate::ClientBuilder::max_redirects)).

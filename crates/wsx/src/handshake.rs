@@ -1,29 +1,32 @@
-//! The server side (RFC 6455 §4.2): read and check the opening handshake,
-//! let the application decide (subprotocol, extra headers, or any HTTP
-//! refusal), answer, and hand leftover bytes to the connection. A listener
-//! helper accepts connections and spawns a task for each.
+//! The server side of the opening handshake, whichever HTTP version
+//! carries it: an HTTP/1.1 upgrade (RFC 6455 §4.2) read from the
+//! connection and answered 101 on it, or an HTTP/2 extended CONNECT
+//! (RFC 8441 §5) answered 200 on its stream. Both go through the same
+//! steps: the request is checked, the [`HandshakePolicy`] refuses origins
+//! it does not allow, the application decides (subprotocol, extra headers,
+//! or any HTTP refusal), and the answer opens the same [`WebSocket`] over
+//! the same core.
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode};
+use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode, Version};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
 use wsx_proto::handshake::{
-    ClientOffer, HandshakeError, encode_response, error_response, parse_request, validate_request,
+    ClientOffer, HandshakeError, encode_response, error_response, parse_request, validate_extended_connect,
+    validate_request,
 };
 use wsx_proto::{Negotiated, Role};
 
 use crate::config::Config;
 use crate::error::{Error, TimeoutKind};
-use crate::stream::MaybeTls;
-use crate::tls::TlsAcceptor;
+use crate::http2::Http2Stream;
+use crate::policy::HandshakePolicy;
 use crate::websocket::WebSocket;
 
-/// The `Server` header of our 101 responses.
+/// The `Server` header of our answers.
 const SERVER_NAME: &str = concat!("wsx/", env!("CARGO_PKG_VERSION"));
 
 /// How to accept a handshake: the subprotocol chosen from the client's list
@@ -57,12 +60,11 @@ impl Accept {
         }
         self
     }
-}
 
-impl Accept {
-    /// The 101 response to `offer` and what it agrees to; shared by every
-    /// server path (ours, hyper, axum). permessage-deflate is accepted when
-    /// `config` turns it on.
+    /// The answer to `offer` (101 for an HTTP/1.1 upgrade, 200 for an
+    /// extended CONNECT) and what it agrees to; shared by every server path
+    /// (ours, hyper, axum). permessage-deflate is accepted when `config`
+    /// turns it on.
     pub(crate) fn into_response(
         self,
         offer: &ClientOffer,
@@ -81,20 +83,43 @@ impl Accept {
     }
 }
 
-/// A handshake request read from a client, waiting for the application's
-/// decision: [`accept`](Self::accept), or [`reject`](Self::reject) with any
-/// HTTP response.
+/// A request read from a client, waiting for the application's decision:
+/// [`accept`](Self::accept), or [`reject`](Self::reject) with any HTTP
+/// response. It may be a WebSocket handshake ([`offer`](Self::offer) is
+/// `Ok`) or any other request, which the application may answer as a plain
+/// HTTP server would.
 #[derive(Debug)]
 pub struct IncomingRequest<S> {
-    io: S,
-    /// How the connection finds its socket for the receive low-water mark
-    /// (plain TCP accepted by [`serve`] and [`serve_tls`]).
-    #[cfg(target_os = "linux")]
-    low_water: Option<crate::low_water::SocketOf<S>>,
+    reply: Reply<S>,
     /// Boxed: a handler's future keeps room for its argument for the whole
     /// life of the connection, so the request must cost it a pointer, not
     /// the ~650 bytes of the parsed head and settings.
     head: Box<Head>,
+}
+
+/// Where the answer goes, and what the WebSocket will run over.
+enum Reply<S> {
+    /// HTTP/1.1: the answer is written on the connection, which becomes the
+    /// WebSocket's transport.
+    Http1 {
+        io: S,
+        /// How the connection finds its socket for the receive low-water
+        /// mark (plain TCP accepted by the [`Server`](crate::Server)).
+        #[cfg(target_os = "linux")]
+        low_water: Option<crate::low_water::SocketOf<S>>,
+    },
+    /// HTTP/2: the answer is the stream's response; the stream becomes the
+    /// transport, made an `S` by `wrap`.
+    Http2 { respond: h2::server::SendResponse<Bytes>, body: h2::RecvStream, wrap: fn(Http2Stream) -> S },
+}
+
+impl<S> std::fmt::Debug for Reply<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Http1 { .. } => f.write_str("Http1"),
+            Self::Http2 { respond, .. } => f.debug_struct("Http2").field("stream_id", &respond.stream_id()).finish(),
+        }
+    }
 }
 
 /// The parsed request and what answering it needs.
@@ -104,23 +129,43 @@ struct Head {
     offer: Result<ClientOffer, HandshakeError>,
     leftover: BytesMut,
     config: Config,
+    policy: Arc<HandshakePolicy>,
+    peer: Option<SocketAddr>,
+    local: Option<SocketAddr>,
+    tls: bool,
+}
+
+/// Where a connection comes from, as the server that accepted it knows.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Origin {
+    pub(crate) peer: Option<SocketAddr>,
+    pub(crate) local: Option<SocketAddr>,
+    pub(crate) tls: bool,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> IncomingRequest<S> {
-    /// Reads the request head within the handshake deadline. A head that
-    /// cannot be parsed (or exceeds the limits: 431) is answered here and
-    /// returned as an error; a parsed request is returned even if it is not a
-    /// valid WebSocket handshake, so the application can serve plain HTTP.
+    /// Reads an HTTP/1.1 request head within the handshake deadline, with
+    /// no [`HandshakePolicy`] (see [`Server`](crate::Server) for one). A
+    /// head that cannot be parsed (or exceeds the limits: 431) is answered
+    /// here and returned as an error; a parsed request is returned even if
+    /// it is not a valid WebSocket handshake, so the application can serve
+    /// plain HTTP.
     pub async fn read(io: S, config: Config) -> Result<Self, Error> {
         let deadline = tokio::time::Instant::now() + config.handshake_timeout;
-        Self::read_until(io, config, deadline).await
+        Self::read_until(io, config, Arc::default(), Origin::default(), deadline).await
     }
 
     /// [`read`](Self::read) with the deadline given as an instant, so time
     /// already spent (on a TLS handshake, say) counts against it. A
-    /// WebSocket handshake from an origin that
-    /// [`Config::allowed_origins`] refuses is answered 403 here.
-    pub(crate) async fn read_until(mut io: S, config: Config, deadline: tokio::time::Instant) -> Result<Self, Error> {
+    /// WebSocket handshake from an origin that `policy` refuses is
+    /// answered 403 here.
+    pub(crate) async fn read_until(
+        mut io: S,
+        config: Config,
+        policy: Arc<HandshakePolicy>,
+        origin: Origin,
+        deadline: tokio::time::Instant,
+    ) -> Result<Self, Error> {
         let timeout = config.handshake_timeout;
         let read = tokio::time::timeout_at(deadline, read_head(&mut io, &config)).await;
         let (request, leftover) = match read {
@@ -134,21 +179,78 @@ impl<S: AsyncRead + AsyncWrite + Unpin> IncomingRequest<S> {
             Err(_) => return Err(Error::Timeout { kind: TimeoutKind::Handshake, after: timeout }),
         };
         let offer = validate_request(&request);
-        if let (Ok(offer), Some(allowed)) = (&offer, &config.allowed_origins)
-            && !allowed.allows(offer.origin.as_ref())
-        {
-            tracing::debug!(origin = ?offer.origin, "origin not allowed: 403");
-            let (response, body) = crate::policy::forbidden_origin();
-            let _ = tokio::time::timeout(timeout, write_response(&mut io, &response, &body)).await;
-            let _ = io.shutdown().await;
-            return Err(Error::Rejected { status: response.status() });
+        let head =
+            Head { request, offer, leftover, config, policy, peer: origin.peer, local: origin.local, tls: origin.tls };
+        let incoming = Self {
+            reply: Reply::Http1 {
+                io,
+                #[cfg(target_os = "linux")]
+                low_water: None,
+            },
+            head: Box::new(head),
+        };
+        incoming.check_origin().await
+    }
+
+    /// An HTTP/2 request (`parts` and its `:protocol`), answered on its
+    /// stream; `wrap` makes the stream the WebSocket's transport.
+    pub(crate) async fn from_http2(
+        parts: http::request::Parts,
+        body: h2::RecvStream,
+        respond: h2::server::SendResponse<Bytes>,
+        setup: (Config, Arc<HandshakePolicy>, Origin),
+        wrap: fn(Http2Stream) -> S,
+    ) -> Result<Self, Error> {
+        let (config, policy, origin) = setup;
+        let protocol = parts.extensions.get::<h2::ext::Protocol>().map(|p| p.as_str().to_owned());
+        let request = Request::from_parts(parts, ());
+        // RFC 8441 §4: a request with :protocol, or any CONNECT, is judged as
+        // an extended CONNECT; anything else is an ordinary request (no
+        // HTTP/2 request is an HTTP/1.1 upgrade, so its offer is an error).
+        let offer = if protocol.is_some() || request.method() == http::Method::CONNECT {
+            validate_extended_connect(&request, protocol.as_deref())
+        } else {
+            validate_request(&request)
+        };
+        let head = Head {
+            request,
+            offer,
+            leftover: BytesMut::new(),
+            config,
+            policy,
+            peer: origin.peer,
+            local: origin.local,
+            tls: origin.tls,
+        };
+        let incoming = Self { reply: Reply::Http2 { respond, body, wrap }, head: Box::new(head) };
+        incoming.check_origin().await
+    }
+
+    /// Answers 403 to a WebSocket handshake from an origin the policy
+    /// refuses, before the application sees it.
+    async fn check_origin(self) -> Result<Self, Error> {
+        let refusal = match &self.head.offer {
+            Ok(offer) => self.head.policy.check_origin(offer).err(),
+            Err(_) => None,
+        };
+        match refusal {
+            None => Ok(self),
+            Some(refusal) => {
+                let (response, body) = *refusal;
+                let status = response.status();
+                self.reject(response, body).await?;
+                Err(Error::Rejected { status })
+            }
         }
-        Ok(Self {
-            io,
-            #[cfg(target_os = "linux")]
-            low_water: None,
-            head: Box::new(Head { request, offer, leftover, config }),
-        })
+    }
+
+    /// Has the WebSocket watch its socket's receive low-water mark (plain
+    /// TCP under HTTP/1.1 only).
+    #[cfg(target_os = "linux")]
+    pub(crate) fn use_low_water(&mut self, socket_of: crate::low_water::SocketOf<S>) {
+        if let Reply::Http1 { low_water, .. } = &mut self.reply {
+            *low_water = Some(socket_of);
+        }
     }
 
     /// The request (method, path and query, headers).
@@ -166,15 +268,34 @@ impl<S: AsyncRead + AsyncWrite + Unpin> IncomingRequest<S> {
         crate::policy::cookie(self.head.request.headers(), name)
     }
 
-    /// The transport (for the peer address, say).
-    pub fn get_ref(&self) -> &S {
-        &self.io
+    /// The HTTP version of the request: `HTTP/1.1` for an upgrade, `HTTP/2`
+    /// for a request on an HTTP/2 stream.
+    pub fn http_version(&self) -> Version {
+        match self.reply {
+            Reply::Http1 { .. } => Version::HTTP_11,
+            Reply::Http2 { .. } => Version::HTTP_2,
+        }
+    }
+
+    /// The client's address, when the server that read the request knows it.
+    pub fn peer_addr(&self) -> Option<SocketAddr> {
+        self.head.peer
+    }
+
+    /// The address the request arrived on, when known.
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.head.local
+    }
+
+    /// Whether the connection is TLS.
+    pub fn is_tls(&self) -> bool {
+        self.head.tls
     }
 
     /// Accepts with no extra headers, and the first subprotocol of the
-    /// client's list that [`Config::subprotocols`] contains, if any. When
-    /// there is none and [`Config::require_subprotocol`] is set, refuses
-    /// with 400 and returns [`Error::Rejected`].
+    /// client's list that the [`HandshakePolicy`] speaks, if any. When there
+    /// is none and the policy requires one, refuses with 400 and returns
+    /// [`Error::Rejected`].
     ///
     /// The handshake runs in a boxed future: its response and write state
     /// are freed once it is done, instead of making the caller's future (a
@@ -187,28 +308,24 @@ impl<S: AsyncRead + AsyncWrite + Unpin> IncomingRequest<S> {
         let Ok(offer) = &self.head.offer else {
             return self.accept_chosen(Accept::default()).await;
         };
-        match crate::policy::select_subprotocol(&offer.subprotocols, &self.head.config.subprotocols) {
-            Some(protocol) => {
+        match self.head.policy.choose_subprotocol(offer) {
+            Ok(Some(protocol)) => {
                 let accept = Accept::default().subprotocol(protocol);
                 self.accept_chosen(accept).await
             }
-            None if self.head.config.require_subprotocol => {
-                let status = StatusCode::BAD_REQUEST;
-                let body = format!(
-                    "no supported subprotocol; this server speaks: {}\n",
-                    self.head.config.subprotocols.join(", ")
-                );
-                let response = Response::builder().status(status).body(()).map_err(|_| Error::Rejected { status })?;
-                self.reject(response, Bytes::from(body)).await?;
+            Ok(None) => self.accept_chosen(Accept::default()).await,
+            Err(refusal) => {
+                let (response, body) = *refusal;
+                let status = response.status();
+                self.reject(response, body).await?;
                 Err(Error::Rejected { status })
             }
-            None => self.accept_chosen(Accept::default()).await,
         }
     }
 
-    /// Accepts: answers 101 and returns the connection. An invalid handshake
-    /// is answered with its 400/426 and returned as an error. Boxed like
-    /// [`accept`](Self::accept).
+    /// Accepts: answers (101, or 200 on HTTP/2) and returns the connection.
+    /// An invalid handshake is answered with its 400/426/501 and returned
+    /// as an error. Boxed like [`accept`](Self::accept).
     pub fn accept_with(self, accept: Accept) -> impl Future<Output = Result<WebSocket<S>, Error>> {
         Box::pin(self.accept_chosen(accept))
     }
@@ -218,41 +335,88 @@ impl<S: AsyncRead + AsyncWrite + Unpin> IncomingRequest<S> {
             Ok(offer) => offer,
             Err(error) => {
                 let (response, body) = error_response(&error);
-                self.respond(&response, &body).await?;
+                self.reject(response, body).await?;
                 return Err(Error::Handshake(error));
             }
         };
         let (response, negotiated) = accept.into_response(&offer, &self.head.config)?;
-        self.respond(&response, &[]).await?;
-        let Head { leftover, config, .. } = *self.head;
-        #[allow(unused_mut, reason = "the low-water mark is Linux-only")]
-        let mut ws = WebSocket::from_upgraded(self.io, negotiated, config, &leftover)?;
-        #[cfg(target_os = "linux")]
-        if let Some(socket_of) = self.low_water {
-            ws.use_recv_low_water(socket_of);
+        let Head { leftover, config, peer, tls, .. } = *self.head;
+        match self.reply {
+            Reply::Http1 {
+                mut io,
+                #[cfg(target_os = "linux")]
+                low_water,
+            } => {
+                respond_http1(&mut io, &response, &[], config.handshake_timeout).await?;
+                #[allow(unused_mut, reason = "the low-water mark is Linux-only")]
+                let mut ws = WebSocket::from_upgraded(io, negotiated, config, &leftover)?;
+                #[cfg(target_os = "linux")]
+                if let Some(socket_of) = low_water {
+                    ws.use_recv_low_water(socket_of);
+                }
+                Ok(ws)
+            }
+            Reply::Http2 { mut respond, body, wrap } => {
+                // RFC 8441 §5: the 2xx opens the stream for WebSocket frames.
+                let send = respond.send_response(response, false).map_err(|error| Error::Io {
+                    context: "sending the extended CONNECT response",
+                    source: crate::http2::io_error(error),
+                })?;
+                let stream = Http2Stream::new(send, body, peer, tls);
+                WebSocket::from_upgraded(wrap(stream), negotiated, config, &[])
+            }
         }
-        Ok(ws)
     }
 
-    /// Refuses with any response (401 with `WWW-Authenticate`, 403, 404 …);
-    /// the transport is then shut down. Never answers 101.
-    pub async fn reject(mut self, mut response: Response<()>, body: Bytes) -> Result<(), Error> {
-        if response.status() == StatusCode::SWITCHING_PROTOCOLS {
+    /// Refuses with any response (401 with `WWW-Authenticate`, 403, 404 …),
+    /// or serves a plain HTTP request (`GET /` with a page). On HTTP/1.1 the
+    /// connection is then shut down; on HTTP/2 only the stream ends. Never
+    /// opens a WebSocket: a 101 (or a 2xx to an extended CONNECT) is sent
+    /// as 500.
+    pub async fn reject(self, mut response: Response<()>, body: Bytes) -> Result<(), Error> {
+        let opens = response.status() == StatusCode::SWITCHING_PROTOCOLS
+            || (self.head.offer.as_ref().is_ok_and(|offer| offer.key.is_none()) && response.status().is_success());
+        if opens {
             *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
         }
-        response.headers_mut().insert(http::header::CONNECTION, HeaderValue::from_static("close"));
-        response.headers_mut().insert(http::header::CONTENT_LENGTH, HeaderValue::from(body.len()));
-        self.respond(&response, &body).await?;
-        let _ = self.io.shutdown().await;
-        Ok(())
+        let timeout = self.head.config.handshake_timeout;
+        match self.reply {
+            Reply::Http1 { mut io, .. } => {
+                response.headers_mut().insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+                response.headers_mut().insert(http::header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+                respond_http1(&mut io, &response, &body, timeout).await?;
+                let _ = io.shutdown().await;
+                Ok(())
+            }
+            Reply::Http2 { mut respond, .. } => {
+                // RFC 9113 §8.2.2: no connection-specific header fields.
+                for name in [http::header::CONNECTION, http::header::UPGRADE, http::header::TRANSFER_ENCODING] {
+                    response.headers_mut().remove(name);
+                }
+                response.headers_mut().remove("keep-alive");
+                response.headers_mut().insert(http::header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+                let sent = respond
+                    .send_response(response, body.is_empty())
+                    .and_then(|mut send| if body.is_empty() { Ok(()) } else { send.send_data(body, true) });
+                sent.map_err(|error| Error::Io {
+                    context: "sending the response on the HTTP/2 stream",
+                    source: crate::http2::io_error(error),
+                })
+            }
+        }
     }
+}
 
-    async fn respond(&mut self, response: &Response<()>, body: &[u8]) -> Result<(), Error> {
-        let deadline = self.head.config.handshake_timeout;
-        tokio::time::timeout(deadline, write_response(&mut self.io, response, body))
-            .await
-            .map_err(|_| Error::Timeout { kind: TimeoutKind::Handshake, after: deadline })?
-    }
+/// Writes an HTTP/1.1 answer within the handshake deadline.
+async fn respond_http1<S: AsyncWrite + Unpin>(
+    io: &mut S,
+    response: &Response<()>,
+    body: &[u8],
+    deadline: std::time::Duration,
+) -> Result<(), Error> {
+    tokio::time::timeout(deadline, write_response(io, response, body))
+        .await
+        .map_err(|_| Error::Timeout { kind: TimeoutKind::Handshake, after: deadline })?
 }
 
 async fn read_head<S: AsyncRead + Unpin>(io: &mut S, config: &Config) -> Result<(Request<()>, BytesMut), Error> {
@@ -344,153 +508,10 @@ where
     }
 }
 
-/// Accepts TCP connections forever, reads each handshake request within the
-/// deadline and hands it to `handler` in a task of its own.
-///
-/// ```no_run
-/// # async fn run() -> std::io::Result<()> {
-/// let listener = tokio::net::TcpListener::bind("127.0.0.1:9001").await?;
-/// wsx::serve(listener, wsx::Config::default(), |incoming| async move {
-///     if let Ok(mut ws) = incoming.accept().await {
-///         while let Some(Ok(message)) = ws.recv().await {
-///             if message.is_text() || message.is_binary() {
-///                 if ws.send(message).await.is_err() { break; }
-///             }
-///         }
-///     }
-/// })
-/// .await
-/// # }
-/// ```
-pub async fn serve<F, Fut>(listener: TcpListener, config: Config, handler: F) -> std::io::Result<()>
-where
-    F: Fn(IncomingRequest<TcpStream>) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = ()> + Send + 'static,
-{
-    let handler = Arc::new(handler);
-    accept_loop(listener, move |tcp, peer| {
-        let handler = handler.clone();
-        // Boxed: the handshake's buffers and timers are freed once it is
-        // done instead of sizing the task for its whole life.
-        let read = Box::pin(IncomingRequest::read(tcp, config.clone()));
-        tokio::spawn(async move {
-            match read.await {
-                #[allow(unused_mut, reason = "the low-water mark is Linux-only")]
-                Ok(mut incoming) => {
-                    #[cfg(target_os = "linux")]
-                    {
-                        incoming.low_water = Some(crate::low_water::tcp_socket);
-                    }
-                    handler(incoming).await
-                }
-                Err(error) => tracing::debug!(%peer, %error, "handshake failed"),
-            }
-        });
-    })
-    .await
-}
-
-/// [`serve`] for `wss://` (or, with `tls` `None`, plain `ws://` with the
-/// same handler type): each connection's TLS handshake and request head
-/// must both finish within [`Config::handshake_timeout`], so a client that
-/// sends plaintext, or trickles its ClientHello, is dropped at the deadline.
-///
-/// ```no_run
-/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-/// let tls = wsx::TlsAcceptor::from_pem_files("cert.pem", "key.pem")?;
-/// let listener = tokio::net::TcpListener::bind("127.0.0.1:9443").await?;
-/// wsx::serve_tls(listener, wsx::Config::default(), Some(tls), |incoming| async move {
-///     if let Ok(mut ws) = incoming.accept().await {
-///         while let Some(Ok(message)) = ws.recv().await {
-///             if ws.send(message).await.is_err() { break; }
-///         }
-///     }
-/// })
-/// .await?;
-/// # Ok(()) }
-/// ```
-pub async fn serve_tls<F, Fut>(
-    listener: TcpListener,
-    config: Config,
-    tls: Option<TlsAcceptor>,
-    handler: F,
-) -> std::io::Result<()>
-where
-    F: Fn(IncomingRequest<MaybeTls>) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = ()> + Send + 'static,
-{
-    let handler = Arc::new(handler);
-    accept_loop(listener, move |tcp, peer| {
-        let handler = handler.clone();
-        let read = Box::pin(read_maybe_tls(tcp, tls.clone(), config.clone()));
-        tokio::spawn(async move {
-            match read.await {
-                Ok(incoming) => handler(incoming).await,
-                Err(error) => tracing::debug!(%peer, %error, "handshake failed"),
-            }
-        });
-    })
-    .await
-}
-
-/// TLS (if configured), then the request head, all before one deadline.
-pub(crate) async fn read_maybe_tls(
-    tcp: TcpStream,
-    tls: Option<TlsAcceptor>,
-    config: Config,
-) -> Result<IncomingRequest<MaybeTls>, Error> {
-    let timeout = config.handshake_timeout;
-    let deadline = tokio::time::Instant::now() + timeout;
-    let io = match tls {
-        Some(tls) => tokio::time::timeout_at(deadline, tls.accept(tcp))
-            .await
-            .map_err(|_| Error::Timeout { kind: TimeoutKind::Handshake, after: timeout })?
-            .map(|stream| MaybeTls::ServerTls(Box::new(stream)))?,
-        None => MaybeTls::Plain(tcp),
-    };
-    #[allow(unused_mut, reason = "the low-water mark is Linux-only")]
-    let mut incoming = IncomingRequest::read_until(io, config, deadline).await?;
-    #[cfg(target_os = "linux")]
-    {
-        incoming.low_water = Some(crate::low_water::plain_socket);
-    }
-    Ok(incoming)
-}
-
-/// Accepts TCP connections forever, backing off on resource exhaustion.
-async fn accept_loop(
-    listener: TcpListener,
-    mut on_connection: impl FnMut(TcpStream, SocketAddr),
-) -> std::io::Result<()> {
-    let mut backoff = Duration::from_millis(5);
-    loop {
-        let (tcp, peer) = match listener.accept().await {
-            Ok(accepted) => {
-                backoff = Duration::from_millis(5);
-                accepted
-            }
-            Err(error) if is_transient_accept_error(&error) => {
-                // EMFILE/ENFILE and friends: wait instead of spinning.
-                tracing::warn!(%error, ?backoff, "accept failed; backing off");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(1));
-                continue;
-            }
-            Err(error) => return Err(error),
-        };
-        let _ = tcp.set_nodelay(true);
-        on_connection(tcp, peer);
-    }
-}
-
-fn is_transient_accept_error(error: &std::io::Error) -> bool {
-    use std::io::ErrorKind::*;
-    matches!(error.kind(), ConnectionAborted | ConnectionReset | Interrupted | WouldBlock)
-        || matches!(error.raw_os_error(), Some(23 /* ENFILE */ | 24 /* EMFILE */ | 105 /* ENOBUFS */ | 12 /* ENOMEM */))
-}
-
 #[cfg(test)]
 mod tests {
+    use tokio::net::TcpStream;
+
     use super::*;
 
     /// The size of the future `f` returns, without calling it.

@@ -1,32 +1,40 @@
-//! WebSocket upgrades inside a hyper 1.x server (RFC 6455 §4.2), so
-//! WebSockets share a port with ordinary HTTP routes.
+//! WebSockets inside a hyper 1.x server, so they share a port with
+//! ordinary HTTP routes: an HTTP/1.1 upgrade (RFC 6455 §4.2) or an HTTP/2
+//! extended CONNECT (RFC 8441).
 //!
 //! Contract: [`upgrade`] checks the request with
-//! [`wsx_proto::handshake::validate_request`] and the
-//! Origin allow-list; [`Upgrade::accept`] gives the 101 response for hyper to
-//! send and a [`PendingWebSocket`] that resolves, once hyper hands over the
-//! connection, to a [`WebSocket`] built by
-//! [`WebSocket::from_upgraded`] — our handshake parser is not involved.
-//! Serve with `hyper::server::conn::http1::Builder::serve_connection(…)
-//! .with_upgrades()`.
+//! [`wsx_proto::handshake::validate_request`] (HTTP/1.1) or
+//! [`wsx_proto::handshake::validate_extended_connect`] (HTTP/2) and the
+//! [`HandshakePolicy`]; [`Upgrade::accept`] gives the response for hyper to
+//! send (101, or 200 on HTTP/2) and a [`PendingWebSocket`] that resolves,
+//! once hyper hands over the connection or stream, to a [`WebSocket`] built
+//! by [`WebSocket::from_upgraded`] — our handshake parser is not involved.
+//! Serve HTTP/1.1 with `hyper::server::conn::http1::Builder::serve_connection(…)
+//! .with_upgrades()`, HTTP/2 with `hyper::server::conn::http2::Builder`
+//! and `enable_connect_protocol()`.
 
 use bytes::Bytes;
 use http::{Extensions, HeaderValue, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use wsx_proto::Negotiated;
-use wsx_proto::handshake::{ClientOffer, error_response, validate_request};
+use wsx_proto::handshake::{ClientOffer, error_response, validate_extended_connect, validate_request};
 
 use crate::config::Config;
 use crate::error::Error;
-use crate::server::Accept;
+use crate::handshake::Accept;
+use crate::policy::HandshakePolicy;
 use crate::websocket::WebSocket;
 
 /// The connection hyper hands over after the 101.
 pub type UpgradedIo = TokioIo<::hyper::upgrade::Upgraded>;
 
-/// Whether `request` asks for a WebSocket (`Upgrade: websocket`); a quick
-/// test for routing, not a validation.
+/// Whether `request` asks for a WebSocket (`Upgrade: websocket`, or an
+/// HTTP/2 CONNECT with `:protocol websocket`); a quick test for routing,
+/// not a validation.
 pub fn is_upgrade_request<B>(request: &Request<B>) -> bool {
+    if let Some(protocol) = request.extensions().get::<::hyper::ext::Protocol>() {
+        return request.method() == http::Method::CONNECT && protocol.as_str() == "websocket";
+    }
     request
         .headers()
         .get_all(http::header::UPGRADE)
@@ -69,13 +77,15 @@ pub struct Upgrade {
     config: Config,
 }
 
-/// Checks `request` as an opening handshake (and against
-/// [`Config::allowed_origins`]) and takes hyper's upgrade handle from it.
+/// Checks `request` as an opening handshake (an HTTP/1.1 upgrade, or an
+/// HTTP/2 extended CONNECT) and against `policy` (origins; a required
+/// subprotocol), and takes hyper's upgrade handle from it.
 ///
 /// ```no_run
 /// use http_body_util::Full;
 /// async fn handle(mut request: http::Request<hyper::body::Incoming>) -> http::Response<Full<bytes::Bytes>> {
-///     let upgrade = match wsx::hyper::upgrade(&mut request, wsx::Config::default()) {
+///     let policy = wsx::HandshakePolicy::default();
+///     let upgrade = match wsx::hyper::upgrade(&mut request, &policy, wsx::Config::default()) {
 ///         Ok(upgrade) => upgrade,
 ///         Err(rejection) => return rejection.into_response().map(Full::new),
 ///     };
@@ -96,26 +106,26 @@ pub struct Upgrade {
 /// ```
 ///
 /// # Errors
-/// A [`Rejection`] with the status of the first violation (400, 426, 403
-/// for a refused origin, 500 if the connection cannot be upgraded).
-pub fn upgrade<B>(request: &mut Request<B>, config: Config) -> Result<Upgrade, Rejection> {
+/// A [`Rejection`] with the status of the first violation (400, 426, 501,
+/// 403 for a refused origin, 500 if the connection cannot be upgraded).
+pub fn upgrade<B>(request: &mut Request<B>, policy: &HandshakePolicy, config: Config) -> Result<Upgrade, Rejection> {
     let head = head_of(request.method(), request.uri(), request.version(), request.headers());
-    prepare(&head, request.extensions_mut(), config)
+    prepare(&head, request.extensions_mut(), policy, config)
 }
 
 /// [`upgrade`] on a request head and its extensions (for frameworks that
 /// split requests into parts).
-pub(crate) fn prepare(head: &Request<()>, extensions: &mut Extensions, config: Config) -> Result<Upgrade, Rejection> {
-    let offer = validate_request(head).map_err(|error| {
+pub(crate) fn prepare(
+    head: &Request<()>,
+    extensions: &mut Extensions,
+    policy: &HandshakePolicy,
+    config: Config,
+) -> Result<Upgrade, Rejection> {
+    let offer = validate(head, extensions).map_err(|error| {
         let (response, body) = error_response(&error);
         Rejection::new(response, body)
     })?;
-    if let Some(allowed) = &config.allowed_origins
-        && !allowed.allows(offer.origin.as_ref())
-    {
-        let (response, body) = crate::policy::forbidden_origin();
-        return Err(Rejection::new(response, body));
-    }
+    policy.check_origin(&offer).map_err(|refusal| Rejection::new(refusal.0, refusal.1))?;
     let Some(on_upgrade) = extensions.remove::<::hyper::upgrade::OnUpgrade>() else {
         // hyper stores the handle only when the connection can be upgraded
         // (HTTP/1.1 served `with_upgrades`).
@@ -124,6 +134,20 @@ pub(crate) fn prepare(head: &Request<()>, extensions: &mut Extensions, config: C
         return Err(Rejection::new(response, Bytes::from_static(b"connection cannot be upgraded\n")));
     };
     Ok(Upgrade { offer, on_upgrade, config })
+}
+
+/// The offer of an HTTP/1.1 upgrade, or of an HTTP/2 extended CONNECT
+/// (whose `:protocol` hyper keeps in the extensions).
+pub(crate) fn validate(
+    head: &Request<()>,
+    extensions: &Extensions,
+) -> Result<ClientOffer, wsx_proto::handshake::HandshakeError> {
+    let protocol = extensions.get::<::hyper::ext::Protocol>();
+    if protocol.is_some() || head.method() == http::Method::CONNECT {
+        validate_extended_connect(head, protocol.map(|p| p.as_str()))
+    } else {
+        validate_request(head)
+    }
 }
 
 /// A copy of a request's head, for the validators that work on `Request<()>`.
@@ -149,6 +173,10 @@ impl Upgrade {
 
     pub(crate) fn into_parts(self) -> (ClientOffer, ::hyper::upgrade::OnUpgrade, Config) {
         (self.offer, self.on_upgrade, self.config)
+    }
+
+    pub(crate) fn from_parts(offer: ClientOffer, on_upgrade: ::hyper::upgrade::OnUpgrade, config: Config) -> Self {
+        Self { offer, on_upgrade, config }
     }
 
     /// Accepts: the 101 response to return from the hyper service, and the

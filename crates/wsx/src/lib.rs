@@ -1,8 +1,11 @@
 //! # wsx — WebSocket client and server for tokio
 //!
 //! A driver around the sans-I/O core [`wsx_proto`]: [`connect`] and
-//! [`ClientBuilder`] for clients, [`accept`], [`accept_with`],
-//! [`IncomingRequest`] and [`serve`] for servers, and [`WebSocket`], a
+//! [`ClientBuilder`] for clients (HTTP/1.1, or HTTP/2 with
+//! [`Http2Connection`] for many WebSockets on one connection), [`Server`]
+//! (HTTP/1.1 and HTTP/2 on one port, one [`HandshakePolicy`]),
+//! [`IncomingRequest`], [`accept`] and [`accept_with`] for servers, and
+//! [`WebSocket`], a
 //! [`Stream`](futures_core::Stream) + [`Sink`](futures_sink::Sink) of
 //! [`Message`]s that can be [`split`](WebSocket::split) into halves.
 //!
@@ -23,9 +26,10 @@ mod client;
 mod compression;
 mod config;
 mod error;
+mod handshake;
+mod http2;
 #[cfg(feature = "hyper")]
 pub mod hyper;
-mod listener;
 #[cfg(target_os = "linux")]
 mod low_water;
 mod policy;
@@ -33,20 +37,21 @@ mod proxy;
 mod redirect;
 mod server;
 mod split;
-mod stream;
 mod tls;
+mod transport;
 mod websocket;
 
-pub use client::{ClientBuilder, connect};
+pub use client::{ClientBuilder, HttpMode, connect};
 pub use config::{Config, Keepalive};
 pub use error::{Error, TimeoutKind};
-pub use listener::{Server, ServerOptions, ServerStats, ShutdownSignal};
-pub use policy::{AllowedOrigins, cookie, select_subprotocol};
+pub use handshake::{Accept, IncomingRequest, accept, accept_with};
+pub use http2::{Http2Connection, Http2Settings, Http2Stream};
+pub use policy::{AllowedOrigins, HandshakePolicy, cookie, select_subprotocol};
 pub use proxy::{Proxy, ProxyError, ProxyKind};
-pub use server::{Accept, IncomingRequest, accept, accept_with, serve, serve_tls};
+pub use server::{Server, ServerOptions, ServerStats, ShutdownSignal, serve, serve_tls};
 pub use split::{ReadHalf, WriteHalf};
-pub use stream::MaybeTls;
 pub use tls::{TlsAcceptor, TlsConnector, TlsError};
+pub use transport::{MaybeTls, Transport};
 pub use websocket::WebSocket;
 
 /// The TLS library in use, for building custom configurations.

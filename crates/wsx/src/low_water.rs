@@ -26,16 +26,20 @@ const MAX: usize = 1024 * 1024;
 /// The socket of a transport, when it is one the mark applies to.
 pub(crate) type SocketOf<S> = fn(&S) -> Option<BorrowedFd<'_>>;
 
-/// The socket of a plain TCP transport.
-pub(crate) fn tcp_socket(tcp: &tokio::net::TcpStream) -> Option<BorrowedFd<'_>> {
-    Some(tcp.as_fd())
-}
-
 /// The socket of a [`MaybeTls`](crate::MaybeTls) that is plain TCP (none
 /// under TLS).
 pub(crate) fn plain_socket(io: &crate::MaybeTls) -> Option<BorrowedFd<'_>> {
     match io {
         crate::MaybeTls::Plain(tcp) => Some(tcp.as_fd()),
+        _ => None,
+    }
+}
+
+/// The socket of a [`Transport`](crate::Transport) that is plain TCP under
+/// HTTP/1.1 (an HTTP/2 stream's bytes are not the socket's).
+pub(crate) fn transport_socket(io: &crate::Transport) -> Option<BorrowedFd<'_>> {
+    match io {
+        crate::Transport::Http1(io) => plain_socket(io),
         _ => None,
     }
 }
@@ -129,6 +133,11 @@ mod tests {
     use tokio::net::{TcpListener, TcpSocket, TcpStream};
 
     use super::*;
+
+    /// The socket of a plain TCP stream.
+    fn tcp_socket(tcp: &TcpStream) -> Option<BorrowedFd<'_>> {
+        Some(tcp.as_fd())
+    }
 
     /// A connected pair. The accepted side gets a fixed 4 MiB receive
     /// buffer, so that its window is far larger than loopback's 64 KiB

@@ -1,12 +1,102 @@
-//! Server-side handshake decisions the application makes often: the Origin
-//! allow-list (RFC 6455 §10.2, §4.2.2 step 4 of "/origin/"), subprotocol
-//! selection (§4.2.2, §11.3.4) and reading cookies (RFC 6265 §5.4).
+//! The server's handshake policy, one for every path a WebSocket request
+//! takes (HTTP/1.1 upgrade, HTTP/2 extended CONNECT; our server, hyper,
+//! axum): the Origin allow-list (RFC 6455 §10.2, §4.2.2 step 4 of
+//! "/origin/"), subprotocol selection (§4.2.2, §11.3.4), and reading
+//! cookies (RFC 6265 §5.4).
 //!
-//! Contract: pure functions over `http` types, shared by [`crate::serve`],
-//! [`crate::IncomingRequest`] and the hyper/axum glue.
+//! Contract: [`HandshakePolicy`] is checked in one place per decision:
+//! [`HandshakePolicy::check_origin`] before the application sees a request,
+//! [`HandshakePolicy::choose_subprotocol`] when it accepts with the
+//! defaults.
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Response, StatusCode};
+use wsx_proto::handshake::ClientOffer;
+
+/// What a server decides about every WebSocket handshake before and when
+/// the application accepts it: which origins may connect, which
+/// subprotocols it speaks, and whether one is required. Shared by
+/// [`Server`](crate::Server), the hyper and axum glue, whatever HTTP
+/// version carried the request.
+///
+/// ```
+/// let policy = wsx::HandshakePolicy::default()
+///     .allowed_origins(wsx::AllowedOrigins::new(["https://app.example.com"]))
+///     .subprotocols(["chat.v2", "chat.v1"])
+///     .require_subprotocol(true);
+/// # let _ = policy;
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct HandshakePolicy {
+    allowed_origins: Option<AllowedOrigins>,
+    subprotocols: Vec<String>,
+    require_subprotocol: bool,
+}
+
+/// Why a [`HandshakePolicy`] refused a request: the response to send
+/// (boxed: a whole response head, on the rare path).
+pub(crate) type Refusal = Box<(Response<()>, Bytes)>;
+
+impl HandshakePolicy {
+    /// Refuses (403) handshakes from origins not in `origins`. Default: any
+    /// origin — set it for any endpoint a browser reaches with cookies, or
+    /// cross-site WebSocket hijacking is possible.
+    pub fn allowed_origins(mut self, origins: AllowedOrigins) -> Self {
+        self.allowed_origins = Some(origins);
+        self
+    }
+
+    /// The subprotocols spoken here, in the server's order; accepting with
+    /// the defaults selects the first of the client's list found here
+    /// (RFC 6455 §4.2.2). Default: none.
+    pub fn subprotocols<I, S>(mut self, protocols: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.subprotocols = protocols.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Refuses (400) a client that offers none of the
+    /// [`subprotocols`](Self::subprotocols), instead of connecting without
+    /// one. Default `false`.
+    pub fn require_subprotocol(mut self, require: bool) -> Self {
+        self.require_subprotocol = require;
+        self
+    }
+
+    /// The subprotocols spoken here.
+    pub fn supported_subprotocols(&self) -> &[String] {
+        &self.subprotocols
+    }
+
+    /// The 403 for an offer whose `Origin` is not allowed.
+    pub(crate) fn check_origin(&self, offer: &ClientOffer) -> Result<(), Refusal> {
+        match &self.allowed_origins {
+            Some(allowed) if !allowed.allows(offer.origin.as_ref()) => {
+                tracing::debug!(origin = ?offer.origin, "origin not allowed: 403");
+                Err(forbidden_origin())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The subprotocol to accept `offer` with, or the 400 when one is
+    /// required and none is shared.
+    pub(crate) fn choose_subprotocol<'a>(&self, offer: &'a ClientOffer) -> Result<Option<&'a str>, Refusal> {
+        match select_subprotocol(&offer.subprotocols, &self.subprotocols) {
+            Some(protocol) => Ok(Some(protocol)),
+            None if self.require_subprotocol => {
+                let mut response = Response::new(());
+                *response.status_mut() = StatusCode::BAD_REQUEST;
+                let body = format!("no supported subprotocol; this server speaks: {}\n", self.subprotocols.join(", "));
+                Err(Box::new((response, Bytes::from(body))))
+            }
+            None => Ok(None),
+        }
+    }
+}
 
 /// The origins allowed to open WebSockets here: the defence against
 /// cross-site WebSocket hijacking.
@@ -29,8 +119,8 @@ use http::{HeaderMap, HeaderValue, Response, StatusCode};
 ///
 /// ```
 /// let origins = wsx::AllowedOrigins::new(["https://app.example.com"]);
-/// let config = wsx::Config::default().allowed_origins(origins);
-/// # let _ = config;
+/// let policy = wsx::HandshakePolicy::default().allowed_origins(origins);
+/// # let _ = policy;
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AllowedOrigins {
@@ -80,11 +170,11 @@ fn normalise(origin: &str) -> String {
 }
 
 /// The 403 answer to a refused origin.
-pub(crate) fn forbidden_origin() -> (Response<()>, Bytes) {
+fn forbidden_origin() -> Refusal {
     let mut response = Response::new(());
     *response.status_mut() = StatusCode::FORBIDDEN;
     response.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
-    (response, Bytes::from_static(b"origin not allowed\n"))
+    Box::new((response, Bytes::from_static(b"origin not allowed\n")))
 }
 
 /// The first subprotocol in the client's list (its order of preference)

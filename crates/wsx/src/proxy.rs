@@ -18,8 +18,8 @@ use tokio::net::TcpStream;
 use wsx_proto::uri::WsUri;
 
 use crate::error::{Error, TimeoutKind};
-use crate::stream::MaybeTls;
 use crate::tls::TlsConnector;
+use crate::transport::MaybeTls;
 
 /// Largest `CONNECT` response head we read.
 const MAX_CONNECT_RESPONSE: usize = 16 * 1024;
@@ -198,7 +198,7 @@ impl Proxy {
         match self.kind {
             ProxyKind::Http => self.http_connect(MaybeTls::Plain(tcp), host, port).await,
             ProxyKind::Https => {
-                let tls = self.tls.connect(&self.host, MaybeTls::Plain(tcp)).await?;
+                let tls = self.tls.connect(&self.host, MaybeTls::Plain(tcp), crate::tls::Alpn::Http1).await?;
                 self.http_connect(tls, host, port).await
             }
             ProxyKind::Socks5 => {

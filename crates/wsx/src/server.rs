@@ -1,351 +1,611 @@
-//! The server side (RFC 6455 §4.2): read and check the opening handshake,
-//! let the application decide (subprotocol, extra headers, or any HTTP
-//! refusal), answer, and hand leftover bytes to the connection. A listener
-//! helper accepts connections and spawns a task for each.
+//! The one server: a single accept loop for every transport. Each accepted
+//! TCP connection (optionally TLS) is classified once — TLS ALPN `h2`, or
+//! the HTTP/2 connection preface on cleartext (RFC 9113 §3.4), is HTTP/2;
+//! anything else is HTTP/1.1 — and every request it carries becomes an
+//! [`IncomingRequest`] that goes through the same [`HandshakePolicy`] and
+//! the same handler, and is accepted into the same [`WebSocket`](crate::WebSocket).
+//! It stays up under load and stops cleanly (RFC 6455 §4.2.1, §7.1.2,
+//! §7.4.1): bounds on concurrent connections (503 past it) and on
+//! handshakes in progress, accept back-off when file descriptors run out,
+//! and a graceful shutdown that closes every WebSocket with 1001 Going Away
+//! (and every HTTP/2 connection with GOAWAY) and waits for the closing
+//! handshakes up to a deadline.
+//!
+//! Contract: [`Server::run`] accepts until its [`ShutdownSignal`] is
+//! triggered, then stops accepting (the listening socket is closed at once),
+//! has every WebSocket start its closing handshake with 1001 the next time
+//! it is read, and returns when every connection and stream task has ended
+//! or [`ServerOptions::shutdown_timeout`] has passed, whichever comes first.
+//! [`serve`] and [`serve_tls`] are this server with its defaults.
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
-use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use bytes::Bytes;
 use tokio::net::{TcpListener, TcpStream};
-use wsx_proto::handshake::{
-    ClientOffer, HandshakeError, encode_response, error_response, parse_request, validate_request,
-};
-use wsx_proto::{Negotiated, Role};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 use crate::config::Config;
 use crate::error::{Error, TimeoutKind};
-use crate::stream::MaybeTls;
-use crate::tls::TlsAcceptor;
-use crate::websocket::WebSocket;
+use crate::handshake::{IncomingRequest, Origin};
+use crate::http2::{Http2Settings, serve_connection};
+use crate::policy::HandshakePolicy;
+use crate::tls::{ALPN_H2, TlsAcceptor};
+use crate::transport::{MaybeTls, Transport};
 
-/// The `Server` header of our 101 responses.
-const SERVER_NAME: &str = concat!("wsx/", env!("CARGO_PKG_VERSION"));
+/// RFC 9113 §3.4: "the client connection preface starts with a sequence of
+/// 24 octets".
+const HTTP2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
-/// How to accept a handshake: the subprotocol chosen from the client's list
-/// and extra response headers (`Set-Cookie`, …).
+/// The answer to a connection past [`ServerOptions::max_handshakes`], written
+/// without reading the request (nothing is allocated for it).
+const BUSY_RESPONSE: &[u8] =
+    b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nConnection: close\r\nContent-Length: 0\r\n\r\n";
+
+/// Tells a server and its connections to stop: a cheap, cloneable handle.
+/// Triggering it is final.
 ///
 /// ```
-/// let accept = wsx::Accept::default().subprotocol("chat.v2").header("set-cookie", "id=1");
-/// # let _ = accept;
+/// let shutdown = wsx::ShutdownSignal::new();
+/// let handle = shutdown.clone();
+/// assert!(!shutdown.is_triggered());
+/// handle.trigger();
+/// assert!(shutdown.is_triggered());
 /// ```
 #[derive(Debug, Clone, Default)]
-pub struct Accept {
-    subprotocol: Option<String>,
-    headers: HeaderMap,
-    invalid_header: bool,
+pub struct ShutdownSignal {
+    token: CancellationToken,
 }
 
-impl Accept {
-    /// Selects a subprotocol; it must be one the client offered.
-    pub fn subprotocol(mut self, protocol: impl Into<String>) -> Self {
-        self.subprotocol = Some(protocol.into());
+impl ShutdownSignal {
+    /// A signal not yet triggered.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Triggers the shutdown: the server stops accepting and every
+    /// WebSocket it serves closes with 1001.
+    pub fn trigger(&self) {
+        self.token.cancel();
+    }
+
+    /// Whether [`trigger`](Self::trigger) was called.
+    pub fn is_triggered(&self) -> bool {
+        self.token.is_cancelled()
+    }
+
+    /// Completes once the signal is triggered.
+    pub async fn triggered(&self) {
+        self.token.cancelled().await;
+    }
+
+    /// A future the driver keeps and polls among its timers.
+    pub(crate) fn owned_future(&self) -> WaitForCancellationFutureOwned {
+        self.token.clone().cancelled_owned()
+    }
+}
+
+/// Limits and deadlines of a [`Server`]. Each default bounds what a flood of
+/// clients can cost; memory per connection is about 3 KiB idle (no read or
+/// write buffer is kept), plus the compressor and decompressor with
+/// permessage-deflate, plus, while busy, at most the read in progress
+/// (128 KiB), the write high-water (64 KiB) and the message being assembled
+/// (see the README for the measured figures).
+///
+/// ```
+/// use std::time::Duration;
+/// let options = wsx::ServerOptions::default()
+///     .max_connections(50_000)
+///     .max_handshakes(256)
+///     .shutdown_timeout(Duration::from_secs(5));
+/// assert_eq!(options.max_connections, 50_000);
+/// ```
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerOptions {
+    /// Most connections open at once, handshakes included, counting each
+    /// TCP connection and each WebSocket (or request) on an HTTP/2
+    /// connection. Default 10,000. Past it a client's request is read
+    /// (within the handshake deadline) and answered `503 Service
+    /// Unavailable` with `Retry-After: 1`: a connection flood costs a
+    /// bounded number of tasks and descriptors.
+    pub max_connections: usize,
+    /// Most request heads being read at once. Default 1,024. Past it a new
+    /// connection is answered 503 at once (closed at once under TLS),
+    /// without reading its request: slowloris clients that trickle their
+    /// heads cannot occupy more than this many tasks, each for at most the
+    /// handshake deadline.
+    pub max_handshakes: usize,
+    /// How long a graceful shutdown waits for the closing handshakes after
+    /// sending 1001. Default 10 s.
+    pub shutdown_timeout: Duration,
+    /// Longest pause after `accept` fails for lack of descriptors or memory
+    /// (EMFILE, ENFILE, ENOBUFS, ENOMEM); pauses start at 5 ms and double.
+    /// Default 1 s. Waiting instead of retrying at once keeps the accept
+    /// loop from spinning while the pending connection stays queued.
+    pub max_accept_backoff: Duration,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        Self {
+            max_connections: 10_000,
+            max_handshakes: 1_024,
+            shutdown_timeout: Duration::from_secs(10),
+            max_accept_backoff: Duration::from_secs(1),
+        }
+    }
+}
+
+impl ServerOptions {
+    /// Sets the most connections open at once (minimum 1).
+    pub fn max_connections(mut self, connections: usize) -> Self {
+        self.max_connections = connections.max(1);
         self
     }
 
-    /// Adds a response header (an invalid name or value makes `accept` fail).
-    pub fn header(mut self, name: &str, value: &str) -> Self {
-        match (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(value)) {
-            (Ok(name), Ok(value)) => {
-                self.headers.append(name, value);
+    /// Sets the most request heads read at once (minimum 1).
+    pub fn max_handshakes(mut self, handshakes: usize) -> Self {
+        self.max_handshakes = handshakes.max(1);
+        self
+    }
+
+    /// Sets how long a graceful shutdown waits for closing handshakes.
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.shutdown_timeout = timeout;
+        self
+    }
+
+    /// Sets the longest accept back-off.
+    pub fn max_accept_backoff(mut self, backoff: Duration) -> Self {
+        self.max_accept_backoff = backoff;
+        self
+    }
+}
+
+/// Counts of what a [`Server`] did, for logs and tests.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ServerStats {
+    /// Connections accepted from the listening socket.
+    pub accepted: u64,
+    /// Connections answered 503 because `max_connections` was reached.
+    pub over_connection_limit: u64,
+    /// Connections answered 503 because `max_handshakes` was reached.
+    pub over_handshake_limit: u64,
+    /// Times `accept` failed for lack of resources and the loop backed off.
+    pub accept_backoffs: u64,
+    /// Connection tasks still running when the shutdown deadline passed.
+    pub abandoned_at_shutdown: usize,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    accepted: AtomicU64,
+    over_connection_limit: AtomicU64,
+    over_handshake_limit: AtomicU64,
+    accept_backoffs: AtomicU64,
+}
+
+/// Live connection tasks; notifies when the last one ends.
+#[derive(Debug, Default)]
+struct Tracker {
+    live: AtomicUsize,
+    idle: Notify,
+}
+
+/// One live connection task; dropping it (task end or abort) counts it out.
+struct Live(Arc<Tracker>);
+
+impl Tracker {
+    fn enter(self: &Arc<Self>) -> Live {
+        self.live.fetch_add(1, Ordering::AcqRel);
+        Live(self.clone())
+    }
+
+    fn live(&self) -> usize {
+        self.live.load(Ordering::Acquire)
+    }
+
+    async fn wait_idle(&self) {
+        loop {
+            let mut notified = pin!(self.idle.notified());
+            notified.as_mut().enable();
+            if self.live() == 0 {
+                return;
             }
-            _ => self.invalid_header = true,
+            notified.await;
         }
-        self
     }
 }
 
-impl Accept {
-    /// The 101 response to `offer` and what it agrees to; shared by every
-    /// server path (ours, hyper, axum). permessage-deflate is accepted when
-    /// `config` turns it on.
-    pub(crate) fn into_response(
-        self,
-        offer: &ClientOffer,
-        config: &Config,
-    ) -> Result<(Response<()>, Negotiated), Error> {
-        if self.invalid_header {
-            return Err(Error::Handshake(HandshakeError::InvalidHeaderName));
+impl Drop for Live {
+    fn drop(&mut self) {
+        if self.0.live.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.idle.notify_waiters();
         }
-        let deflate = config.protocol.compression.as_ref();
-        let (mut response, agreed) = crate::compression::accept(offer, self.subprotocol.as_deref(), deflate)?;
-        response.headers_mut().insert(http::header::SERVER, HeaderValue::from_static(SERVER_NAME));
-        for (name, value) in &self.headers {
-            response.headers_mut().append(name, value.clone());
-        }
-        Ok((response, Negotiated::new(Role::Server).with_subprotocol(self.subprotocol).with_deflate(agreed)))
     }
 }
 
-/// A handshake request read from a client, waiting for the application's
-/// decision: [`accept`](Self::accept), or [`reject`](Self::reject) with any
-/// HTTP response.
+/// A WebSocket server on a TCP listener: HTTP/1.1 and HTTP/2 (RFC 8441) on
+/// the same port, TLS optional, one [`HandshakePolicy`], [`ServerOptions`]
+/// limits and graceful shutdown. The handler gets every request, whichever
+/// HTTP version carried it, and accepts it into the same
+/// [`WebSocket`](crate::WebSocket) (see [`IncomingRequest::http_version`]).
+///
+/// ```no_run
+/// # async fn run() -> std::io::Result<()> {
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:9001").await?;
+/// let server = wsx::Server::new(listener, wsx::Config::default())
+///     .policy(wsx::HandshakePolicy::default().subprotocols(["chat.v1"]));
+/// let shutdown = server.shutdown_signal();
+/// tokio::spawn(async move {
+///     let _ = tokio::signal::ctrl_c().await;
+///     shutdown.trigger(); // every connection gets 1001 Going Away
+/// });
+/// server
+///     .run(|incoming| async move {
+///         if let Ok(mut ws) = incoming.accept().await {
+///             while let Some(Ok(message)) = ws.recv().await {
+///                 if message.is_text() || message.is_binary() {
+///                     let _ = ws.send(message).await;
+///                 }
+///             }
+///         }
+///     })
+///     .await?;
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
-pub struct IncomingRequest<S> {
-    io: S,
-    /// How the connection finds its socket for the receive low-water mark
-    /// (plain TCP accepted by [`serve`] and [`serve_tls`]).
-    #[cfg(target_os = "linux")]
-    low_water: Option<crate::low_water::SocketOf<S>>,
-    /// Boxed: a handler's future keeps room for its argument for the whole
-    /// life of the connection, so the request must cost it a pointer, not
-    /// the ~650 bytes of the parsed head and settings.
-    head: Box<Head>,
-}
-
-/// The parsed request and what answering it needs.
-#[derive(Debug)]
-struct Head {
-    request: Request<()>,
-    offer: Result<ClientOffer, HandshakeError>,
-    leftover: BytesMut,
+pub struct Server {
+    listener: TcpListener,
     config: Config,
+    policy: HandshakePolicy,
+    options: ServerOptions,
+    shutdown: ShutdownSignal,
+    counters: Arc<Counters>,
+    tls: Option<TlsAcceptor>,
+    http2: Option<Http2Settings>,
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin> IncomingRequest<S> {
-    /// Reads the request head within the handshake deadline. A head that
-    /// cannot be parsed (or exceeds the limits: 431) is answered here and
-    /// returned as an error; a parsed request is returned even if it is not a
-    /// valid WebSocket handshake, so the application can serve plain HTTP.
-    pub async fn read(io: S, config: Config) -> Result<Self, Error> {
-        let deadline = tokio::time::Instant::now() + config.handshake_timeout;
-        Self::read_until(io, config, deadline).await
+impl Server {
+    /// A server with the default [`HandshakePolicy`] (any origin, no
+    /// subprotocols), [`ServerOptions`] and [`Http2Settings`]. Its
+    /// WebSockets get `config`.
+    pub fn new(listener: TcpListener, config: Config) -> Self {
+        Self {
+            listener,
+            config,
+            policy: HandshakePolicy::default(),
+            options: ServerOptions::default(),
+            shutdown: ShutdownSignal::new(),
+            counters: Arc::default(),
+            tls: None,
+            http2: Some(Http2Settings::default()),
+        }
     }
 
-    /// [`read`](Self::read) with the deadline given as an instant, so time
-    /// already spent (on a TLS handshake, say) counts against it. A
-    /// WebSocket handshake from an origin that
-    /// [`Config::allowed_origins`] refuses is answered 403 here.
-    pub(crate) async fn read_until(mut io: S, config: Config, deadline: tokio::time::Instant) -> Result<Self, Error> {
-        let timeout = config.handshake_timeout;
-        let read = tokio::time::timeout_at(deadline, read_head(&mut io, &config)).await;
-        let (request, leftover) = match read {
-            Ok(Ok(parsed)) => parsed,
-            Ok(Err(Error::Handshake(error))) => {
-                let (response, body) = error_response(&error);
-                let _ = tokio::time::timeout(timeout, write_response(&mut io, &response, &body)).await;
-                return Err(Error::Handshake(error));
+    /// The handshake policy: origins, subprotocols.
+    pub fn policy(mut self, policy: HandshakePolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Serves `wss://`: each connection's TLS handshake runs first, within
+    /// the same handshake deadline as its request head. ALPN offers `h2`
+    /// and `http/1.1` (only `http/1.1` with HTTP/2 off).
+    pub fn tls(mut self, tls: Option<TlsAcceptor>) -> Self {
+        self.tls = tls;
+        self
+    }
+
+    /// Sets the limits.
+    pub fn options(mut self, options: ServerOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// HTTP/2 with these limits (the default), or `None` to speak
+    /// HTTP/1.1 only.
+    pub fn http2(mut self, settings: Option<Http2Settings>) -> Self {
+        self.http2 = settings;
+        self
+    }
+
+    /// Uses `signal` (shared with other servers, say) instead of a fresh one.
+    pub fn with_shutdown_signal(mut self, signal: ShutdownSignal) -> Self {
+        self.shutdown = signal;
+        self
+    }
+
+    /// The signal that stops this server; trigger it from anywhere.
+    pub fn shutdown_signal(&self) -> ShutdownSignal {
+        self.shutdown.clone()
+    }
+
+    /// The address the listener is bound to.
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Accepts connections and runs `handler` for each request in a task of
+    /// its own, until the shutdown signal; then closes the listener, lets
+    /// every WebSocket close with 1001, waits for them up to
+    /// [`ServerOptions::shutdown_timeout`] and returns what it did.
+    ///
+    /// # Errors
+    /// An `accept` error that is not transient (not a reset, an interrupt
+    /// or a lack of descriptors or memory).
+    pub async fn run<F, Fut>(self, handler: F) -> std::io::Result<ServerStats>
+    where
+        F: Fn(IncomingRequest<Transport>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let Self { listener, mut config, policy, options, shutdown, counters, tls, http2 } = self;
+        config.shutdown = Some(shutdown.clone());
+        let tls = tls.map(|tls| tls.with_alpn(http2.is_some()));
+        let tracker = Arc::new(Tracker::default());
+        let shared = Arc::new(Shared {
+            handler,
+            config,
+            policy: Arc::new(policy),
+            http2,
+            tracker: tracker.clone(),
+            shutdown: shutdown.clone(),
+            max_connections: options.max_connections,
+            counters: counters.clone(),
+        });
+        let handshakes = Arc::new(Semaphore::new(options.max_handshakes.max(1)));
+        let min_backoff = Duration::from_millis(5);
+        let mut backoff = min_backoff;
+        loop {
+            let accepted = tokio::select! {
+                biased;
+                () = shutdown.triggered() => break,
+                accepted = listener.accept() => accepted,
+            };
+            let (tcp, peer) = match accepted {
+                Ok(accepted) => {
+                    backoff = min_backoff;
+                    accepted
+                }
+                Err(error) if is_resource_exhaustion(&error) => {
+                    // The pending connection stays in the backlog and the
+                    // listener stays readable: retrying now would spin.
+                    counters.accept_backoffs.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(%error, ?backoff, "accept failed for lack of resources; backing off");
+                    tokio::select! {
+                        () = shutdown.triggered() => break,
+                        () = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff = (backoff * 2).min(options.max_accept_backoff.max(min_backoff));
+                    continue;
+                }
+                Err(error) if is_transient(&error) => continue,
+                Err(error) => return Err(error),
+            };
+            counters.accepted.fetch_add(1, Ordering::Relaxed);
+            let _ = tcp.set_nodelay(true);
+            let Ok(permit) = handshakes.clone().try_acquire_owned() else {
+                counters.over_handshake_limit.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(%peer, "too many handshakes in progress: 503");
+                // One small write into an empty socket buffer never blocks.
+                // A TLS client could not read a plaintext answer: it is
+                // just closed.
+                if tls.is_none() {
+                    let _ = tcp.try_write(BUSY_RESPONSE);
+                }
+                continue;
+            };
+            let live = tracker.enter();
+            let over_limit = tracker.live() > options.max_connections;
+            let task = Connection { tcp, peer, tls: tls.clone(), permit, live };
+            if over_limit {
+                counters.over_connection_limit.fetch_add(1, Ordering::Relaxed);
+                tokio::spawn(task.refuse(shared.clone()));
+            } else {
+                tokio::spawn(task.serve(shared.clone()));
             }
-            Ok(Err(error)) => return Err(error),
-            Err(_) => return Err(Error::Timeout { kind: TimeoutKind::Handshake, after: timeout }),
-        };
-        let offer = validate_request(&request);
-        if let (Ok(offer), Some(allowed)) = (&offer, &config.allowed_origins)
-            && !allowed.allows(offer.origin.as_ref())
-        {
-            tracing::debug!(origin = ?offer.origin, "origin not allowed: 403");
-            let (response, body) = crate::policy::forbidden_origin();
-            let _ = tokio::time::timeout(timeout, write_response(&mut io, &response, &body)).await;
-            let _ = io.shutdown().await;
-            return Err(Error::Rejected { status: response.status() });
         }
-        Ok(Self {
-            io,
-            #[cfg(target_os = "linux")]
-            low_water: None,
-            head: Box::new(Head { request, offer, leftover, config }),
+        drop(listener);
+        let live = tracker.live();
+        tracing::info!(connections = live, "shutting down: closing every connection with 1001");
+        let abandoned = match tokio::time::timeout(options.shutdown_timeout, tracker.wait_idle()).await {
+            Ok(()) => 0,
+            Err(_) => tracker.live(),
+        };
+        if abandoned > 0 {
+            tracing::warn!(connections = abandoned, "shutdown deadline passed; abandoning connections");
+        }
+        Ok(ServerStats {
+            accepted: counters.accepted.load(Ordering::Relaxed),
+            over_connection_limit: counters.over_connection_limit.load(Ordering::Relaxed),
+            over_handshake_limit: counters.over_handshake_limit.load(Ordering::Relaxed),
+            accept_backoffs: counters.accept_backoffs.load(Ordering::Relaxed),
+            abandoned_at_shutdown: abandoned,
         })
     }
+}
 
-    /// The request (method, path and query, headers).
-    pub fn request(&self) -> &Request<()> {
-        &self.head.request
-    }
+/// What every connection and stream task of a server shares.
+struct Shared<F> {
+    handler: F,
+    config: Config,
+    policy: Arc<HandshakePolicy>,
+    http2: Option<Http2Settings>,
+    tracker: Arc<Tracker>,
+    shutdown: ShutdownSignal,
+    max_connections: usize,
+    counters: Arc<Counters>,
+}
 
-    /// What the client offered, or why the request is not a valid handshake.
-    pub fn offer(&self) -> Result<&ClientOffer, &HandshakeError> {
-        self.head.offer.as_ref()
-    }
+/// An accepted connection and what it holds while its task runs.
+struct Connection {
+    tcp: TcpStream,
+    peer: SocketAddr,
+    tls: Option<TlsAcceptor>,
+    permit: OwnedSemaphorePermit,
+    live: Live,
+}
 
-    /// The value of cookie `name` in the request, if sent (see [`crate::cookie`]).
-    pub fn cookie(&self, name: &str) -> Option<&str> {
-        crate::policy::cookie(self.head.request.headers(), name)
-    }
+/// What a connection turned out to be once TLS and its first bytes are in.
+enum Classified {
+    /// An HTTP/1.1 request, read.
+    Http1(IncomingRequest<Transport>),
+    /// An HTTP/2 connection, its preface not yet read.
+    Http2(MaybeTls),
+}
 
-    /// The transport (for the peer address, say).
-    pub fn get_ref(&self) -> &S {
-        &self.io
-    }
-
-    /// Accepts with no extra headers, and the first subprotocol of the
-    /// client's list that [`Config::subprotocols`] contains, if any. When
-    /// there is none and [`Config::require_subprotocol`] is set, refuses
-    /// with 400 and returns [`Error::Rejected`].
-    ///
-    /// The handshake runs in a boxed future: its response and write state
-    /// are freed once it is done, instead of making the caller's future (a
-    /// connection task, for its whole life) larger by several KiB.
-    pub fn accept(self) -> impl Future<Output = Result<WebSocket<S>, Error>> {
-        Box::pin(self.accept_default())
-    }
-
-    async fn accept_default(self) -> Result<WebSocket<S>, Error> {
-        let Ok(offer) = &self.head.offer else {
-            return self.accept_chosen(Accept::default()).await;
-        };
-        match crate::policy::select_subprotocol(&offer.subprotocols, &self.head.config.subprotocols) {
-            Some(protocol) => {
-                let accept = Accept::default().subprotocol(protocol);
-                self.accept_chosen(accept).await
+impl Connection {
+    /// The connection's task. TLS, classification and the request head are
+    /// done in a boxed future, freed once they are: the task itself keeps
+    /// only what the handler needs, for the whole life of the connection.
+    fn serve<F, Fut>(self, shared: Arc<Shared<F>>) -> impl Future<Output = ()>
+    where
+        F: Fn(IncomingRequest<Transport>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let Self { tcp, peer, tls, permit, live } = self;
+        let setup = Box::pin(classify(tcp, tls, shared.clone()));
+        async move {
+            let setup = setup.await;
+            // TLS and the head are in: the handshake slot goes to the next client.
+            drop(permit);
+            match setup {
+                Ok(Classified::Http1(incoming)) => (shared.handler)(incoming).await,
+                Ok(Classified::Http2(io)) => serve_http2(io, peer, &shared).await,
+                Err(error) => tracing::debug!(%peer, %error, "handshake failed"),
             }
-            None if self.head.config.require_subprotocol => {
-                let status = StatusCode::BAD_REQUEST;
-                let body = format!(
-                    "no supported subprotocol; this server speaks: {}\n",
-                    self.head.config.subprotocols.join(", ")
-                );
-                let response = Response::builder().status(status).body(()).map_err(|_| Error::Rejected { status })?;
-                self.reject(response, Bytes::from(body)).await?;
-                Err(Error::Rejected { status })
+            drop(live);
+        }
+    }
+
+    /// Past `max_connections`: read the request (so the client sees the
+    /// answer rather than a reset) and answer 503.
+    async fn refuse<F, Fut>(self, shared: Arc<Shared<F>>)
+    where
+        F: Fn(IncomingRequest<Transport>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let Self { tcp, peer, tls, permit, live } = self;
+        tracing::debug!(%peer, "connection limit reached: 503");
+        match classify(tcp, tls, shared.clone()).await {
+            Ok(Classified::Http1(incoming)) => {
+                let _ = incoming.reject(service_unavailable(), Bytes::from_static(b"too many connections\n")).await;
             }
-            None => self.accept_chosen(Accept::default()).await,
+            // Its streams are refused one by one, as they come.
+            Ok(Classified::Http2(io)) => serve_http2(io, peer, &shared).await,
+            Err(_) => {}
         }
-    }
-
-    /// Accepts: answers 101 and returns the connection. An invalid handshake
-    /// is answered with its 400/426 and returned as an error. Boxed like
-    /// [`accept`](Self::accept).
-    pub fn accept_with(self, accept: Accept) -> impl Future<Output = Result<WebSocket<S>, Error>> {
-        Box::pin(self.accept_chosen(accept))
-    }
-
-    async fn accept_chosen(mut self, accept: Accept) -> Result<WebSocket<S>, Error> {
-        let offer = match std::mem::replace(&mut self.head.offer, Err(HandshakeError::MissingKey)) {
-            Ok(offer) => offer,
-            Err(error) => {
-                let (response, body) = error_response(&error);
-                self.respond(&response, &body).await?;
-                return Err(Error::Handshake(error));
-            }
-        };
-        let (response, negotiated) = accept.into_response(&offer, &self.head.config)?;
-        self.respond(&response, &[]).await?;
-        let Head { leftover, config, .. } = *self.head;
-        #[allow(unused_mut, reason = "the low-water mark is Linux-only")]
-        let mut ws = WebSocket::from_upgraded(self.io, negotiated, config, &leftover)?;
-        #[cfg(target_os = "linux")]
-        if let Some(socket_of) = self.low_water {
-            ws.use_recv_low_water(socket_of);
-        }
-        Ok(ws)
-    }
-
-    /// Refuses with any response (401 with `WWW-Authenticate`, 403, 404 …);
-    /// the transport is then shut down. Never answers 101.
-    pub async fn reject(mut self, mut response: Response<()>, body: Bytes) -> Result<(), Error> {
-        if response.status() == StatusCode::SWITCHING_PROTOCOLS {
-            *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
-        }
-        response.headers_mut().insert(http::header::CONNECTION, HeaderValue::from_static("close"));
-        response.headers_mut().insert(http::header::CONTENT_LENGTH, HeaderValue::from(body.len()));
-        self.respond(&response, &body).await?;
-        let _ = self.io.shutdown().await;
-        Ok(())
-    }
-
-    async fn respond(&mut self, response: &Response<()>, body: &[u8]) -> Result<(), Error> {
-        let deadline = self.head.config.handshake_timeout;
-        tokio::time::timeout(deadline, write_response(&mut self.io, response, body))
-            .await
-            .map_err(|_| Error::Timeout { kind: TimeoutKind::Handshake, after: deadline })?
+        drop((permit, live));
     }
 }
 
-async fn read_head<S: AsyncRead + Unpin>(io: &mut S, config: &Config) -> Result<(Request<()>, BytesMut), Error> {
-    let mut buf = BytesMut::with_capacity(1024);
-    loop {
-        if let Some((request, consumed)) = parse_request(&buf, &config.handshake_limits)? {
-            let leftover = buf.split_off(consumed);
-            return Ok((request, leftover));
+/// 503 with `Retry-After: 1`.
+fn service_unavailable() -> http::Response<()> {
+    let mut response = http::Response::new(());
+    *response.status_mut() = http::StatusCode::SERVICE_UNAVAILABLE;
+    response.headers_mut().insert(http::header::RETRY_AFTER, http::HeaderValue::from_static("1"));
+    response
+}
+
+/// TLS (if configured), then the HTTP version — ALPN, or the preface on
+/// cleartext — and for HTTP/1.1 the request head, all before one deadline.
+async fn classify<F>(tcp: TcpStream, tls: Option<TlsAcceptor>, shared: Arc<Shared<F>>) -> Result<Classified, Error> {
+    let config = &shared.config;
+    let timeout = config.handshake_timeout;
+    let deadline = tokio::time::Instant::now() + timeout;
+    let expired = |_| Error::Timeout { kind: TimeoutKind::Handshake, after: timeout };
+    let origin = Origin { peer: tcp.peer_addr().ok(), local: tcp.local_addr().ok(), tls: tls.is_some() };
+    let (io, http2) = match tls {
+        Some(tls) => {
+            let stream = tokio::time::timeout_at(deadline, tls.accept(tcp)).await.map_err(expired)??;
+            let http2 = stream.get_ref().1.alpn_protocol() == Some(ALPN_H2);
+            (MaybeTls::ServerTls(Box::new(stream)), http2)
         }
-        let read = io.read_buf(&mut buf).await.map_err(Error::io("reading the handshake request"))?;
-        if read == 0 {
-            return Err(Error::Io {
-                context: "reading the handshake request",
-                source: std::io::ErrorKind::UnexpectedEof.into(),
-            });
+        None if shared.http2.is_some() => {
+            let http2 = tokio::time::timeout_at(deadline, starts_with_preface(&tcp))
+                .await
+                .map_err(expired)?
+                .map_err(Error::io("reading the first bytes"))?;
+            (MaybeTls::Plain(tcp), http2)
         }
-    }
-}
-
-async fn write_response<S: AsyncWrite + Unpin>(io: &mut S, response: &Response<()>, body: &[u8]) -> Result<(), Error> {
-    let mut out = BytesMut::with_capacity(256 + body.len());
-    encode_response(response, body, &mut out);
-    io.write_all(&out).await.map_err(Error::io("sending the handshake response"))?;
-    io.flush().await.map_err(Error::io("sending the handshake response"))
-}
-
-/// Accepts a WebSocket handshake on `io` with the default [`Config`].
-///
-/// ```no_run
-/// # async fn run() -> Result<(), wsx::Error> {
-/// let listener = tokio::net::TcpListener::bind("127.0.0.1:9001").await.map_err(|e| wsx::Error::Io { context: "bind", source: e })?;
-/// let (tcp, _) = listener.accept().await.map_err(|e| wsx::Error::Io { context: "accept", source: e })?;
-/// let mut ws = wsx::accept(tcp).await?;
-/// while let Some(Ok(message)) = ws.recv().await {
-///     if message.is_text() || message.is_binary() {
-///         ws.send(message).await?;
-///     }
-/// }
-/// # Ok(()) }
-/// ```
-#[allow(clippy::result_large_err, reason = "a refusal is a whole HTTP response by design, built once per handshake")]
-pub fn accept<S: AsyncRead + AsyncWrite + Unpin>(io: S) -> impl Future<Output = Result<WebSocket<S>, Error>> {
-    accept_with(io, Config::default(), |_, _| Ok(Accept::default()))
-}
-
-/// Accepts a handshake after `on_request` decides: `Ok(Accept)` answers 101,
-/// `Err(response)` refuses with that response. The handshake runs in a
-/// boxed future, freed once it is done (see [`IncomingRequest::accept`]).
-///
-/// ```no_run
-/// # async fn run(tcp: tokio::net::TcpStream) -> Result<(), wsx::Error> {
-/// let ws = wsx::accept_with(tcp, wsx::Config::default(), |request, offer| {
-///     if request.uri().path() != "/chat" {
-///         return Err(http::Response::builder().status(404).body(bytes::Bytes::from("no such room")).unwrap());
-///     }
-///     let chosen = offer.subprotocols.iter().find(|p| *p == "chat.v2");
-///     Ok(chosen.map_or_else(wsx::Accept::default, |p| wsx::Accept::default().subprotocol(p.clone())))
-/// })
-/// .await?;
-/// # Ok(()) }
-/// ```
-pub fn accept_with<S, F>(io: S, config: Config, on_request: F) -> impl Future<Output = Result<WebSocket<S>, Error>>
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-    F: FnOnce(&Request<()>, &ClientOffer) -> Result<Accept, Response<Bytes>>,
-{
-    Box::pin(decide_and_accept(io, config, on_request))
-}
-
-async fn decide_and_accept<S, F>(io: S, config: Config, on_request: F) -> Result<WebSocket<S>, Error>
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-    F: FnOnce(&Request<()>, &ClientOffer) -> Result<Accept, Response<Bytes>>,
-{
-    let incoming = IncomingRequest::read(io, config).await?;
-    let decision = match incoming.offer() {
-        Ok(offer) => Some(on_request(incoming.request(), offer)),
-        Err(_) => None,
+        None => (MaybeTls::Plain(tcp), false),
     };
-    match decision {
-        Some(Err(response)) => {
-            let (parts, body) = response.into_parts();
-            let status = parts.status;
-            incoming.reject(Response::from_parts(parts, ()), body).await?;
-            Err(Error::Rejected { status })
+    if http2 {
+        return Ok(Classified::Http2(io));
+    }
+    #[allow(unused_mut, reason = "the low-water mark is Linux-only")]
+    let mut incoming =
+        IncomingRequest::read_until(Transport::Http1(io), config.clone(), shared.policy.clone(), origin, deadline)
+            .await?;
+    #[cfg(target_os = "linux")]
+    incoming.use_low_water(crate::low_water::transport_socket);
+    Ok(Classified::Http1(incoming))
+}
+
+/// Whether a cleartext connection starts with the HTTP/2 preface (prior
+/// knowledge, RFC 9113 §3.3). Only peeks: the bytes stay for whoever reads
+/// the connection. A request line differs from the preface within its
+/// first two bytes; a client that sends a prefix of the preface and stops
+/// is waited for until the handshake deadline.
+async fn starts_with_preface(tcp: &TcpStream) -> std::io::Result<bool> {
+    let mut first = [0; HTTP2_PREFACE.len()];
+    loop {
+        let peeked = tcp.peek(&mut first).await?;
+        if peeked == 0 || first[..peeked] != HTTP2_PREFACE[..peeked] {
+            return Ok(false);
         }
-        Some(Ok(accept)) => incoming.accept_chosen(accept).await,
-        None => incoming.accept_default().await,
+        if peeked == HTTP2_PREFACE.len() {
+            return Ok(true);
+        }
+        // The rest of the preface is on its way; peek returns at once
+        // while the bytes it already has are there.
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
 
-/// Accepts TCP connections forever, reads each handshake request within the
-/// deadline and hands it to `handler` in a task of its own.
+/// Serves an HTTP/2 connection: each request stream in a task of its own,
+/// counted like a connection, through the same handler.
+async fn serve_http2<F, Fut>(io: MaybeTls, peer: SocketAddr, shared: &Arc<Shared<F>>)
+where
+    F: Fn(IncomingRequest<Transport>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let Some(settings) = &shared.http2 else { return };
+    let origin = Origin { peer: Some(peer), local: io.tcp().local_addr().ok(), tls: io.is_tls() };
+    tracing::debug!(%peer, tls = origin.tls, "HTTP/2 connection");
+    serve_connection(io, settings, shared.shutdown.clone(), |stream| {
+        let live = shared.tracker.enter();
+        let mut respond = stream.respond;
+        if shared.tracker.live() > shared.max_connections {
+            shared.counters.over_connection_limit.fetch_add(1, Ordering::Relaxed);
+            let _ = respond.send_response(service_unavailable(), true);
+            return;
+        }
+        let shared = shared.clone();
+        let setup = (shared.config.clone(), shared.policy.clone(), origin);
+        let request =
+            Box::pin(IncomingRequest::from_http2(stream.parts, stream.body, respond, setup, Transport::Http2));
+        tokio::spawn(async move {
+            match request.await {
+                Ok(incoming) => (shared.handler)(incoming).await,
+                Err(error) => tracing::debug!(%peer, %error, "HTTP/2 request refused"),
+            }
+            drop(live);
+        });
+    })
+    .await;
+}
+
+/// Accepts connections with the default [`ServerOptions`] and
+/// [`HandshakePolicy`], HTTP/1.1 and HTTP/2, and hands each request to
+/// `handler` in a task of its own: [`Server`] without the knobs.
 ///
 /// ```no_run
 /// # async fn run() -> std::io::Result<()> {
@@ -362,38 +622,21 @@ where
 /// .await
 /// # }
 /// ```
+///
+/// # Errors
+/// As [`Server::run`].
 pub async fn serve<F, Fut>(listener: TcpListener, config: Config, handler: F) -> std::io::Result<()>
 where
-    F: Fn(IncomingRequest<TcpStream>) -> Fut + Send + Sync + 'static,
+    F: Fn(IncomingRequest<Transport>) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    let handler = Arc::new(handler);
-    accept_loop(listener, move |tcp, peer| {
-        let handler = handler.clone();
-        // Boxed: the handshake's buffers and timers are freed once it is
-        // done instead of sizing the task for its whole life.
-        let read = Box::pin(IncomingRequest::read(tcp, config.clone()));
-        tokio::spawn(async move {
-            match read.await {
-                #[allow(unused_mut, reason = "the low-water mark is Linux-only")]
-                Ok(mut incoming) => {
-                    #[cfg(target_os = "linux")]
-                    {
-                        incoming.low_water = Some(crate::low_water::tcp_socket);
-                    }
-                    handler(incoming).await
-                }
-                Err(error) => tracing::debug!(%peer, %error, "handshake failed"),
-            }
-        });
-    })
-    .await
+    Server::new(listener, config).run(handler).await.map(|_| ())
 }
 
-/// [`serve`] for `wss://` (or, with `tls` `None`, plain `ws://` with the
-/// same handler type): each connection's TLS handshake and request head
-/// must both finish within [`Config::handshake_timeout`], so a client that
-/// sends plaintext, or trickles its ClientHello, is dropped at the deadline.
+/// [`serve`] for `wss://` (or, with `tls` `None`, plain `ws://`): each
+/// connection's TLS handshake and request head must both finish within
+/// [`Config::handshake_timeout`], so a client that sends plaintext, or
+/// trickles its ClientHello, is dropped at the deadline.
 ///
 /// ```no_run
 /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -409,6 +652,9 @@ where
 /// .await?;
 /// # Ok(()) }
 /// ```
+///
+/// # Errors
+/// As [`Server::run`].
 pub async fn serve_tls<F, Fut>(
     listener: TcpListener,
     config: Config,
@@ -416,96 +662,19 @@ pub async fn serve_tls<F, Fut>(
     handler: F,
 ) -> std::io::Result<()>
 where
-    F: Fn(IncomingRequest<MaybeTls>) -> Fut + Send + Sync + 'static,
+    F: Fn(IncomingRequest<Transport>) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    let handler = Arc::new(handler);
-    accept_loop(listener, move |tcp, peer| {
-        let handler = handler.clone();
-        let read = Box::pin(read_maybe_tls(tcp, tls.clone(), config.clone()));
-        tokio::spawn(async move {
-            match read.await {
-                Ok(incoming) => handler(incoming).await,
-                Err(error) => tracing::debug!(%peer, %error, "handshake failed"),
-            }
-        });
-    })
-    .await
+    Server::new(listener, config).tls(tls).run(handler).await.map(|_| ())
 }
 
-/// TLS (if configured), then the request head, all before one deadline.
-pub(crate) async fn read_maybe_tls(
-    tcp: TcpStream,
-    tls: Option<TlsAcceptor>,
-    config: Config,
-) -> Result<IncomingRequest<MaybeTls>, Error> {
-    let timeout = config.handshake_timeout;
-    let deadline = tokio::time::Instant::now() + timeout;
-    let io = match tls {
-        Some(tls) => tokio::time::timeout_at(deadline, tls.accept(tcp))
-            .await
-            .map_err(|_| Error::Timeout { kind: TimeoutKind::Handshake, after: timeout })?
-            .map(|stream| MaybeTls::ServerTls(Box::new(stream)))?,
-        None => MaybeTls::Plain(tcp),
-    };
-    #[allow(unused_mut, reason = "the low-water mark is Linux-only")]
-    let mut incoming = IncomingRequest::read_until(io, config, deadline).await?;
-    #[cfg(target_os = "linux")]
-    {
-        incoming.low_water = Some(crate::low_water::plain_socket);
-    }
-    Ok(incoming)
+/// `accept` failed for lack of descriptors or memory: back off.
+fn is_resource_exhaustion(error: &std::io::Error) -> bool {
+    matches!(error.raw_os_error(), Some(23 /* ENFILE */ | 24 /* EMFILE */ | 105 /* ENOBUFS */ | 12 /* ENOMEM */))
 }
 
-/// Accepts TCP connections forever, backing off on resource exhaustion.
-async fn accept_loop(
-    listener: TcpListener,
-    mut on_connection: impl FnMut(TcpStream, SocketAddr),
-) -> std::io::Result<()> {
-    let mut backoff = Duration::from_millis(5);
-    loop {
-        let (tcp, peer) = match listener.accept().await {
-            Ok(accepted) => {
-                backoff = Duration::from_millis(5);
-                accepted
-            }
-            Err(error) if is_transient_accept_error(&error) => {
-                // EMFILE/ENFILE and friends: wait instead of spinning.
-                tracing::warn!(%error, ?backoff, "accept failed; backing off");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(1));
-                continue;
-            }
-            Err(error) => return Err(error),
-        };
-        let _ = tcp.set_nodelay(true);
-        on_connection(tcp, peer);
-    }
-}
-
-fn is_transient_accept_error(error: &std::io::Error) -> bool {
+/// `accept` failed for this one connection only: go on at once.
+fn is_transient(error: &std::io::Error) -> bool {
     use std::io::ErrorKind::*;
     matches!(error.kind(), ConnectionAborted | ConnectionReset | Interrupted | WouldBlock)
-        || matches!(error.raw_os_error(), Some(23 /* ENFILE */ | 24 /* EMFILE */ | 105 /* ENOBUFS */ | 12 /* ENOMEM */))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The size of the future `f` returns, without calling it.
-    fn future_size<A, R>(_: &impl FnOnce(A) -> R) -> usize {
-        std::mem::size_of::<R>()
-    }
-
-    /// A connection's task holds its handler's argument and the handshake
-    /// future for the connection's whole life, so both must cost a pointer
-    /// or so, not the KiB of the parsed head and the response being written.
-    #[test]
-    fn handshake_state_lives_in_boxes() {
-        assert!(std::mem::size_of::<IncomingRequest<TcpStream>>() <= 64);
-        assert!(future_size(&|incoming: IncomingRequest<TcpStream>| incoming.accept()) <= 16);
-        assert!(future_size(&|incoming: IncomingRequest<TcpStream>| incoming.accept_with(Accept::default())) <= 16);
-        assert!(future_size(&|tcp: TcpStream| accept(tcp)) <= 16);
-    }
 }

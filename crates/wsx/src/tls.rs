@@ -22,11 +22,22 @@ use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, RootCertStor
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::error::Error;
-use crate::stream::MaybeTls;
+use crate::transport::MaybeTls;
 
 /// ALPN protocol id of HTTP/1.1, the only protocol a WebSocket handshake
 /// runs over here (RFC 6455 §4.1; RFC 7301).
 const ALPN_HTTP11: &[u8] = b"http/1.1";
+/// RFC 9113 §3.2: HTTP/2 over TLS is identified by "h2".
+pub(crate) const ALPN_H2: &[u8] = b"h2";
+
+/// The application protocols a client offers in its TLS handshake.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Alpn {
+    /// `http/1.1` only.
+    Http1,
+    /// `h2`, then `http/1.1`: the server chooses.
+    Http2OrHttp1,
+}
 
 fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
@@ -124,6 +135,8 @@ pub struct TlsConnector {
     /// The configuration built from these settings, shared by clones, so
     /// the root store is copied once and TLS sessions can be resumed.
     built: Arc<OnceLock<Arc<ClientConfig>>>,
+    /// The same with ALPN `h2` offered first.
+    built_h2: Arc<OnceLock<Arc<ClientConfig>>>,
 }
 
 impl Default for TlsConnector {
@@ -135,13 +148,20 @@ impl Default for TlsConnector {
 impl TlsConnector {
     /// Trusts the `webpki-roots` certificate authorities.
     pub fn new() -> Self {
-        Self { roots: Roots::Webpki, accept_invalid_certs: false, custom: None, built: Arc::default() }
+        Self {
+            roots: Roots::Webpki,
+            accept_invalid_certs: false,
+            custom: None,
+            built: Arc::default(),
+            built_h2: Arc::default(),
+        }
     }
 
     /// Trusts exactly the certificates of `store`.
     pub fn root_store(mut self, store: RootCertStore) -> Self {
         self.roots = Roots::Custom(Arc::new(store));
         self.built = Arc::default();
+        self.built_h2 = Arc::default();
         self
     }
 
@@ -170,6 +190,7 @@ impl TlsConnector {
         }
         self.roots = Roots::Native;
         self.built = Arc::default();
+        self.built_h2 = Arc::default();
         Ok(self)
     }
 
@@ -180,6 +201,7 @@ impl TlsConnector {
     pub fn danger_accept_invalid_certs(mut self, accept: bool) -> Self {
         self.accept_invalid_certs = accept;
         self.built = Arc::default();
+        self.built_h2 = Arc::default();
         self
     }
 
@@ -190,11 +212,15 @@ impl TlsConnector {
         self
     }
 
-    fn build(&self) -> Result<Arc<ClientConfig>, Error> {
+    fn build(&self, alpn: Alpn) -> Result<Arc<ClientConfig>, Error> {
         if let Some(config) = &self.custom {
             return Ok(config.clone());
         }
-        if let Some(config) = self.built.get() {
+        let built = match alpn {
+            Alpn::Http1 => &self.built,
+            Alpn::Http2OrHttp1 => &self.built_h2,
+        };
+        if let Some(config) = built.get() {
             return Ok(config.clone());
         }
         let builder = ClientConfig::builder_with_provider(provider())
@@ -209,8 +235,11 @@ impl TlsConnector {
         } else {
             builder.with_root_certificates(self.trusted_roots()?).with_no_client_auth()
         };
-        config.alpn_protocols = vec![ALPN_HTTP11.to_vec()];
-        Ok(self.built.get_or_init(|| Arc::new(config)).clone())
+        config.alpn_protocols = match alpn {
+            Alpn::Http1 => vec![ALPN_HTTP11.to_vec()],
+            Alpn::Http2OrHttp1 => vec![ALPN_H2.to_vec(), ALPN_HTTP11.to_vec()],
+        };
+        Ok(built.get_or_init(|| Arc::new(config)).clone())
     }
 
     fn trusted_roots(&self) -> Result<Arc<RootCertStore>, Error> {
@@ -228,15 +257,15 @@ impl TlsConnector {
     }
 
     /// Runs the TLS client handshake over `io` for `host` (sent as SNI and
-    /// verified against the certificate).
-    pub(crate) async fn connect(&self, host: &str, io: MaybeTls) -> Result<MaybeTls, Error> {
+    /// verified against the certificate), offering `alpn`.
+    pub(crate) async fn connect(&self, host: &str, io: MaybeTls, alpn: Alpn) -> Result<MaybeTls, Error> {
         // RFC 6455 §4.1: "If /secure/ is true, the client MUST perform a TLS
         // handshake over the connection after opening the connection and
         // before sending the handshake data", and "MUST use the Server Name
         // Indication extension in the TLS handshake".
         let name = ServerName::try_from(host.to_owned())
             .map_err(|_| TlsError::Config(format!("{host:?} is not a valid TLS server name")))?;
-        let connector = tokio_rustls::TlsConnector::from(self.build()?);
+        let connector = tokio_rustls::TlsConnector::from(self.build(alpn)?);
         let stream =
             connector.connect(name, io).await.map_err(|e| handshake_error(e, host, "TLS handshake with the server"))?;
         Ok(MaybeTls::ClientTls(Box::new(stream)))
@@ -326,9 +355,19 @@ impl TlsAcceptor {
         Self::from_pem(&chain, &key)
     }
 
-    /// Uses a rustls server configuration built by the caller.
+    /// Uses a rustls server configuration built by the caller. A
+    /// [`Server`](crate::Server) sets its ALPN list: `h2` and `http/1.1`,
+    /// or `http/1.1` alone when HTTP/2 is off.
     pub fn from_config(config: Arc<ServerConfig>) -> Self {
         Self { config }
+    }
+
+    /// The same certificate, offering `h2` before `http/1.1` when `http2`.
+    pub(crate) fn with_alpn(&self, http2: bool) -> Self {
+        let mut config = (*self.config).clone();
+        config.alpn_protocols =
+            if http2 { vec![ALPN_H2.to_vec(), ALPN_HTTP11.to_vec()] } else { vec![ALPN_HTTP11.to_vec()] };
+        Self { config: Arc::new(config) }
     }
 
     /// Runs the TLS server handshake (no deadline of its own: callers wrap

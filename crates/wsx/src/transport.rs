@@ -53,7 +53,16 @@ impl Transport {
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
         match self {
             Self::Http1(io) => io.peer_addr(),
-            Self::Http2(stream) => Ok(stream.peer_addr()),
+            Self::Http2(stream) => stream.peer_addr().ok_or_else(|| io::ErrorKind::NotConnected.into()),
+        }
+    }
+
+    /// The TCP connection under an HTTP/1.1 WebSocket (an HTTP/2 stream
+    /// shares its connection with others: `None`).
+    pub fn tcp(&self) -> Option<&TcpStream> {
+        match self {
+            Self::Http1(io) => Some(io.tcp()),
+            Self::Http2(_) => None,
         }
     }
 
@@ -62,6 +71,14 @@ impl Transport {
         match self {
             Self::Http1(io) => io.is_tls(),
             Self::Http2(stream) => stream.is_tls(),
+        }
+    }
+
+    /// The ALPN protocol agreed in the TLS session under it, if any.
+    pub fn alpn_protocol(&self) -> Option<&[u8]> {
+        match self {
+            Self::Http1(io) => io.alpn_protocol(),
+            Self::Http2(stream) => stream.is_tls().then_some(crate::tls::ALPN_H2),
         }
     }
 }

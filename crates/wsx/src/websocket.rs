@@ -150,9 +150,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
                 dest.fill(0);
             }
         }
-        // The handshake-only settings are of no use past the upgrade; their
-        // heap copies (one per connection) are dropped here.
-        let config = Config { subprotocols: Vec::new(), allowed_origins: None, ..config };
         let mut conn = Connection::new(negotiated, config.protocol.clone(), rng);
         conn.receive(leftover);
         let now = Instant::now();

@@ -31,11 +31,12 @@ struct Seen {
 /// A server whose callback routes by path: `/chat` needs the cookie
 /// `session=ok` (else 401 with WWW-Authenticate), `/private` is 403, any
 /// other path 404; accepted connections echo.
-async fn app_server(config: wsx::Config) -> (u16, mpsc::UnboundedReceiver<Seen>) {
+async fn app_server(policy: wsx::HandshakePolicy) -> (u16, mpsc::UnboundedReceiver<Seen>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let (seen_tx, seen) = mpsc::unbounded_channel();
-    tokio::spawn(wsx::serve(listener, config, move |incoming| {
+    let server = wsx::Server::new(listener, wsx::Config::default()).policy(policy);
+    tokio::spawn(server.run(move |incoming| {
         let seen_tx = seen_tx.clone();
         async move {
             let request = incoming.request();
@@ -44,7 +45,7 @@ async fn app_server(config: wsx::Config) -> (u16, mpsc::UnboundedReceiver<Seen>)
                 query: request.uri().query().map(str::to_owned),
                 session: incoming.cookie("session").map(str::to_owned),
                 user_agent: request.headers().get("user-agent").map(|v| v.to_str().unwrap().to_owned()),
-                peer_is_loopback: incoming.get_ref().peer_addr().unwrap().ip().is_loopback(),
+                peer_is_loopback: incoming.peer_addr().unwrap().ip().is_loopback(),
             });
             let refusal = |status: StatusCode, extra: Option<(&str, &str)>| {
                 let mut response = Response::builder().status(status);
@@ -90,7 +91,7 @@ fn status_of(error: &Error) -> Option<StatusCode> {
 
 #[tokio::test]
 async fn callback_sees_the_request_and_accepts_with_headers_and_subprotocol() {
-    let (port, mut seen) = app_server(wsx::Config::default()).await;
+    let (port, mut seen) = app_server(wsx::HandshakePolicy::default()).await;
     let (mut ws, response) = ClientBuilder::new(&format!("ws://127.0.0.1:{port}/chat?room=7"))
         .header("cookie", "theme=dark; session=ok")
         .header("user-agent", "wsx-test/1")
@@ -115,7 +116,7 @@ async fn callback_sees_the_request_and_accepts_with_headers_and_subprotocol() {
 
 #[tokio::test]
 async fn no_common_subprotocol_connects_without_one() {
-    let (port, _seen) = app_server(wsx::Config::default()).await;
+    let (port, _seen) = app_server(wsx::HandshakePolicy::default()).await;
     let (ws, response) = ClientBuilder::new(&format!("ws://127.0.0.1:{port}/chat"))
         .header("cookie", "session=ok")
         .subprotocol("mqtt")
@@ -129,7 +130,7 @@ async fn no_common_subprotocol_connects_without_one() {
 
 #[tokio::test]
 async fn callback_refuses_with_any_response() {
-    let (port, _seen) = app_server(wsx::Config::default()).await;
+    let (port, _seen) = app_server(wsx::HandshakePolicy::default()).await;
     let url = |path: &str| format!("ws://127.0.0.1:{port}{path}");
     let cases =
         [("/chat", StatusCode::UNAUTHORIZED), ("/private", StatusCode::FORBIDDEN), ("/nope", StatusCode::NOT_FOUND)];
@@ -153,8 +154,8 @@ async fn callback_refuses_with_any_response() {
 
 #[tokio::test]
 async fn origin_allow_list_refuses_other_sites_with_403() {
-    let config = wsx::Config::default().allowed_origins(AllowedOrigins::new(["https://chat.example"]));
-    let (port, mut seen) = app_server(config).await;
+    let policy = wsx::HandshakePolicy::default().allowed_origins(AllowedOrigins::new(["https://chat.example"]));
+    let (port, mut seen) = app_server(policy).await;
     let url = format!("ws://127.0.0.1:{port}/chat");
     let error = ClientBuilder::new(&url).origin("https://evil.example").header("cookie", "session=ok").connect().await;
     assert_eq!(status_of(&error.unwrap_err()), Some(StatusCode::FORBIDDEN));
@@ -165,8 +166,8 @@ async fn origin_allow_list_refuses_other_sites_with_403() {
     assert_eq!(ws.negotiated().subprotocol, None);
     // No Origin: a non-browser client, allowed unless required.
     ClientBuilder::new(&url).header("cookie", "session=ok").connect().await.unwrap();
-    let strict =
-        wsx::Config::default().allowed_origins(AllowedOrigins::new(["https://chat.example"]).require_origin(true));
+    let strict = wsx::HandshakePolicy::default()
+        .allowed_origins(AllowedOrigins::new(["https://chat.example"]).require_origin(true));
     let (port, _seen) = app_server(strict).await;
     let error = ClientBuilder::new(&format!("ws://127.0.0.1:{port}/chat")).connect().await.unwrap_err();
     assert_eq!(status_of(&error), Some(StatusCode::FORBIDDEN));

@@ -26,7 +26,8 @@ async fn hyper_handle(mut request: hyper::Request<Incoming>) -> Result<hyper::Re
     if !wsx::hyper::is_upgrade_request(&request) {
         return Ok(hyper::Response::new(Full::new(Bytes::from_static(b"plain http"))));
     }
-    let upgrade = match wsx::hyper::upgrade(&mut request, wsx::Config::default()) {
+    let policy = wsx::HandshakePolicy::default();
+    let upgrade = match wsx::hyper::upgrade(&mut request, &policy, wsx::Config::default()) {
         Ok(upgrade) => upgrade,
         Err(rejection) => return Ok(rejection.into_response().map(Full::new)),
     };
@@ -65,13 +66,10 @@ async fn axum_server() -> u16 {
     use axum::routing::get;
     async fn ws(upgrade: wsx::axum::WebSocketUpgrade) -> axum::response::Response {
         let origins = wsx::AllowedOrigins::new(["https://good.example"]);
-        upgrade
-            .config(wsx::Config::default().allowed_origins(origins))
-            .protocols(["b", "a"])
-            .header("set-cookie", "via=axum")
-            .on_upgrade(echo)
+        let policy = wsx::HandshakePolicy::default().allowed_origins(origins).subprotocols(["b", "a"]);
+        upgrade.policy(&policy).header("set-cookie", "via=axum").on_upgrade(echo)
     }
-    let app = axum::Router::new().route("/", get(|| async { "plain http" })).route("/echo", get(ws));
+    let app = axum::Router::new().route("/", get(|| async { "plain http" })).route("/echo", axum::routing::any(ws));
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });

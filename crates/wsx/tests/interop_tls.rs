@@ -106,9 +106,10 @@ async fn websockets_tls_client_against_wsx_server() {
     let files = Files::new("client");
     let ca = pki::Ca::new("interop CA");
     let ca_path = files.write("ca.pem", &ca.pem());
-    let config =
-        wsx::Config::default().subprotocols(["v2", "v1"]).allowed_origins(AllowedOrigins::new(["https://app.example"]));
-    let port = pki::tls_echo_server(&ca.leaf(&["localhost"]), config).await;
+    let policy = wsx::HandshakePolicy::default()
+        .subprotocols(["v2", "v1"])
+        .allowed_origins(AllowedOrigins::new(["https://app.example"]));
+    let port = pki::tls_echo_server_with(&ca.leaf(&["localhost"]), wsx::Config::default(), policy).await;
     let url = format!("wss://localhost:{port}/echo");
     let run = |extra: Vec<String>| {
         let mut args = vec!["client".to_owned(), "--url".to_owned(), url.clone(), "--ca".to_owned(), ca_path.clone()];

@@ -139,6 +139,15 @@ pub(crate) struct ConnectArgs {
     /// Ignore the proxy environment variables.
     #[arg(long, conflicts_with = "proxy")]
     no_proxy: bool,
+    /// HTTP version of the handshake: 1.1 (an upgrade), 2 (an extended
+    /// CONNECT on an HTTP/2 connection, RFC 8441: TLS with ALPN h2 for
+    /// wss://, prior knowledge for ws://), or auto (HTTP/2 where a wss://
+    /// server offers it, else HTTP/1.1).
+    #[arg(long, value_enum, default_value = "1.1", value_name = "VERSION")]
+    http: HttpArg,
+    /// Same as --http 2.
+    #[arg(long, conflicts_with = "http")]
+    http2: bool,
     /// Follow up to N redirects (credentials are dropped across origins).
     #[arg(long, value_name = "N", default_value_t = 0)]
     max_redirects: usize,
@@ -181,7 +190,17 @@ pub(crate) async fn run(args: ConnectArgs) -> ExitCode {
             Ok((ws, response)) => {
                 tracing::debug!(status = %response.status(), negotiated = ?ws.negotiated(), "connected");
                 let extensions = header_list(&response, http::header::SEC_WEBSOCKET_EXTENSIONS);
-                printer.connected(&args.url, ws.negotiated().subprotocol.as_deref(), &extensions, args.verbose);
+                let transport = match ws.get_ref().http_version() {
+                    http::Version::HTTP_2 => "HTTP/2 extended CONNECT",
+                    _ => "HTTP/1.1 upgrade",
+                };
+                printer.connected(
+                    &args.url,
+                    transport,
+                    ws.negotiated().subprotocol.as_deref(),
+                    &extensions,
+                    args.verbose,
+                );
                 let ending = session::run(ws, inputs.clone(), printer, wait).await;
                 (report(&printer, &ending), !ending.user_done && !ending.interrupted)
             }
@@ -205,6 +224,19 @@ pub(crate) async fn run(args: ConnectArgs) -> ExitCode {
             Err((status, error)) => return exit(&printer, status, &error),
         };
     }
+}
+
+/// `--http`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum HttpArg {
+    /// An HTTP/1.1 upgrade.
+    #[value(name = "1.1")]
+    Http1,
+    /// An extended CONNECT on HTTP/2.
+    #[value(name = "2")]
+    Http2,
+    /// HTTP/2 if the server offers it, else HTTP/1.1.
+    Auto,
 }
 
 /// The client as the options describe it: connection settings, request
@@ -257,7 +289,16 @@ fn client(args: &ConnectArgs) -> Result<wsx::ClientBuilder, (Status, String)> {
         tracing::debug!(?proxy, "using a proxy");
         builder = builder.proxy(proxy.tls(tls.clone()));
     }
-    Ok(builder.tls(tls).max_redirects(args.max_redirects).connect_timeout(Duration::from_secs(args.connect_timeout)))
+    let http = match (args.http2, args.http) {
+        (true, _) | (false, HttpArg::Http2) => wsx::HttpMode::Http2,
+        (false, HttpArg::Http1) => wsx::HttpMode::Http1,
+        (false, HttpArg::Auto) => wsx::HttpMode::Auto,
+    };
+    Ok(builder
+        .http(http)
+        .tls(tls)
+        .max_redirects(args.max_redirects)
+        .connect_timeout(Duration::from_secs(args.connect_timeout)))
 }
 
 /// Prints how the session ended and returns its status.
@@ -291,6 +332,7 @@ fn connect_status(error: &wsx::Error) -> Status {
     use wsx::{Error, TimeoutKind};
     match error {
         Error::Uri(_) => Status::Usage,
+        Error::Http2Unavailable { .. } => Status::Handshake,
         // The connection was open and the server did not answer the upgrade.
         Error::Io { context: "sending the handshake request" | "reading the handshake response", .. } => {
             Status::Handshake

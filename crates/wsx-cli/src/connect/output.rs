@@ -89,10 +89,18 @@ impl Printer {
     }
 
     /// The connection is open.
-    pub(crate) fn connected(&self, url: &str, subprotocol: Option<&str>, extensions: &str, verbose: bool) {
+    pub(crate) fn connected(
+        &self,
+        url: &str,
+        transport: &str,
+        subprotocol: Option<&str>,
+        extensions: &str,
+        verbose: bool,
+    ) {
         if self.jsonl {
-            return self
-                .json(json!({"event": "open", "url": url, "subprotocol": subprotocol, "extensions": extensions}));
+            let event = json!({"event": "open", "url": url, "transport": transport, "subprotocol": subprotocol,
+                "extensions": extensions});
+            return self.json(event);
         }
         let good = term::GOOD;
         match subprotocol {
@@ -100,7 +108,7 @@ impl Printer {
             None => eprintln!("{good}connected{good:#}"),
         }
         if verbose {
-            eprintln!("transport: HTTP/1.1 upgrade");
+            eprintln!("transport: {transport}");
             eprintln!("subprotocol: {}", subprotocol.unwrap_or("none"));
             eprintln!("extensions: {}", if extensions.is_empty() { "none" } else { extensions });
         }

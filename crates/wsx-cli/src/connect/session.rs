@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use tokio::sync::{Mutex, mpsc};
 use tokio::time::Instant;
-use wsx::{CloseCode, CloseFrame, MaybeTls, Message, WebSocket, WriteHalf};
+use wsx::{CloseCode, CloseFrame, Message, Transport, WebSocket, WriteHalf};
 
 use super::input::{Command, HELP, Input};
 use super::output::Printer;
@@ -47,7 +47,7 @@ enum WriterEvent {
 /// Runs one connection until it ends. `inputs` outlives the session (a
 /// reconnect goes on with the same stdin).
 pub(crate) async fn run(
-    ws: WebSocket<MaybeTls>,
+    ws: WebSocket<Transport>,
     inputs: Arc<Mutex<mpsc::Receiver<Input>>>,
     printer: Printer,
     wait: Duration,
@@ -120,7 +120,7 @@ fn start_close(closing: &mut bool, ending: &mut Ending, close_tx: &mpsc::Sender<
 /// Sends the user's messages and commands in order until the input ends,
 /// then waits for the session to ask for the Close.
 async fn write_loop(
-    mut writer: WriteHalf<MaybeTls>,
+    mut writer: WriteHalf<Transport>,
     inputs: Arc<Mutex<mpsc::Receiver<Input>>>,
     mut close: mpsc::Receiver<(CloseCode, String)>,
     events: mpsc::Sender<WriterEvent>,

@@ -9,7 +9,7 @@ use wsx::IncomingRequest;
 const PAGE: &str = include_str!("index.html");
 
 /// Answers `GET /` with the page (and closes the connection).
-pub(crate) async fn serve(incoming: IncomingRequest<wsx::MaybeTls>) -> Result<(), wsx::Error> {
+pub(crate) async fn serve(incoming: IncomingRequest<wsx::Transport>) -> Result<(), wsx::Error> {
     let response = http::Response::builder()
         .status(http::StatusCode::OK)
         .header(http::header::CONTENT_TYPE, "text/html; charset=utf-8")

@@ -19,7 +19,7 @@ const BATCH: usize = 64;
 
 /// Handles a request for `/rooms/{room}`.
 pub(crate) async fn run(
-    incoming: IncomingRequest<wsx::MaybeTls>,
+    incoming: IncomingRequest<wsx::Transport>,
     rooms: Arc<Rooms>,
     room: &str,
 ) -> Result<(), wsx::Error> {
@@ -45,7 +45,7 @@ pub(crate) async fn run(
 }
 
 async fn converse(
-    mut ws: WebSocket<wsx::MaybeTls>,
+    mut ws: WebSocket<wsx::Transport>,
     rooms: &Rooms,
     membership: &mut Membership,
 ) -> Result<(), wsx::Error> {
@@ -79,7 +79,7 @@ enum Ending {
 }
 
 async fn relay(
-    ws: &mut WebSocket<wsx::MaybeTls>,
+    ws: &mut WebSocket<wsx::Transport>,
     rooms: &Rooms,
     membership: &mut Membership,
 ) -> Result<Ending, wsx::Error> {

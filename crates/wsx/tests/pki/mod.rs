@@ -55,10 +55,16 @@ impl Ca {
 
 /// Starts a `wss://` echo server (`wsx::serve_tls`) with `leaf`; returns its port.
 pub(crate) async fn tls_echo_server(leaf: &Leaf, config: wsx::Config) -> u16 {
+    tls_echo_server_with(leaf, config, wsx::HandshakePolicy::default()).await
+}
+
+/// [`tls_echo_server`] with a handshake policy.
+pub(crate) async fn tls_echo_server_with(leaf: &Leaf, config: wsx::Config, policy: wsx::HandshakePolicy) -> u16 {
     let acceptor = wsx::TlsAcceptor::from_pem(leaf.cert_pem.as_bytes(), leaf.key_pem.as_bytes()).unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
-    tokio::spawn(wsx::serve_tls(listener, config, Some(acceptor), |incoming| async move {
+    let server = wsx::Server::new(listener, config).policy(policy).tls(Some(acceptor));
+    tokio::spawn(server.run(|incoming| async move {
         if let Ok(mut ws) = incoming.accept().await {
             while let Some(Ok(message)) = ws.recv().await {
                 if (message.is_text() || message.is_binary()) && ws.send(message).await.is_err() {

@@ -1,0 +1,114 @@
+//! WebSocket over HTTP/2 (RFC 8441): many WebSockets as streams of one
+//! connection, each opened by an extended CONNECT once the server has sent
+//! `SETTINGS_ENABLE_CONNECT_PROTOCOL = 1` (§3).
+//!
+//! Contract: the server side ([`serve_connection`]) turns every request
+//! stream into an [`IncomingRequest`](crate::IncomingRequest) that goes
+//! through the same handshake policy and application handler as an
+//! HTTP/1.1 request; the client side ([`Http2Connection`]) opens WebSockets
+//! on one connection. Either way a WebSocket is an ordinary
+//! [`WebSocket`](crate::WebSocket) over an [`Http2Stream`], whose
+//! flow-control window is the backpressure. One stream's failure (a reset)
+//! is that WebSocket's 1006 alone; the connection's failure is every
+//! WebSocket's.
+
+mod client;
+mod server;
+mod stream;
+
+use std::time::Duration;
+
+pub use client::Http2Connection;
+pub(crate) use server::serve_connection;
+pub use stream::Http2Stream;
+pub(crate) use stream::io_error;
+
+/// The limits of an HTTP/2 connection, server or client side. Each default
+/// bounds what one peer can cost.
+///
+/// ```
+/// let settings = wsx::Http2Settings::default().max_concurrent_streams(256);
+/// assert_eq!(settings.max_concurrent_streams, 256);
+/// ```
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Http2Settings {
+    /// Streams (WebSockets and requests) a peer may have open on one
+    /// connection at once (RFC 9113 §6.5.2 `SETTINGS_MAX_CONCURRENT_STREAMS`).
+    /// Default 100: one connection cannot hold more sockets than this; a
+    /// stream over it is refused (`REFUSED_STREAM`).
+    pub max_concurrent_streams: u32,
+    /// The window each stream starts with: how much a peer may send on one
+    /// WebSocket that the application has not read yet. Default 256 KiB
+    /// (memory per socket that stops reading is bounded by it).
+    pub stream_window: u32,
+    /// The window of the whole connection, shared by its streams. Default
+    /// 1 MiB: the most unread data one connection can hold.
+    pub connection_window: u32,
+    /// The largest header list accepted (RFC 9113 §6.5.2
+    /// `SETTINGS_MAX_HEADER_LIST_SIZE`), decompressed. Default 16 KiB, as
+    /// an HTTP/1.1 head: HPACK bombs and header floods stop there.
+    pub max_header_list_size: u32,
+    /// Bytes queued for sending per stream before `send` waits. Default
+    /// 64 KiB, as the WebSocket write high-water mark.
+    pub max_send_buffer: usize,
+    /// Streams a client may reset before the server accepted them, at
+    /// once: the rapid-reset attack (CVE-2023-44487) ends in GOAWAY past
+    /// it. Default 20.
+    pub max_pending_accept_reset_streams: usize,
+    /// Streams the server may reset for a peer's protocol errors before it
+    /// closes the connection (`ENHANCE_YOUR_CALM`). Default 256.
+    pub max_local_error_reset_streams: usize,
+    /// Deadline for the connection preface and first SETTINGS exchange
+    /// (client side: the server's SETTINGS, which say whether extended
+    /// CONNECT is on). Default 10 s.
+    pub handshake_timeout: Duration,
+}
+
+impl Default for Http2Settings {
+    fn default() -> Self {
+        Self {
+            max_concurrent_streams: 100,
+            stream_window: 256 * 1024,
+            connection_window: 1024 * 1024,
+            max_header_list_size: 16 * 1024,
+            max_send_buffer: 64 * 1024,
+            max_pending_accept_reset_streams: 20,
+            max_local_error_reset_streams: 256,
+            handshake_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+impl Http2Settings {
+    /// Sets the most streams open at once on one connection (minimum 1).
+    pub fn max_concurrent_streams(mut self, streams: u32) -> Self {
+        self.max_concurrent_streams = streams.max(1);
+        self
+    }
+
+    /// Sets each stream's initial window (at least 65,535, the protocol's
+    /// default; at most 2^31 − 1).
+    pub fn stream_window(mut self, bytes: u32) -> Self {
+        self.stream_window = bytes.clamp(65_535, i32::MAX as u32);
+        self
+    }
+
+    /// Sets the connection's window (same bounds as a stream's).
+    pub fn connection_window(mut self, bytes: u32) -> Self {
+        self.connection_window = bytes.clamp(65_535, i32::MAX as u32);
+        self
+    }
+
+    /// Sets the largest header list accepted.
+    pub fn max_header_list_size(mut self, bytes: u32) -> Self {
+        self.max_header_list_size = bytes;
+        self
+    }
+
+    /// Sets the bytes queued per stream before `send` waits (minimum 1 KiB).
+    pub fn max_send_buffer(mut self, bytes: usize) -> Self {
+        self.max_send_buffer = bytes.max(1024);
+        self
+    }
+}
