@@ -1,5 +1,6 @@
 //! `wsx` — WebSocket server, client and tools from the terminal.
 
+mod bench;
 mod connect;
 mod demo;
 mod rooms;
@@ -36,6 +37,10 @@ enum Command {
     /// Connect to a WebSocket server: stdin lines go out as text messages,
     /// received messages are printed one per line.
     Connect(connect::ConnectArgs),
+    /// Measure an echo endpoint under load: C connections send messages
+    /// (closed loop, or open loop at a fixed --rate) and check every echo;
+    /// reports messages/s, MB/s, latency percentiles and errors by kind.
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -47,6 +52,10 @@ fn main() -> std::process::ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
+    // `wsx bench` builds the runtime its --threads option asks for.
+    if let Command::Bench(args) = cli.command {
+        return bench::run(args);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => {
@@ -58,6 +67,8 @@ fn main() -> std::process::ExitCode {
         match cli.command {
             Command::Serve(args) => serve::run(args).await,
             Command::Connect(args) => connect::run(args).await,
+            // Run above, on a runtime of its own, before this one was built.
+            Command::Bench(_) => std::process::ExitCode::FAILURE,
         }
     })
 }
@@ -66,6 +77,6 @@ fn default_filter(cli: &Cli) -> &'static str {
     match &cli.command {
         Command::Serve(_) => "info",
         Command::Connect(args) if args.verbose => "debug",
-        Command::Connect(_) => "warn",
+        Command::Connect(_) | Command::Bench(_) => "warn",
     }
 }
