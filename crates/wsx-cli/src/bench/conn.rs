@@ -11,7 +11,7 @@ use std::future::{Future, poll_fn};
 use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::task::Poll;
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -169,25 +169,56 @@ impl Run {
     }
 }
 
-/// Polls `future` unless `deadline` passes first (`None`). The timer is
-/// moved only when it fires early, so a deadline that moves forward at
-/// every message costs no timer update per message.
-async fn until<F: Future>(future: F, mut timer: Pin<&mut Sleep>, deadline: Instant) -> Option<F::Output> {
-    if timer.deadline() > deadline {
-        timer.as_mut().reset(deadline);
+/// A connection's deadline timer. It is moved only when it fires early, so
+/// a deadline that moves forward at every message costs no timer update
+/// per message, and it is polled only when that can change something.
+struct Timer {
+    sleep: Pin<Box<Sleep>>,
+    /// The waker the armed timer was last polled with: while the task
+    /// polls with the same one and the timer has not fired, it stays
+    /// registered and polling it again changes nothing.
+    polled_with: Option<Waker>,
+}
+
+impl Timer {
+    fn new() -> Self {
+        Self { sleep: Box::pin(sleep_until(Instant::now())), polled_with: None }
     }
+
+    /// Whether `deadline` has passed; if not, `cx` is woken when it may have.
+    fn poll_expired(&mut self, cx: &mut Context<'_>, deadline: Instant) -> bool {
+        if self.sleep.deadline() > deadline {
+            self.sleep.as_mut().reset(deadline);
+            self.polled_with = None;
+        }
+        if let Some(waker) = &self.polled_with
+            && waker.will_wake(cx.waker())
+            && !self.sleep.is_elapsed()
+        {
+            return false;
+        }
+        while self.sleep.as_mut().poll(cx).is_ready() {
+            if self.sleep.deadline() >= deadline {
+                self.polled_with = None;
+                return true;
+            }
+            self.sleep.as_mut().reset(deadline);
+        }
+        // A timer polled after the task's budget ran out is not registered
+        // (it would never wake the task): poll it again next time.
+        self.polled_with = tokio::task::coop::has_budget_remaining().then(|| cx.waker().clone());
+        false
+    }
+}
+
+/// Polls `future` unless `deadline` passes first (`None`).
+async fn until<F: Future>(future: F, timer: &mut Timer, deadline: Instant) -> Option<F::Output> {
     let mut future = pin!(future);
     poll_fn(move |cx| {
         if let Poll::Ready(output) = future.as_mut().poll(cx) {
             return Poll::Ready(Some(output));
         }
-        while timer.as_mut().poll(cx).is_ready() {
-            if timer.deadline() >= deadline {
-                return Poll::Ready(None);
-            }
-            timer.as_mut().reset(deadline);
-        }
-        Poll::Pending
+        if timer.poll_expired(cx, deadline) { Poll::Ready(None) } else { Poll::Pending }
     })
     .await
 }
@@ -197,24 +228,24 @@ async fn until<F: Future>(future: F, mut timer: Pin<&mut Sleep>, deadline: Insta
 pub(super) async fn closed_loop(mut ws: Ws, plan: Arc<Plan>, index: u64, progress: Arc<Progress>) -> ConnStats {
     let mut run = Run::new(plan.clone(), index, progress);
     let message = plan.message_for_connection();
-    let mut timer = pin!(sleep_until(Instant::now()));
+    let mut timer = Timer::new();
     let mut in_flight: VecDeque<Instant> = VecDeque::with_capacity(plan.in_flight);
     let now = Instant::now();
     while in_flight.len() < plan.in_flight && run.claim(now) {
         in_flight.push_back(now);
-        match until(ws.feed(message.clone()), timer.as_mut(), now + plan.timeout).await {
+        match until(ws.feed(message.clone()), &mut timer, now + plan.timeout).await {
             Some(Ok(())) => {}
             Some(Err(error)) => return failed(run, &error),
             None => return timed_out(run, in_flight.len()),
         }
     }
-    match until(ws.flush(), timer.as_mut(), now + plan.timeout).await {
+    match until(ws.flush(), &mut timer, now + plan.timeout).await {
         Some(Ok(())) => {}
         Some(Err(error)) => return failed(run, &error),
         None => return timed_out(run, in_flight.len()),
     }
     while let Some(&oldest) = in_flight.front() {
-        let Some(next) = until(ws.recv(), timer.as_mut(), oldest + plan.timeout).await else {
+        let Some(next) = until(ws.recv(), &mut timer, oldest + plan.timeout).await else {
             return timed_out(run, in_flight.len());
         };
         match next {
@@ -227,7 +258,7 @@ pub(super) async fn closed_loop(mut ws: Ws, plan: Arc<Plan>, index: u64, progres
                 }
                 in_flight.push_back(now);
                 let deadline = in_flight.front().map_or(now, |&t| t) + plan.timeout;
-                match until(ws.send(message.clone()), timer.as_mut(), deadline).await {
+                match until(ws.send(message.clone()), &mut timer, deadline).await {
                     Some(Ok(())) => {}
                     Some(Err(error)) => return failed(run, &error),
                     None => return timed_out(run, in_flight.len()),
@@ -412,14 +443,14 @@ async fn receive_on_schedule(
     run: &mut Run,
 ) -> bool {
     let timeout = run.plan.timeout;
-    let mut timer = pin!(sleep_until(schedule.at(0) + timeout));
+    let mut timer = Timer::new();
     let mut received = 0u64;
     loop {
         let state = sent.load(Ordering::Acquire);
         if state & DONE != 0 && received >= state & !DONE {
             return true;
         }
-        let Some(next) = until(reader.recv(), timer.as_mut(), schedule.at(received) + timeout).await else {
+        let Some(next) = until(reader.recv(), &mut timer, schedule.at(received) + timeout).await else {
             let count = sent.load(Ordering::Acquire) & !DONE;
             if count > received {
                 run.error("timeout (no echo)", count - received);

@@ -108,7 +108,12 @@ impl ConnStats {
     /// Records a measured round trip.
     #[inline]
     pub(super) fn record(&mut self, round_trip: Duration, at: Instant) {
-        self.latency.saturating_record((round_trip.as_micros() as u64).max(1));
+        let micros = (round_trip.as_micros() as u64).max(1);
+        // `record` grows the histogram as needed (`saturating_record` would
+        // clamp to its current top instead); it fails only past u64 range.
+        if self.latency.record(micros).is_err() {
+            self.latency.saturating_record(micros);
+        }
         self.echoed += 1;
         self.last_echo = Some(at);
     }
@@ -142,7 +147,8 @@ pub(super) struct Progress {
 pub(super) struct Tally {
     progress: Arc<Progress>,
     pending: u64,
-    published_at: Instant,
+    /// When the pending echoes are published at the latest.
+    due: Instant,
 }
 
 /// Echoes counted locally before they are published...
@@ -153,13 +159,13 @@ const TALLY_PERIOD: Duration = Duration::from_millis(100);
 impl Tally {
     pub(super) fn new(progress: Arc<Progress>) -> Self {
         progress.running.fetch_add(1, Ordering::Relaxed);
-        Self { progress, pending: 0, published_at: Instant::now() }
+        Self { progress, pending: 0, due: Instant::now() + TALLY_PERIOD }
     }
 
     #[inline]
     pub(super) fn echo(&mut self, now: Instant) {
         self.pending += 1;
-        if self.pending >= TALLY_BATCH || now.saturating_duration_since(self.published_at) >= TALLY_PERIOD {
+        if self.pending >= TALLY_BATCH || now >= self.due {
             self.publish(now);
         }
     }
@@ -167,7 +173,7 @@ impl Tally {
     fn publish(&mut self, now: Instant) {
         self.progress.echoes.fetch_add(self.pending, Ordering::Relaxed);
         self.pending = 0;
-        self.published_at = now;
+        self.due = now + TALLY_PERIOD;
     }
 
     pub(super) fn errors(&self, count: u64) {
@@ -214,4 +220,23 @@ pub(super) fn clear_progress() {
     let mut stderr = std::io::stderr().lock();
     let _ = write!(stderr, "\r\x1b[2K");
     let _ = stderr.flush();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_round_trips_are_recorded_as_they_are() {
+        let mut stats = ConnStats::new();
+        let now = Instant::now();
+        stats.record(Duration::from_micros(40), now);
+        stats.record(Duration::from_secs(3), now);
+        assert_eq!(stats.latency.min(), 40);
+        assert!(stats.latency.max() >= 2_990_000, "max {}", stats.latency.max());
+        let mut merged = ConnStats::new();
+        merged.merge(&stats);
+        assert_eq!(merged.latency.len(), 2);
+        assert!(merged.latency.max() >= 2_990_000);
+    }
 }
