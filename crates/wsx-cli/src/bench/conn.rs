@@ -18,7 +18,7 @@ use bytes::Bytes;
 use futures_util::SinkExt as _;
 use tokio::sync::oneshot;
 use tokio::time::{Instant, Sleep, sleep_until};
-use wsx::{CloseCode, Message};
+use wsx::{CloseCode, Message, PreparedMessage};
 
 use super::stats::{ConnStats, Progress, Tally, error_kind};
 
@@ -67,13 +67,18 @@ impl Plan {
     /// it then touch a reference count no other connection shares.
     fn message_for_connection(&self) -> Message {
         let payload = Bytes::copy_from_slice(&self.payload);
-        if self.text {
-            match String::from_utf8(payload.to_vec()) {
-                Ok(text) => Message::text(text),
-                Err(_) => Message::Binary(payload),
-            }
-        } else {
-            Message::Binary(payload)
+        match (self.text, std::str::from_utf8(&payload)) {
+            (true, Ok(text)) => Message::text(text),
+            _ => Message::Binary(payload),
+        }
+    }
+
+    /// The message encoded once: sending it skips building and dropping a
+    /// `Message` per send (a client still masks each copy with a fresh key).
+    fn prepared_for_connection(&self) -> PreparedMessage {
+        match (self.text, std::str::from_utf8(&self.payload)) {
+            (true, Ok(text)) => PreparedMessage::text(text),
+            _ => PreparedMessage::binary(&self.payload),
         }
     }
 }
@@ -227,13 +232,13 @@ async fn until<F: Future>(future: F, timer: &mut Timer, deadline: Instant) -> Op
 /// next send; ends with the closing handshake.
 pub(super) async fn closed_loop(mut ws: Ws, plan: Arc<Plan>, index: u64, progress: Arc<Progress>) -> ConnStats {
     let mut run = Run::new(plan.clone(), index, progress);
-    let message = plan.message_for_connection();
+    let message = plan.prepared_for_connection();
     let mut timer = Timer::new();
     let mut in_flight: VecDeque<Instant> = VecDeque::with_capacity(plan.in_flight);
     let now = Instant::now();
     while in_flight.len() < plan.in_flight && run.claim(now) {
         in_flight.push_back(now);
-        match until(ws.feed(message.clone()), &mut timer, now + plan.timeout).await {
+        match until(ws.feed_prepared(&message), &mut timer, now + plan.timeout).await {
             Some(Ok(())) => {}
             Some(Err(error)) => return failed(run, &error),
             None => return timed_out(run, in_flight.len()),
@@ -258,7 +263,7 @@ pub(super) async fn closed_loop(mut ws: Ws, plan: Arc<Plan>, index: u64, progres
                 }
                 in_flight.push_back(now);
                 let deadline = in_flight.front().map_or(now, |&t| t) + plan.timeout;
-                match until(ws.send(message.clone()), &mut timer, deadline).await {
+                match until(ws.send_prepared(&message), &mut timer, deadline).await {
                     Some(Ok(())) => {}
                     Some(Err(error)) => return failed(run, &error),
                     None => return timed_out(run, in_flight.len()),
