@@ -1,5 +1,6 @@
 //! `wsx` — WebSocket server, client and tools from the terminal.
 
+mod bench;
 mod connect;
 mod demo;
 mod exec;
@@ -39,11 +40,19 @@ enum Command {
     /// received messages are printed one per line; ends with the
     /// connection, with an exit status that says how (see its --help).
     Connect(connect::ConnectArgs),
+    /// Measure an echo endpoint under load: C connections send messages
+    /// (closed loop, or open loop at a fixed --rate) and check every echo;
+    /// reports messages/s, MB/s, latency percentiles and errors by kind.
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     init_logging(&cli);
+    // `wsx bench` builds the runtime its --threads option asks for.
+    if let Command::Bench(args) = cli.command {
+        return bench::run(args);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => {
@@ -55,6 +64,8 @@ fn main() -> std::process::ExitCode {
         match cli.command {
             Command::Serve(args) => serve::run(args).await,
             Command::Connect(args) => connect::run(args).await,
+            // Run above, on a runtime of its own, before this one was built.
+            Command::Bench(_) => std::process::ExitCode::FAILURE,
         }
     });
     // Nothing left to wait for: a task still blocked (a name lookup that
@@ -69,6 +80,7 @@ fn init_logging(cli: &Cli) {
     let no_color = match &cli.command {
         Command::Serve(args) => args.no_color,
         Command::Connect(args) => args.no_color,
+        Command::Bench(_) => false,
     };
     if no_color {
         term::disable_color();
@@ -86,6 +98,6 @@ fn default_filter(cli: &Cli) -> &'static str {
     match &cli.command {
         Command::Serve(_) => "info",
         Command::Connect(args) if args.verbose => "debug",
-        Command::Connect(_) => "warn",
+        Command::Connect(_) | Command::Bench(_) => "warn",
     }
 }

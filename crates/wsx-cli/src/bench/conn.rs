@@ -1,0 +1,500 @@
+//! One connection's load. Closed loop: K messages in flight, each echo
+//! releases the next send, latency measured from the send. Open loop
+//! (`--rate`): sends on a fixed timetable from a task of their own, latency
+//! measured from the *scheduled* send time, so a server that stalls is
+//! charged for every message it delayed (no coordinated omission). Every
+//! wait has a deadline: an echo that does not come within `--timeout` of
+//! its send counts as a timeout and ends the connection.
+
+use std::collections::VecDeque;
+use std::future::{Future, poll_fn};
+use std::pin::{Pin, pin};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::SinkExt as _;
+use tokio::sync::oneshot;
+use tokio::time::{Instant, Sleep, sleep_until};
+use wsx::{CloseCode, Message, PreparedMessage};
+
+use super::stats::{ConnStats, Progress, Tally, error_kind};
+
+pub(super) type Ws = wsx::WebSocket<wsx::Transport>;
+
+/// Every this many echoes, one is compared byte for byte with what was sent
+/// (every echo's type and length always are).
+const VERIFY_EVERY: u64 = 16;
+
+/// What every connection sends and when; fixed once the connections are open.
+#[derive(Debug)]
+pub(super) struct Plan {
+    pub(super) payload: Bytes,
+    pub(super) text: bool,
+    pub(super) in_flight: usize,
+    /// Open loop: messages per second, over all connections.
+    pub(super) rate: Option<f64>,
+    pub(super) connections: u64,
+    pub(super) start: Instant,
+    /// The end of the warm-up: messages sent (or scheduled) from here on
+    /// are measured.
+    pub(super) measure_from: Instant,
+    pub(super) end: End,
+    pub(super) timeout: Duration,
+}
+
+/// When the sending stops.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum End {
+    /// No message is sent at or after this instant.
+    At(Instant),
+    /// This many measured messages, over all connections.
+    Messages(u64),
+}
+
+impl Plan {
+    /// Connection `index`'s share of `End::Messages`.
+    fn quota(&self, index: u64) -> Option<u64> {
+        match self.end {
+            End::At(_) => None,
+            End::Messages(total) => Some(total / self.connections + u64::from(index < total % self.connections)),
+        }
+    }
+
+    /// A message with this connection's own copy of the payload: clones of
+    /// it then touch a reference count no other connection shares.
+    fn message_for_connection(&self) -> Message {
+        let payload = Bytes::copy_from_slice(&self.payload);
+        match (self.text, std::str::from_utf8(&payload)) {
+            (true, Ok(text)) => Message::text(text),
+            _ => Message::Binary(payload),
+        }
+    }
+
+    /// The message encoded once: sending it skips building and dropping a
+    /// `Message` per send (a client still masks each copy with a fresh key).
+    fn prepared_for_connection(&self) -> PreparedMessage {
+        match (self.text, std::str::from_utf8(&self.payload)) {
+            (true, Ok(text)) => PreparedMessage::text(text),
+            _ => PreparedMessage::binary(&self.payload),
+        }
+    }
+}
+
+/// A connection's counters and checks.
+struct Run {
+    plan: Arc<Plan>,
+    stats: ConnStats,
+    tally: Tally,
+    /// Closed loop with `-n`: measured messages this connection may still send.
+    quota: Option<u64>,
+    echoes: u64,
+}
+
+impl Run {
+    fn new(plan: Arc<Plan>, index: u64, progress: Arc<Progress>) -> Self {
+        let quota = plan.quota(index);
+        Self { plan, stats: ConnStats::new(), tally: Tally::new(progress), quota, echoes: 0 }
+    }
+
+    /// Whether a message may be sent at `at` (closed loop), counting it.
+    #[inline]
+    fn claim(&mut self, at: Instant) -> bool {
+        if at < self.plan.measure_from {
+            return true;
+        }
+        let allowed = match (self.plan.end, &mut self.quota) {
+            (End::At(end), _) => at < end,
+            (End::Messages(_), Some(left)) if *left > 0 => {
+                *left -= 1;
+                true
+            }
+            (End::Messages(_), _) => false,
+        };
+        self.stats.sent += u64::from(allowed);
+        allowed
+    }
+
+    /// An echo of the message sent (or scheduled) at `sent_at`.
+    #[inline]
+    fn echo(&mut self, sent_at: Instant, now: Instant, message: &Message) {
+        self.tally.echo(now);
+        if !self.verify(message) {
+            return;
+        }
+        if sent_at >= self.plan.measure_from {
+            self.stats.record(now.saturating_duration_since(sent_at), now);
+        } else {
+            self.stats.warmup_echoed += 1;
+        }
+    }
+
+    /// Type and length always, content every `VERIFY_EVERY` echoes.
+    #[inline]
+    fn verify(&mut self, message: &Message) -> bool {
+        let bytes: &[u8] = match (message, self.plan.text) {
+            (Message::Text(text), true) => text.as_bytes(),
+            (Message::Binary(data), false) => data,
+            _ => {
+                self.error("echo mismatch: message type", 1);
+                return false;
+            }
+        };
+        if bytes.len() != self.plan.payload.len() {
+            self.error("echo mismatch: length", 1);
+            return false;
+        }
+        self.echoes += 1;
+        if self.echoes.is_multiple_of(VERIFY_EVERY) {
+            if bytes != self.plan.payload {
+                self.error("echo mismatch: content", 1);
+                return false;
+            }
+            self.stats.verified += 1;
+        }
+        true
+    }
+
+    fn error(&mut self, kind: impl Into<String>, count: u64) {
+        self.stats.errors.add(kind, count);
+        self.tally.errors(count);
+    }
+
+    /// The server closed or failed the connection before we were done.
+    fn ended_early(&mut self, message: Option<Result<Message, wsx::Error>>) {
+        match message {
+            Some(Ok(Message::Close(Some(frame)))) => self.error(format!("closed by the server: {}", frame.code), 1),
+            Some(Ok(Message::Close(None))) => self.error("closed by the server: no status code", 1),
+            Some(Err(error)) => self.error(error_kind("run", &error), 1),
+            Some(Ok(_)) => self.error("unexpected message", 1),
+            None => self.error("run: connection closed by the server", 1),
+        }
+    }
+}
+
+/// A connection's deadline timer. It is moved only when it fires early, so
+/// a deadline that moves forward at every message costs no timer update
+/// per message, and it is polled only when that can change something.
+struct Timer {
+    sleep: Pin<Box<Sleep>>,
+    /// The waker the armed timer was last polled with: while the task
+    /// polls with the same one and the timer has not fired, it stays
+    /// registered and polling it again changes nothing.
+    polled_with: Option<Waker>,
+}
+
+impl Timer {
+    fn new() -> Self {
+        Self { sleep: Box::pin(sleep_until(Instant::now())), polled_with: None }
+    }
+
+    /// Whether `deadline` has passed; if not, `cx` is woken when it may have.
+    fn poll_expired(&mut self, cx: &mut Context<'_>, deadline: Instant) -> bool {
+        if self.sleep.deadline() > deadline {
+            self.sleep.as_mut().reset(deadline);
+            self.polled_with = None;
+        }
+        if let Some(waker) = &self.polled_with
+            && waker.will_wake(cx.waker())
+            && !self.sleep.is_elapsed()
+        {
+            return false;
+        }
+        while self.sleep.as_mut().poll(cx).is_ready() {
+            if self.sleep.deadline() >= deadline {
+                self.polled_with = None;
+                return true;
+            }
+            self.sleep.as_mut().reset(deadline);
+        }
+        // A timer polled after the task's budget ran out is not registered
+        // (it would never wake the task): poll it again next time.
+        self.polled_with = tokio::task::coop::has_budget_remaining().then(|| cx.waker().clone());
+        false
+    }
+}
+
+/// Polls `future` unless `deadline` passes first (`None`).
+async fn until<F: Future>(future: F, timer: &mut Timer, deadline: Instant) -> Option<F::Output> {
+    let mut future = pin!(future);
+    poll_fn(move |cx| {
+        if let Poll::Ready(output) = future.as_mut().poll(cx) {
+            return Poll::Ready(Some(output));
+        }
+        if timer.poll_expired(cx, deadline) { Poll::Ready(None) } else { Poll::Pending }
+    })
+    .await
+}
+
+/// Closed loop: `in_flight` messages outstanding, each echo releases the
+/// next send; ends with the closing handshake.
+pub(super) async fn closed_loop(mut ws: Ws, plan: Arc<Plan>, index: u64, progress: Arc<Progress>) -> ConnStats {
+    let mut run = Run::new(plan.clone(), index, progress);
+    let message = plan.prepared_for_connection();
+    let mut timer = Timer::new();
+    let mut in_flight: VecDeque<Instant> = VecDeque::with_capacity(plan.in_flight);
+    let now = Instant::now();
+    while in_flight.len() < plan.in_flight && run.claim(now) {
+        in_flight.push_back(now);
+        match until(ws.feed_prepared(&message), &mut timer, now + plan.timeout).await {
+            Some(Ok(())) => {}
+            Some(Err(error)) => return failed(run, &error),
+            None => return timed_out(run, in_flight.len()),
+        }
+    }
+    match until(ws.flush(), &mut timer, now + plan.timeout).await {
+        Some(Ok(())) => {}
+        Some(Err(error)) => return failed(run, &error),
+        None => return timed_out(run, in_flight.len()),
+    }
+    while let Some(&oldest) = in_flight.front() {
+        let Some(next) = until(ws.recv(), &mut timer, oldest + plan.timeout).await else {
+            return timed_out(run, in_flight.len());
+        };
+        match next {
+            Some(Ok(echo @ (Message::Text(_) | Message::Binary(_)))) => {
+                let now = Instant::now();
+                in_flight.pop_front();
+                run.echo(oldest, now, &echo);
+                if !run.claim(now) {
+                    continue;
+                }
+                in_flight.push_back(now);
+                let deadline = in_flight.front().map_or(now, |&t| t) + plan.timeout;
+                match until(ws.send_prepared(&message), &mut timer, deadline).await {
+                    Some(Ok(())) => {}
+                    Some(Err(error)) => return failed(run, &error),
+                    None => return timed_out(run, in_flight.len()),
+                }
+            }
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+            other => {
+                run.ended_early(other);
+                return run.stats;
+            }
+        }
+    }
+    close(&mut ws, &mut run).await;
+    run.stats
+}
+
+/// The echoes still awaited count as timeouts; the connection is dropped
+/// without a closing handshake (the server is not answering).
+fn timed_out(mut run: Run, outstanding: usize) -> ConnStats {
+    run.error("timeout (no echo)", outstanding.max(1) as u64);
+    run.stats
+}
+
+fn failed(mut run: Run, error: &wsx::Error) -> ConnStats {
+    run.error(error_kind("run", error), 1);
+    run.stats
+}
+
+/// The closing handshake (RFC 6455 §7.1.2), within the timeout.
+async fn close(ws: &mut Ws, run: &mut Run) {
+    match tokio::time::timeout(run.plan.timeout, ws.close(CloseCode::NORMAL, "")).await {
+        Ok(Ok(outcome)) if outcome.received.is_some() => run.stats.clean_closes += 1,
+        Ok(Ok(_)) => run.error("close: no Close frame from the server", 1),
+        Ok(Err(error)) => run.error(error_kind("close", &error), 1),
+        Err(_) => run.error("close: timeout", 1),
+    }
+}
+
+/// One open-loop connection's timetable: message `k` is due at
+/// `first + k × interval`.
+#[derive(Debug, Clone, Copy)]
+struct Schedule {
+    first: Instant,
+    interval_ns: f64,
+    measure_from: Instant,
+    last: Last,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Last {
+    /// Messages due before this instant are sent.
+    Before(Instant),
+    /// The first this many messages are sent.
+    Count(u64),
+}
+
+impl Schedule {
+    /// Connection `index`'s timetable: `connections / rate` apart, the
+    /// connections staggered evenly over one interval.
+    fn new(plan: &Plan, rate: f64, index: u64) -> Self {
+        let interval_ns = plan.connections as f64 / rate * 1e9;
+        let first = plan.start + Duration::from_nanos((interval_ns * index as f64 / plan.connections as f64) as u64);
+        let mut schedule = Self { first, interval_ns, measure_from: plan.measure_from, last: Last::Count(0) };
+        schedule.last = match (plan.end, plan.quota(index)) {
+            (End::At(end), _) => Last::Before(end),
+            (End::Messages(_), quota) => Last::Count(schedule.warmup_messages() + quota.unwrap_or(0)),
+        };
+        schedule
+    }
+
+    #[inline]
+    fn at(&self, k: u64) -> Instant {
+        self.first + Duration::from_nanos((self.interval_ns * k as f64) as u64)
+    }
+
+    fn exhausted(&self, k: u64) -> bool {
+        match self.last {
+            Last::Before(end) => self.at(k) >= end,
+            Last::Count(count) => k >= count,
+        }
+    }
+
+    /// How many messages are due before the end of the warm-up.
+    fn warmup_messages(&self) -> u64 {
+        let warmup = self.measure_from.saturating_duration_since(self.first).as_nanos() as f64;
+        (warmup / self.interval_ns).ceil() as u64
+    }
+}
+
+/// The sender's count of messages written to the connection; this bit is
+/// set with the final count, before its last write.
+const DONE: u64 = 1 << 63;
+
+/// What the receiving side tells the sending side when it is done.
+#[derive(Debug)]
+enum Stop {
+    /// Every echo came: send our Close frame.
+    Close,
+    /// The connection failed or timed out: just stop.
+    Abandon,
+}
+
+/// Open loop: a sending task on the timetable, the echoes read here.
+pub(super) async fn open_loop(ws: Ws, plan: Arc<Plan>, rate: f64, index: u64, progress: Arc<Progress>) -> ConnStats {
+    let schedule = Schedule::new(&plan, rate, index);
+    let mut run = Run::new(plan.clone(), index, progress);
+    let (mut reader, writer) = ws.split();
+    let sent = Arc::new(AtomicU64::new(0));
+    let (stop_tx, stop_rx) = oneshot::channel();
+    let message = plan.message_for_connection();
+    let sender = tokio::spawn(send_on_schedule(writer, message, schedule, sent.clone(), stop_rx, plan.timeout));
+    let finished = receive_on_schedule(&mut reader, &schedule, &sent, &mut run).await;
+    let _ = stop_tx.send(if finished { Stop::Close } else { Stop::Abandon });
+    let count = sent.load(Ordering::Acquire) & !DONE;
+    run.stats.sent = count.saturating_sub(schedule.warmup_messages());
+    match sender.await {
+        Ok(Ok(())) => {}
+        // A failed write shows on the reading side too: counted once, there.
+        Ok(Err(error)) if finished => run.error(error_kind("run", &error), 1),
+        Ok(Err(_)) => {}
+        Err(_) => run.error("internal: the sending task failed", 1),
+    }
+    if finished {
+        read_to_end(&mut reader, &mut run).await;
+    }
+    run.stats
+}
+
+/// Sends each message when it is due (all those due at once, in one write,
+/// when behind), then waits for `stop` and closes if asked to.
+async fn send_on_schedule(
+    mut writer: wsx::WriteHalf<wsx::Transport>,
+    message: Message,
+    schedule: Schedule,
+    sent: Arc<AtomicU64>,
+    mut stop: oneshot::Receiver<Stop>,
+    timeout: Duration,
+) -> Result<(), wsx::Error> {
+    let mut next = 0u64;
+    let mut timer = pin!(sleep_until(schedule.at(0)));
+    while !schedule.exhausted(next) {
+        timer.as_mut().reset(schedule.at(next));
+        tokio::select! {
+            biased;
+            _ = &mut stop => return Ok(()),
+            () = &mut timer => {}
+        }
+        let now = Instant::now();
+        while !schedule.exhausted(next) && schedule.at(next) <= now {
+            tokio::select! {
+                biased;
+                _ = &mut stop => return Ok(()),
+                result = writer.feed(message.clone()) => result?,
+            }
+            next += 1;
+        }
+        // Published before the write: an echo can never be seen before the
+        // count that includes its message.
+        let done = if schedule.exhausted(next) { DONE } else { 0 };
+        sent.store(next | done, Ordering::Release);
+        tokio::select! {
+            biased;
+            _ = &mut stop => return Ok(()),
+            result = writer.flush() => result?,
+        }
+    }
+    if let Ok(Stop::Close) = stop.await {
+        match tokio::time::timeout(timeout, writer.close(CloseCode::NORMAL, "")).await {
+            Ok(result) => result?,
+            Err(_) => return Err(wsx::Error::Timeout { kind: wsx::TimeoutKind::Close, after: timeout }),
+        }
+    }
+    Ok(())
+}
+
+/// Reads echoes until the sender is done and every message is answered
+/// (`true`), or the connection fails or times out (`false`).
+async fn receive_on_schedule(
+    reader: &mut wsx::ReadHalf<wsx::Transport>,
+    schedule: &Schedule,
+    sent: &AtomicU64,
+    run: &mut Run,
+) -> bool {
+    let timeout = run.plan.timeout;
+    let mut timer = Timer::new();
+    let mut received = 0u64;
+    loop {
+        let state = sent.load(Ordering::Acquire);
+        if state & DONE != 0 && received >= state & !DONE {
+            return true;
+        }
+        let Some(next) = until(reader.recv(), &mut timer, schedule.at(received) + timeout).await else {
+            let count = sent.load(Ordering::Acquire) & !DONE;
+            if count > received {
+                run.error("timeout (no echo)", count - received);
+            } else {
+                run.error("timeout: sending fell behind the timetable (server not reading)", 1);
+            }
+            return false;
+        };
+        match next {
+            Some(Ok(echo @ (Message::Text(_) | Message::Binary(_)))) => {
+                if received >= sent.load(Ordering::Acquire) & !DONE {
+                    run.error("unexpected message (more echoes than messages)", 1);
+                    return false;
+                }
+                let now = Instant::now();
+                run.echo(schedule.at(received), now, &echo);
+                received += 1;
+            }
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+            other => {
+                run.ended_early(other);
+                return false;
+            }
+        }
+    }
+}
+
+/// After our Close frame: the server's Close and the end of the stream.
+async fn read_to_end(reader: &mut wsx::ReadHalf<wsx::Transport>, run: &mut Run) {
+    let deadline = Instant::now() + run.plan.timeout;
+    let mut close_received = false;
+    loop {
+        match tokio::time::timeout_at(deadline, reader.recv()).await {
+            Ok(Some(Ok(Message::Close(_)))) => close_received = true,
+            Ok(Some(Ok(_))) => {}
+            Ok(Some(Err(error))) => return run.error(error_kind("close", &error), 1),
+            Ok(None) if close_received => return run.stats.clean_closes += 1,
+            Ok(None) => return run.error("close: no Close frame from the server", 1),
+            Err(_) => return run.error("close: timeout", 1),
+        }
+    }
+}
