@@ -245,10 +245,62 @@ async fn termination_signal() -> &'static str {
 async fn route(incoming: IncomingRequest<Transport>, hub: Arc<Hub>, rooms: Arc<Rooms>) {
     let peer = incoming.peer_addr();
     let path = incoming.request().uri().path().to_owned();
-    let result = endpoint(incoming, &path, hub, rooms).await;
+    let transport = transport_name(incoming.http_version());
+    if path == "/stats" && incoming.offer().is_err() {
+        let _ = incoming.reject(stats_response(), Bytes::from(hub.stats.to_json())).await;
+        return;
+    }
+    let _open = incoming.offer().is_ok().then(|| hub.stats.open(incoming.http_version()));
+    let result = endpoint(incoming, &path, hub.clone(), rooms).await;
     match result {
-        Ok(()) => tracing::info!(?peer, %path, "connection closed"),
-        Err(error) => tracing::info!(?peer, %path, %error, "connection ended with an error"),
+        Ok(()) => tracing::info!(?peer, %path, transport, "connection closed"),
+        Err(error) => tracing::info!(?peer, %path, transport, %error, "connection ended with an error"),
+    }
+}
+
+/// How the log and `/stats` name the HTTP version that carried a WebSocket.
+fn transport_name(version: http::Version) -> &'static str {
+    match version {
+        http::Version::HTTP_2 => "h2",
+        _ => "http/1.1",
+    }
+}
+
+fn stats_response() -> http::Response<()> {
+    let mut response = http::Response::new(());
+    response.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+    response.headers_mut().insert(http::header::CACHE_CONTROL, http::HeaderValue::from_static("no-store"));
+    response
+}
+
+/// WebSocket requests by the HTTP version that carried them: open now, and
+/// since the start (`GET /stats`).
+#[derive(Debug, Default)]
+struct TransportStats {
+    open: [AtomicU64; 2],
+    total: [AtomicU64; 2],
+}
+
+/// Counts one WebSocket request as open until dropped.
+struct OpenSocket<'a>(&'a TransportStats, usize);
+
+impl TransportStats {
+    fn open(&self, version: http::Version) -> OpenSocket<'_> {
+        let slot = usize::from(version == http::Version::HTTP_2);
+        self.open[slot].fetch_add(1, Ordering::Relaxed);
+        self.total[slot].fetch_add(1, Ordering::Relaxed);
+        OpenSocket(self, slot)
+    }
+
+    fn to_json(&self) -> String {
+        let load = |counters: &[AtomicU64; 2]| serde_json::json!({"http/1.1": counters[0].load(Ordering::Relaxed), "h2": counters[1].load(Ordering::Relaxed)});
+        serde_json::json!({"websockets": {"open": load(&self.open), "total": load(&self.total)}}).to_string() + "\n"
+    }
+}
+
+impl Drop for OpenSocket<'_> {
+    fn drop(&mut self) {
+        self.0.open[self.1].fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -292,8 +344,10 @@ async fn echo(incoming: IncomingRequest<Transport>) -> Result<(), wsx::Error> {
     Ok(())
 }
 
-/// Clients of `/broadcast`, each with a bounded queue of outgoing messages.
+/// Clients of `/broadcast`, each with a bounded queue of outgoing messages;
+/// and the server's WebSocket counts by transport.
 struct Hub {
+    stats: TransportStats,
     next_id: AtomicU64,
     clients: Mutex<HashMap<u64, mpsc::Sender<Message>>>,
     queue: usize,
@@ -301,7 +355,12 @@ struct Hub {
 
 impl Hub {
     fn new(queue: usize) -> Self {
-        Self { next_id: AtomicU64::new(0), clients: Mutex::new(HashMap::new()), queue: queue.max(1) }
+        Self {
+            stats: TransportStats::default(),
+            next_id: AtomicU64::new(0),
+            clients: Mutex::new(HashMap::new()),
+            queue: queue.max(1),
+        }
     }
 
     fn join(&self) -> (u64, mpsc::Receiver<Message>) {
