@@ -62,14 +62,47 @@ async fn hyper_server() -> u16 {
     port
 }
 
-async fn axum_server() -> u16 {
+/// hyper and axum over HTTP/1.1 and HTTP/2 on one port (hyper-util's auto
+/// connection builder), with the extended CONNECT enabled.
+async fn serve_auto<S>(service: S) -> u16
+where
+    S: hyper::service::Service<
+            hyper::Request<Incoming>,
+            Response = hyper::Response<axum::body::Body>,
+            Error = Infallible,
+        > + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        loop {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let service = service.clone();
+            tokio::spawn(async move {
+                let mut builder = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+                builder.http2().enable_connect_protocol();
+                let _ = builder.serve_connection_with_upgrades(TokioIo::new(tcp), service).await;
+            });
+        }
+    });
+    port
+}
+
+fn axum_app() -> axum::Router {
     use axum::routing::get;
     async fn ws(upgrade: wsx::axum::WebSocketUpgrade) -> axum::response::Response {
         let origins = wsx::AllowedOrigins::new(["https://good.example"]);
         let policy = wsx::HandshakePolicy::default().allowed_origins(origins).subprotocols(["b", "a"]);
         upgrade.policy(&policy).header("set-cookie", "via=axum").on_upgrade(echo)
     }
-    let app = axum::Router::new().route("/", get(|| async { "plain http" })).route("/echo", axum::routing::any(ws));
+    axum::Router::new().route("/", get(|| async { "plain http" })).route("/echo", axum::routing::any(ws))
+}
+
+async fn axum_server() -> u16 {
+    let app = axum_app();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -139,4 +172,54 @@ async fn axum_extractor_upgrades_and_checks_origin() {
         "{error:?}"
     );
     assert_plain_http_and_bad_upgrades(port).await;
+}
+
+#[tokio::test]
+async fn hyper_and_axum_accept_websockets_over_http2() {
+    // hyper: the same handler, served over HTTP/2 with the extended CONNECT.
+    let hyper_port = serve_auto(service_fn(|request| async move {
+        let response = hyper_handle(request).await?;
+        Ok::<_, Infallible>(response.map(axum::body::Body::new))
+    }))
+    .await;
+    // axum: the router with `any` on /echo, as a hyper service.
+    let axum_port = serve_auto(hyper_util::service::TowerToHyperService::new(axum_app())).await;
+    for (port, origin, cookie) in
+        [(hyper_port, None, "via=hyper"), (axum_port, Some("https://good.example"), "via=axum")]
+    {
+        let mut builder = ClientBuilder::new(&format!("ws://127.0.0.1:{port}/echo"))
+            .http(wsx::HttpMode::Http2)
+            .subprotocol("echo.v1")
+            .subprotocol("a");
+        if let Some(origin) = origin {
+            builder = builder.origin(origin);
+        }
+        let (mut ws, response) = builder.connect().await.unwrap();
+        assert_eq!(response.status(), 200, "an extended CONNECT is accepted with 200");
+        assert_eq!(response.headers()["set-cookie"], cookie);
+        assert_eq!(ws.get_ref().http_version(), http::Version::HTTP_2);
+        ws.send("over HTTP/2").await.unwrap();
+        assert_eq!(ws.recv().await.unwrap().unwrap(), Message::text("over HTTP/2"));
+        ws.close(wsx::CloseCode::NORMAL, "").await.unwrap();
+        // HTTP/1.1 still works on the same port.
+        let mut builder = ClientBuilder::new(&format!("ws://127.0.0.1:{port}/echo"));
+        if let Some(origin) = origin {
+            builder = builder.origin(origin);
+        }
+        let (mut ws, response) = builder.connect().await.unwrap();
+        assert_eq!(response.status(), 101);
+        ws.send("over HTTP/1.1").await.unwrap();
+        assert_eq!(ws.recv().await.unwrap().unwrap(), Message::text("over HTTP/1.1"));
+    }
+    // The policy holds over HTTP/2 too.
+    let error = ClientBuilder::new(&format!("ws://127.0.0.1:{axum_port}/echo"))
+        .http(wsx::HttpMode::Http2)
+        .origin("https://evil.example")
+        .connect()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, Error::Handshake(wsx::proto::handshake::HandshakeError::UnexpectedStatus { status, .. }) if *status == 403),
+        "{error:?}"
+    );
 }
