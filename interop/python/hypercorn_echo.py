@@ -23,7 +23,9 @@ Every line on stdout is one JSON object, flushed at once:
 
 Every message is echoed with its own type and payload. A text message
 "close CODE REASON" is not echoed: the server closes with CODE and REASON.
-The first offered subprotocol that is among --subprotocol is accepted.
+The first offered subprotocol that is among --subprotocol is accepted. A
+WebSocket request for a path starting with /refuse is refused (hypercorn
+answers 403) and printed as {"connection": N, "http_version": V, "refused": 403}.
 
 "code"/"reason" are what ASGI's `websocket.disconnect` said. hypercorn 0.18
 does not pass the peer's Close code on: when the client closes first the app
@@ -73,6 +75,10 @@ def make_app(accepted_subprotocols: list[str]):
         n = next(counter)
         message = await receive()
         if message["type"] != "websocket.connect":
+            return
+        if scope.get("path", "").startswith("/refuse"):
+            await send({"type": "websocket.close", "code": 1000})  # before accept: hypercorn answers 403
+            emit({"connection": n, "http_version": scope.get("http_version"), "refused": 403})
             return
         offered = list(scope.get("subprotocols") or [])
         chosen = next((p for p in offered if p in accepted_subprotocols), None)
