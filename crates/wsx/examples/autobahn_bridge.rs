@@ -43,7 +43,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -203,29 +203,37 @@ async fn bind(addr: SocketAddr) -> Result<TcpListener, BoxError> {
 struct Upstream {
     opts: Options,
     tls: Option<tokio_rustls::TlsConnector>,
-    sender: Mutex<Option<h2::client::SendRequest<Bytes>>>,
+    /// The live connection's sender, and whether its driver has ended.
+    sender: Mutex<Option<(h2::client::SendRequest<Bytes>, Arc<AtomicBool>)>>,
 }
 
 impl Upstream {
     /// A sender on the live connection, opening a new one if there is none
     /// or it has ended.
-    async fn sender(&self) -> Result<h2::client::SendRequest<Bytes>, BoxError> {
+    /// Also returns the connection's "ended" flag: set it when a request
+    /// fails at the connection level, and the next call reconnects.
+    async fn sender(&self) -> Result<(h2::client::SendRequest<Bytes>, Arc<AtomicBool>), BoxError> {
         let mut slot = self.sender.lock().await;
-        if let Some(sender) = slot.as_ref() {
-            match timeout(self.opts.timeout, sender.clone().ready()).await {
-                Ok(Ok(ready)) => return Ok(ready),
-                Ok(Err(err)) => eprintln!("autobahn_bridge: the HTTP/2 connection ended ({err}); reconnecting"),
-                Err(_) => return Err("the HTTP/2 connection has no stream to spare (timed out)".into()),
+        if let Some((sender, ended)) = slot.as_ref() {
+            if ended.load(Ordering::Acquire) {
+                eprintln!("autobahn_bridge: the HTTP/2 connection to the target ended; reconnecting");
+            } else {
+                match timeout(self.opts.timeout, sender.clone().ready()).await {
+                    Ok(Ok(ready)) => return Ok((ready, ended.clone())),
+                    Ok(Err(err)) => eprintln!("autobahn_bridge: the HTTP/2 connection ended ({err}); reconnecting"),
+                    Err(_) => return Err("the HTTP/2 connection has no stream to spare (timed out)".into()),
+                }
             }
         }
-        let sender = timeout(self.opts.timeout, self.connect())
+        *slot = None;
+        let (sender, ended) = timeout(self.opts.timeout, self.connect())
             .await
             .map_err(|_| format!("connecting to {} timed out", self.opts.target))??;
-        *slot = Some(sender.clone());
-        Ok(sender)
+        *slot = Some((sender.clone(), ended.clone()));
+        Ok((sender, ended))
     }
 
-    async fn connect(&self) -> Result<h2::client::SendRequest<Bytes>, BoxError> {
+    async fn connect(&self) -> Result<(h2::client::SendRequest<Bytes>, Arc<AtomicBool>), BoxError> {
         let tcp = TcpStream::connect(&self.opts.target)
             .await
             .map_err(|e| format!("cannot connect to {}: {e}", self.opts.target))?;
@@ -251,7 +259,7 @@ impl Upstream {
         }
     }
 
-    async fn handshake<T>(&self, io: T) -> Result<h2::client::SendRequest<Bytes>, BoxError>
+    async fn handshake<T>(&self, io: T) -> Result<(h2::client::SendRequest<Bytes>, Arc<AtomicBool>), BoxError>
     where
         T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
@@ -261,10 +269,13 @@ impl Upstream {
             .enable_push(false)
             .handshake::<_, Bytes>(io)
             .await?;
+        let ended = Arc::new(AtomicBool::new(false));
+        let flag = ended.clone();
         tokio::spawn(async move {
             if let Err(err) = connection.await {
                 eprintln!("autobahn_bridge: HTTP/2 connection to the target: {err}");
             }
+            flag.store(true, Ordering::Release);
         });
         let mut sender = sender.ready().await?;
         // RFC 8441 §3: no extended CONNECT before the server's SETTINGS
@@ -277,7 +288,7 @@ impl Upstream {
             tokio::time::sleep(Duration::from_millis(5)).await;
             sender = sender.ready().await?;
         }
-        Ok(sender)
+        Ok((sender, ended))
     }
 }
 
@@ -387,11 +398,29 @@ async fn bridge_http1_client(id: u64, mut tcp: TcpStream, upstream: &Upstream) -
         response.headers_mut().insert(http::header::CONNECTION, HeaderValue::from_static("close"));
         (response, why)
     };
+    // One retry on a fresh connection if the shared one turns out to have
+    // ended (a GOAWAY or a closed socket not yet noticed): nothing of this
+    // WebSocket has been sent yet.
     let attempt = async {
-        let mut sender = upstream.sender().await?;
-        let (response, send) = sender.send_request(h2_request, false)?;
-        let response = timeout(opts.timeout, response).await.map_err(|_| "no response to the extended CONNECT")??;
-        Ok::<_, BoxError>((response, send))
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let (mut sender, ended) = upstream.sender().await?;
+            let result = async {
+                let (response, send) = sender.send_request(h2_request.clone(), false)?;
+                let response =
+                    timeout(opts.timeout, response).await.map_err(|_| "no response to the extended CONNECT")??;
+                Ok::<_, BoxError>((response, send))
+            }
+            .await;
+            match result {
+                Err(err) if tries < 2 && connection_failed(&err) => {
+                    ended.store(true, Ordering::Release);
+                    eprintln!("autobahn_bridge: #{id}: {err}; retrying on a new connection");
+                }
+                other => return other,
+            }
+        }
     };
     let (response, send) = match attempt.await {
         Ok(answer) => answer,
@@ -433,6 +462,15 @@ async fn bridge_http1_client(id: u64, mut tcp: TcpStream, upstream: &Upstream) -
         "to_h2": report.to_h2, "from_h2": report.from_h2,
     }));
     Ok(())
+}
+
+/// Whether a request failed because its HTTP/2 connection did (not a reset
+/// of its own stream, which is the target's answer).
+fn connection_failed(err: &BoxError) -> bool {
+    match err.downcast_ref::<h2::Error>() {
+        Some(err) => err.is_io() || err.is_go_away() || (err.reason().is_none() && !err.is_reset()),
+        None => false,
+    }
 }
 
 /// Headers of a refusal worth passing on (not hop-by-hop, not framing).
