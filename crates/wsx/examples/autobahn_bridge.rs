@@ -586,10 +586,10 @@ async fn bridge_h2_request(
             copy_end_to_end(headers, response.headers_mut());
             response.headers_mut().remove(http::header::CONNECTION);
             let end = body.is_empty();
-            if let Ok(mut stream) = respond.send_response(response, end) {
-                if !end {
-                    let _ = stream.send_data(Bytes::copy_from_slice(body), true);
-                }
+            if let Ok(mut stream) = respond.send_response(response, end)
+                && !end
+            {
+                let _ = stream.send_data(Bytes::copy_from_slice(body), true);
             }
         };
     let offer = match validate_extended_connect(&head, protocol.as_deref()) {
