@@ -20,6 +20,18 @@
 #   WSX_SERVE_ARGS    extra arguments for `wsx serve` (server role; default
 #                     '--compress-threshold 0')
 #   WSX_VENV          the venv holding kosoku (default .venv; made by setup-venv.sh)
+#   AUTOBAHN_TRANSPORT  http1 (default) or h2: with h2 the autobahn_bridge example
+#                     (crates/wsx/examples/autobahn_bridge.rs) sits between kosoku,
+#                     which speaks HTTP/1.1 only, and wsx, which speaks RFC 8441
+#                     WebSockets over HTTP/2; it copies the WebSocket bytes unchanged
+#                     (DESIGN.md §8). Its log is OUT/bridge.log.
+#                       server role: kosoku -> bridge (HTTP/1.1 in) -> `wsx serve` over
+#                         h2c; `wsx serve` must answer HTTP/2 with prior knowledge on
+#                         its normal --listen port (no new flag), with
+#                         SETTINGS_ENABLE_CONNECT_PROTOCOL = 1.
+#                       client role: `autobahn_client --http2 ws://HOST:PORT` (connects
+#                         over h2c with prior knowledge, every case an extended
+#                         CONNECT) -> bridge (HTTP/2 in) -> kosoku's fuzzing server.
 #
 # The verdict is scripts/autobahn_check.py's: only OK or INFORMATIONAL passes.
 set -euo pipefail
@@ -36,12 +48,16 @@ target_dir="${CARGO_TARGET_DIR:-$root/target}"
 out="${AUTOBAHN_OUT:-$target_dir/autobahn/$role}"
 run_timeout="${AUTOBAHN_TIMEOUT:-1200}"
 parallelism="${AUTOBAHN_PARALLELISM:-1}"
+transport="${AUTOBAHN_TRANSPORT:-http1}"
+[[ "$transport" == http1 || "$transport" == h2 ]] || { echo "AUTOBAHN_TRANSPORT: http1 or h2, not '$transport'" >&2; exit 2; }
 read -r -a exclude_globs <<<"${AUTOBAHN_EXCLUDE-}"
 # --compress-threshold 0: every echo is compressed (kosoku errors out on a text
 # message that arrives uncompressed on a permessage-deflate connection).
 read -r -a serve_args <<<"${WSX_SERVE_ARGS:---compress-threshold 0}"
 
-log() { echo "autobahn[$role]: $*"; }
+label="$role"
+[[ "$transport" == h2 ]] && label="$role/h2"
+log() { echo "autobahn[$label]: $*"; }
 
 # --- background processes: every one we start is killed on exit -------------
 pids=()
@@ -102,10 +118,13 @@ kosoku="$venv/bin/kosoku"
 if [[ "${AUTOBAHN_SKIP_BUILD:-0}" != 1 ]]; then
     log "building release binaries"
     # `--bin wsx` is needed: with `--example` alone cargo builds no binary.
-    run_waited timeout 1800 cargo build --release -p wsx-cli --bin wsx -p wsx --example autobahn_client
+    examples=(--example autobahn_client)
+    [[ "$transport" == h2 ]] && examples+=(--example autobahn_bridge)
+    run_waited timeout 1800 cargo build --release -p wsx-cli --bin wsx -p wsx "${examples[@]}"
 fi
 wsx_bin="$target_dir/release/wsx"
 client_bin="$target_dir/release/examples/autobahn_client"
+bridge_bin="$target_dir/release/examples/autobahn_bridge"
 
 rm -rf "$out"
 mkdir -p "$out"
@@ -114,6 +133,34 @@ exclude_args=()
 for glob in "${exclude_globs[@]}"; do exclude_args+=(-x "$glob"); done
 port="$(free_port)"
 started=$SECONDS
+
+# --- the HTTP/1.1 <-> HTTP/2 bridge (AUTOBAHN_TRANSPORT=h2) -----------------------
+bridge=""
+bridge_port=""
+# start_bridge MODE TARGET: starts autobahn_bridge on a free port, sets $bridge_port.
+start_bridge() {
+    [[ -x "$bridge_bin" ]] || { log "missing $bridge_bin"; return 1; }
+    bridge_port="$(free_port)"
+    "$bridge_bin" --mode "$1" --listen "127.0.0.1:$bridge_port" --target "$2" \
+        </dev/null >"$out/bridge.log" 2>&1 &
+    bridge=$!
+    pids+=("$bridge")
+    if ! wait_port "$bridge_port" "$bridge" 30; then
+        log "autobahn_bridge --mode $1 --target $2 did not start; its log:"
+        tail -n 30 "$out/bridge.log" || true
+        [[ "$1" == server ]] && log "(does \`wsx serve\` take HTTP/2 with prior knowledge, with SETTINGS_ENABLE_CONNECT_PROTOCOL = 1, on its port?)"
+        return 1
+    fi
+    log "autobahn_bridge (pid $bridge, mode $1) on 127.0.0.1:$bridge_port -> $2 (log: $out/bridge.log)"
+}
+# bridge_alive: fails (and says so) if the bridge died during the run.
+bridge_alive() {
+    [[ -z "$bridge" ]] && return 0
+    kill -0 "$bridge" 2>/dev/null && return 0
+    log "autobahn_bridge died during the run; its log:"
+    tail -n 30 "$out/bridge.log" || true
+    return 1
+}
 failed=0
 
 # --- server role: kosoku drives `wsx serve` -----------------------------------
@@ -128,10 +175,18 @@ run_server_role() {
         tail -n 30 "$out/wsx-serve.log" || true
         return 1
     fi
-    log "wsx serve (pid $server) on 127.0.0.1:$port; kosoku ${exclude_args[*]} $* (log: $out/kosoku.log)"
+    # kosoku's URL: wsx serve itself, or the bridge in front of it.
+    local url="ws://127.0.0.1:$port/echo"
+    if [[ "$transport" == h2 ]]; then
+        # The bridge opens its HTTP/2 connection at start: a wsx serve that does
+        # not take HTTP/2 with prior knowledge fails here, with the bridge's reason.
+        start_bridge server "h2c://127.0.0.1:$port" || return 1
+        url="ws://127.0.0.1:$bridge_port/echo"
+    fi
+    log "wsx serve (pid $server) on 127.0.0.1:$port; kosoku ${exclude_args[*]} $* -> $url (log: $out/kosoku.log)"
     local rc=0
     run_waited timeout --kill-after=10 "$run_timeout" "$kosoku" -p "$parallelism" -o "$report" \
-        "ws://127.0.0.1:$port/echo" "${exclude_args[@]}" "$@" \
+        "$url" "${exclude_args[@]}" "$@" \
         </dev/null >"$out/kosoku.log" 2>&1 || rc=$?
     log "kosoku exited with $rc after $((SECONDS - started)) s"
     if ((rc == 124 || rc == 137)); then
@@ -146,6 +201,7 @@ run_server_role() {
         tail -n 30 "$out/wsx-serve.log" || true
         return 1
     fi
+    bridge_alive || return 1
     # kosoku gives each case 20 s of wall time: on a loaded machine a long
     # section-12 case can run out of it with every echo right. Such cases (at
     # most 3) run once more; autobahn_check.py judges them by that run.
@@ -154,7 +210,7 @@ run_server_role() {
     if ((${#slow_ids[@]} > 0 && ${#slow_ids[@]} <= 3)); then
         log "hit the 20 s case limit, run once more: ${slow_ids[*]} (log: $out/kosoku-rerun.log)"
         for id in "${slow_ids[@]}"; do include+=(-i "$id"); done
-        run_waited timeout --kill-after=10 300 "$kosoku" -o "$out/rerun" "ws://127.0.0.1:$port/echo" \
+        run_waited timeout --kill-after=10 300 "$kosoku" -o "$out/rerun" "$url" \
             "${include[@]}" </dev/null >"$out/kosoku-rerun.log" 2>&1 || true
     fi
     stop_pid "$server"
@@ -189,9 +245,19 @@ PY
         return 1
     fi
     echo "$expected" >"$out/expected-cases"
-    log "kosoku fuzzing server on 127.0.0.1:$port serves $expected cases; running $client_bin (log: $out/client.log)"
+    # The client's arguments: kosoku itself, or --http2 and the bridge in front of it.
+    local client_args=("ws://127.0.0.1:$port")
+    if [[ "$transport" == h2 ]]; then
+        if ! grep -q -- '"--http2"' "$root/crates/wsx/examples/autobahn_client.rs"; then
+            log "the autobahn_client example has no --http2 flag (connect over HTTP/2 with prior knowledge) yet"
+            return 1
+        fi
+        start_bridge client "127.0.0.1:$port" || return 1
+        client_args=(--http2 "ws://127.0.0.1:$bridge_port")
+    fi
+    log "kosoku fuzzing server on 127.0.0.1:$port serves $expected cases; running $client_bin ${client_args[*]} (log: $out/client.log)"
     local rc=0
-    run_waited timeout --kill-after=10 "$run_timeout" "$client_bin" "ws://127.0.0.1:$port" \
+    run_waited timeout --kill-after=10 "$run_timeout" "$client_bin" "${client_args[@]}" \
         </dev/null >"$out/client.log" 2>&1 || rc=$?
     log "autobahn_client exited with $rc after $((SECONDS - started)) s"
     ((rc == 0)) || { tail -n 30 "$out/client.log" || true; }
@@ -208,6 +274,7 @@ PY
     forget_pid "$server"
     log "kosoku exited with $kosoku_rc"
     ((kosoku_rc != 124 && kosoku_rc != 137)) || { log "kosoku timed out after ${run_timeout} s"; return 1; }
+    bridge_alive || return 1
     ((rc == 0)) || return 1
 }
 
