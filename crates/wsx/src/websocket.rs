@@ -349,7 +349,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
             if self.buffered_amount() < self.config.write_buffer_high_water {
                 return Poll::Ready(Ok(()));
             }
-            ready!(self.poll_write_out(cx))?;
+            ready!(self.poll_write_out_timed(cx))?;
+        }
+    }
+
+    /// [`poll_write_out`](Self::poll_write_out) for a sender: while the
+    /// transport takes nothing (a peer that never reads, an HTTP/2 window
+    /// that never opens), the timers run too, so keepalive and the close
+    /// timeout end a send that would otherwise wait forever.
+    fn poll_write_out_timed(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        match self.poll_write_out(cx) {
+            Poll::Pending => {
+                self.poll_timers(cx)?;
+                Poll::Pending
+            }
+            ready => ready,
         }
     }
 
@@ -363,7 +377,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         {
             return Poll::Ready(Ok(()));
         }
-        self.poll_write_out(cx)
+        self.poll_write_out_timed(cx)
     }
 
     /// Writes queued output: pulls transmits from the core (while under the
