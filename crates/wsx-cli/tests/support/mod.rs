@@ -42,7 +42,7 @@ impl Node {
         let mut line = String::new();
         BufReader::new(stdout).read_line(&mut line).expect("wsx serve prints its address");
         let address = line
-            .split("ws://")
+            .split("://")
             .nth(1)
             .and_then(|rest| rest.split_whitespace().next())
             .unwrap_or_else(|| panic!("address in the first line: {line:?}"))
@@ -56,6 +56,11 @@ impl Node {
             }
         });
         Self { child, address, log }
+    }
+
+    /// The server's process id.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// How many log lines contain `needle`.
