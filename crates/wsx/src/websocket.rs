@@ -24,6 +24,9 @@ use crate::error::{Error, TimeoutKind};
 
 /// Most buffers handed to one vectored write.
 const MAX_IOVECS: usize = 64;
+/// Queues this short (a header and its payload, a few frames) are written
+/// from a small array of slices instead of one of `MAX_IOVECS`.
+const FEW_IOVECS: usize = 8;
 /// While events are ready without reading, the timers are polled once per
 /// this many events (and always before a read).
 const TIMER_CHECK_INTERVAL: u32 = 32;
@@ -411,15 +414,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
                 // less work than writev.
                 let chunk = &self.out[0];
                 ready!(Pin::new(&mut self.io).poll_write(cx, chunk)).map_err(Error::io("writing to the transport"))?
+            } else if self.out.len() <= FEW_IOVECS {
+                ready!(poll_write_out_vectored::<_, FEW_IOVECS>(&mut self.io, cx, &self.out))?
             } else {
-                let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
-                let mut count = 0;
-                for (slot, chunk) in slices.iter_mut().zip(self.out.iter()) {
-                    *slot = IoSlice::new(chunk);
-                    count += 1;
-                }
-                ready!(Pin::new(&mut self.io).poll_write_vectored(cx, &slices[..count]))
-                    .map_err(Error::io("writing to the transport"))?
+                ready!(poll_write_out_vectored::<_, MAX_IOVECS>(&mut self.io, cx, &self.out))?
             };
             self.consume_written(nonzero_write(written)?);
         }
@@ -745,6 +743,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
             && (self.going_away.is_none() || self.config.shutdown.as_ref().is_none_or(|signal| !signal.is_triggered()))
             && (!self.conn.close_expected() || self.close_timer.as_ref().is_some_and(|timer| !timer.is_elapsed()))
     }
+}
+
+/// One vectored write of the first `N` (at most) queued buffers. `N` is
+/// chosen by the caller from the queue's length, so the array of slices
+/// built (and zeroed) for each write is no larger than the write needs.
+fn poll_write_out_vectored<S: AsyncWrite + Unpin, const N: usize>(
+    io: &mut S,
+    cx: &mut Context<'_>,
+    out: &VecDeque<Bytes>,
+) -> Poll<Result<usize, Error>> {
+    let mut slices = [IoSlice::new(&[]); N];
+    let mut count = 0;
+    for (slot, chunk) in slices.iter_mut().zip(out.iter()) {
+        *slot = IoSlice::new(chunk);
+        count += 1;
+    }
+    Pin::new(io).poll_write_vectored(cx, &slices[..count]).map_err(Error::io("writing to the transport"))
 }
 
 /// A write that took nothing from a non-empty buffer: the transport can
