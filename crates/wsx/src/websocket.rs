@@ -261,6 +261,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// Queues a prepared message without flushing, like [`feed`](Self::feed).
     pub async fn feed_prepared(&mut self, message: &PreparedMessage) -> Result<(), Error> {
         poll_fn(|cx| self.poll_send_ready(cx)).await?;
+        self.start_send_prepared(message)
+    }
+
+    /// Queues a prepared message without waiting or writing: the
+    /// [`Sink`] counterpart of [`feed_prepared`](Self::feed_prepared), for a
+    /// caller that polls. Call it after [`Sink::poll_ready`] returned
+    /// `Ready(Ok(()))` (as for [`Sink::start_send`]): unlike `feed_prepared`
+    /// it does not wait for room under the high-water mark, though the hard
+    /// cap still applies. What it queues is written by the next
+    /// [`Sink::poll_flush`], or by the next receive that has nothing
+    /// buffered to hand over (before it reads).
+    pub fn start_send_prepared(&mut self, message: &PreparedMessage) -> Result<(), Error> {
+        if self.phase != Phase::Active {
+            return Err(Error::Send(wsx_proto::SendError::Closed));
+        }
         if self.buffered_amount() + message.len() > self.write_cap {
             tracing::warn!(cap = self.write_cap, "write buffer cap reached; failing the connection");
             let _ = self.conn.close_with(CloseCode::POLICY_VIOLATION, "write buffer full");
