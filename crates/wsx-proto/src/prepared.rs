@@ -111,6 +111,11 @@ impl PreparedMessage {
         self.frame.slice(self.header_len..)
     }
 
+    /// The payload, borrowed from the frame.
+    pub(crate) fn payload_slice(&self) -> &[u8] {
+        &self.frame[self.header_len..]
+    }
+
     /// Size of the payload in bytes.
     pub fn len(&self) -> usize {
         self.frame.len() - self.header_len
@@ -206,6 +211,27 @@ mod tests {
         let mut payload = out[len..].to_vec();
         apply_mask(&mut payload, key, 0);
         assert_eq!((header.opcode, &payload[..]), (OpCode::Text, &b"Hello"[..]));
+    }
+
+    #[test]
+    fn a_client_draws_a_fresh_key_for_every_copy() {
+        // RFC 6455 §5.3: "a new masking key" for every frame, prepared or not.
+        let prepared = PreparedMessage::binary(vec![0xA5u8; 37]);
+        let mut conn = connection(Role::Client, Config::default());
+        let mut keys = Vec::new();
+        for _ in 0..4 {
+            conn.send_prepared(&prepared).unwrap();
+            let out = drain(&mut conn);
+            let (header, len) = FrameHeader::decode(&out).unwrap().unwrap();
+            assert!(header.fin && !header.rsv1 && header.opcode == OpCode::Binary);
+            let key = header.mask.expect("masked");
+            let mut payload = out[len..].to_vec();
+            apply_mask(&mut payload, key, 0);
+            assert_eq!(payload, vec![0xA5u8; 37]);
+            keys.push(key);
+        }
+        keys.dedup();
+        assert_eq!(keys.len(), 4, "every copy masked with its own key");
     }
 
     #[test]

@@ -24,6 +24,9 @@ use crate::error::{Error, TimeoutKind};
 
 /// Most buffers handed to one vectored write.
 const MAX_IOVECS: usize = 64;
+/// Queues this short (a header and its payload, a few frames) are written
+/// from a small array of slices instead of one of `MAX_IOVECS`.
+const FEW_IOVECS: usize = 8;
 /// While events are ready without reading, the timers are polled once per
 /// this many events (and always before a read).
 const TIMER_CHECK_INTERVAL: u32 = 32;
@@ -255,6 +258,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// Queues a prepared message without flushing, like [`feed`](Self::feed).
     pub async fn feed_prepared(&mut self, message: &PreparedMessage) -> Result<(), Error> {
         poll_fn(|cx| self.poll_send_ready(cx)).await?;
+        self.start_send_prepared(message)
+    }
+
+    /// Queues a prepared message without waiting or writing: the
+    /// [`Sink`] counterpart of [`feed_prepared`](Self::feed_prepared), for a
+    /// caller that polls. Call it after [`Sink::poll_ready`] returned
+    /// `Ready(Ok(()))` (as for [`Sink::start_send`]): unlike `feed_prepared`
+    /// it does not wait for room under the high-water mark, though the hard
+    /// cap still applies. What it queues is written by the next
+    /// [`Sink::poll_flush`], or by the next receive that has nothing
+    /// buffered to hand over (before it reads).
+    pub fn start_send_prepared(&mut self, message: &PreparedMessage) -> Result<(), Error> {
+        if self.phase != Phase::Active {
+            return Err(Error::Send(wsx_proto::SendError::Closed));
+        }
         if self.buffered_amount() + message.len() > self.write_cap {
             tracing::warn!(cap = self.write_cap, "write buffer cap reached; failing the connection");
             let _ = self.conn.close_with(CloseCode::POLICY_VIOLATION, "write buffer full");
@@ -422,15 +440,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
                 // less work than writev.
                 let chunk = &self.out[0];
                 ready!(Pin::new(&mut self.io).poll_write(cx, chunk)).map_err(Error::io("writing to the transport"))?
+            } else if self.out.len() <= FEW_IOVECS {
+                ready!(poll_write_out_vectored::<_, FEW_IOVECS>(&mut self.io, cx, &self.out))?
             } else {
-                let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
-                let mut count = 0;
-                for (slot, chunk) in slices.iter_mut().zip(self.out.iter()) {
-                    *slot = IoSlice::new(chunk);
-                    count += 1;
-                }
-                ready!(Pin::new(&mut self.io).poll_write_vectored(cx, &slices[..count]))
-                    .map_err(Error::io("writing to the transport"))?
+                ready!(poll_write_out_vectored::<_, MAX_IOVECS>(&mut self.io, cx, &self.out))?
             };
             self.consume_written(nonzero_write(written)?);
         }
@@ -756,6 +769,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
             && (self.going_away.is_none() || self.config.shutdown.as_ref().is_none_or(|signal| !signal.is_triggered()))
             && (!self.conn.close_expected() || self.close_timer.as_ref().is_some_and(|timer| !timer.is_elapsed()))
     }
+}
+
+/// One vectored write of the first `N` (at most) queued buffers. `N` is
+/// chosen by the caller from the queue's length, so the array of slices
+/// built (and zeroed) for each write is no larger than the write needs.
+fn poll_write_out_vectored<S: AsyncWrite + Unpin, const N: usize>(
+    io: &mut S,
+    cx: &mut Context<'_>,
+    out: &VecDeque<Bytes>,
+) -> Poll<Result<usize, Error>> {
+    let mut slices = [IoSlice::new(&[]); N];
+    let mut count = 0;
+    for (slot, chunk) in slices.iter_mut().zip(out.iter()) {
+        *slot = IoSlice::new(chunk);
+        count += 1;
+    }
+    Pin::new(io).poll_write_vectored(cx, &slices[..count]).map_err(Error::io("writing to the transport"))
 }
 
 /// A write that took nothing from a non-empty buffer: the transport can

@@ -627,3 +627,27 @@ async fn large_messages_leave_in_one_vectored_write() {
         assert_eq!(frame_now(&mut raw), (0x82, false, payload));
     }
 }
+
+#[tokio::test]
+async fn prepared_messages_queued_by_polling_leave_with_the_next_receive() {
+    // `start_send_prepared` after `poll_ready`: queued, masked each with
+    // its own key by the client (RFC 6455 §5.3), written by the receive
+    // that finds nothing buffered, echoed back whole.
+    let (mut client, mut server) = pair().await;
+    let prepared = wsx::PreparedMessage::binary(vec![7u8; 16]);
+    for _ in 0..3 {
+        std::future::poll_fn(|cx| futures_util::Sink::<Message>::poll_ready(Pin::new(&mut client), cx)).await.unwrap();
+        client.start_send_prepared(&prepared).unwrap();
+    }
+    let echo = tokio::spawn(async move {
+        for _ in 0..3 {
+            let message = server.recv().await.unwrap().unwrap();
+            server.send(message).await.unwrap();
+        }
+        server
+    });
+    for _ in 0..3 {
+        assert_eq!(client.recv().await.unwrap().unwrap(), Message::binary(vec![7u8; 16]));
+    }
+    let _server = echo.await.unwrap();
+}

@@ -15,7 +15,8 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures_util::SinkExt as _;
+use futures_util::stream::Stream as _;
+use futures_util::{Sink as _, SinkExt as _};
 use tokio::sync::oneshot;
 use tokio::time::{Instant, Sleep, sleep_until};
 use wsx::{CloseCode, Message, PreparedMessage};
@@ -249,35 +250,85 @@ pub(super) async fn closed_loop(mut ws: Ws, plan: Arc<Plan>, index: u64, progres
         Some(Err(error)) => return failed(run, &error),
         None => return timed_out(run, in_flight.len()),
     }
-    while let Some(&oldest) = in_flight.front() {
-        let Some(next) = until(ws.recv(), &mut timer, oldest + plan.timeout).await else {
-            return timed_out(run, in_flight.len());
-        };
-        match next {
-            Some(Ok(echo @ (Message::Text(_) | Message::Binary(_)))) => {
-                let now = Instant::now();
-                in_flight.pop_front();
-                run.echo(oldest, now, &echo);
-                if !run.claim(now) {
-                    continue;
+    let mut window = Window { in_flight, unsent: 0 };
+    match poll_fn(|cx| window.poll_echoes(cx, &mut ws, &mut run, &message, &mut timer)).await {
+        Ended::AllEchoed => close(&mut ws, &mut run).await,
+        Ended::Failed(error) => return failed(run, &error),
+        Ended::TimedOut => return timed_out(run, window.in_flight.len()),
+        Ended::Early(other) => run.ended_early(other),
+    }
+    run.stats
+}
+
+/// How the closed loop's echoes ended.
+enum Ended {
+    /// Every message sent was echoed and no more may be sent.
+    AllEchoed,
+    Failed(wsx::Error),
+    /// The oldest message outstanding was not echoed in time.
+    TimedOut,
+    /// The server closed or failed the connection first.
+    Early(Option<Result<Message, wsx::Error>>),
+}
+
+/// The closed loop's messages in flight.
+struct Window {
+    /// When each message not yet echoed was sent (or claimed), oldest first.
+    in_flight: VecDeque<Instant>,
+    /// Of those, how many are claimed but not queued yet (the write buffer
+    /// was above its high-water mark).
+    unsent: usize,
+}
+
+impl Window {
+    /// Takes echoes as they come, replacing each with a new message,
+    /// without a future per message: the echoes of one read are handed over
+    /// one after another, the messages that replace them queued as they
+    /// are, and all of them written in one write by the receive that finds
+    /// nothing more buffered, before it reads. The deadline (the oldest
+    /// message's) is polled only when there is nothing to do.
+    fn poll_echoes(
+        &mut self,
+        cx: &mut Context<'_>,
+        ws: &mut Ws,
+        run: &mut Run,
+        message: &PreparedMessage,
+        timer: &mut Timer,
+    ) -> Poll<Ended> {
+        loop {
+            while self.unsent > 0 {
+                match Pin::new(&mut *ws).poll_ready(cx) {
+                    Poll::Ready(Ok(())) => {}
+                    Poll::Ready(Err(error)) => return Poll::Ready(Ended::Failed(error)),
+                    Poll::Pending => break,
                 }
-                in_flight.push_back(now);
-                let deadline = in_flight.front().map_or(now, |&t| t) + plan.timeout;
-                match until(ws.send_prepared(&message), &mut timer, deadline).await {
-                    Some(Ok(())) => {}
-                    Some(Err(error)) => return failed(run, &error),
-                    None => return timed_out(run, in_flight.len()),
+                if let Err(error) = ws.start_send_prepared(message) {
+                    return Poll::Ready(Ended::Failed(error));
                 }
+                self.unsent -= 1;
             }
-            Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
-            other => {
-                run.ended_early(other);
-                return run.stats;
+            let Some(&oldest) = self.in_flight.front() else {
+                return Poll::Ready(Ended::AllEchoed);
+            };
+            match Pin::new(&mut *ws).poll_next(cx) {
+                Poll::Ready(Some(Ok(echo @ (Message::Text(_) | Message::Binary(_))))) => {
+                    let now = Instant::now();
+                    self.in_flight.pop_front();
+                    run.echo(oldest, now, &echo);
+                    if run.claim(now) {
+                        self.in_flight.push_back(now);
+                        self.unsent += 1;
+                    }
+                }
+                Poll::Ready(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => {}
+                Poll::Ready(other) => return Poll::Ready(Ended::Early(other)),
+                Poll::Pending => {
+                    let deadline = oldest + run.plan.timeout;
+                    return if timer.poll_expired(cx, deadline) { Poll::Ready(Ended::TimedOut) } else { Poll::Pending };
+                }
             }
         }
     }
-    close(&mut ws, &mut run).await;
-    run.stats
 }
 
 /// The echoes still awaited count as timeouts; the connection is dropped

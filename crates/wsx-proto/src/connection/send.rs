@@ -425,15 +425,7 @@ fn encode_frame(tx: &mut Sender, opcode: OpCode, fin: bool, rsv1: bool, mask: Op
     let mut head = [0u8; FrameHeader::MAX_LEN];
     let head_len = header.encode(&mut head);
     match mask {
-        Some(key) => {
-            // RFC 6455 §5.3: the client masks every frame; the copy into the
-            // output buffer is where the mask is applied.
-            tx.reserve_staging(head_len + payload.len());
-            tx.staging.extend_from_slice(&head[..head_len]);
-            let start = tx.staging.len();
-            tx.staging.extend_from_slice(&payload);
-            apply_mask(&mut tx.staging[start..], key, 0);
-        }
+        Some(key) => stage_masked(tx, &head[..head_len], &payload, key),
         None if payload.len() <= INLINE_PAYLOAD => {
             tx.reserve_staging(head_len + payload.len());
             tx.staging.extend_from_slice(&head[..head_len]);
@@ -447,7 +439,39 @@ fn encode_frame(tx: &mut Sender, opcode: OpCode, fin: bool, rsv1: bool, mask: Op
     }
 }
 
+/// Stages a client frame: its header, then the payload copied and masked
+/// (RFC 6455 §5.3: the client masks every frame; the copy into the output
+/// buffer is where the mask is applied).
+#[inline]
+fn stage_masked(tx: &mut Sender, head: &[u8], payload: &[u8], key: [u8; 4]) {
+    tx.reserve_staging(head.len() + payload.len());
+    tx.staging.extend_from_slice(head);
+    let start = tx.staging.len();
+    tx.staging.extend_from_slice(payload);
+    apply_mask(&mut tx.staging[start..], key, 0);
+}
+
 impl Connection {
+    /// Queues a whole unfragmented, uncompressed data message as a client
+    /// frame, masked with a fresh key (RFC 6455 §5.3: "The masking key
+    /// needs to be unpredictable"), straight from `payload`: no `Bytes` is
+    /// taken or dropped per message.
+    fn send_masked(&mut self, opcode: OpCode, payload: &[u8]) {
+        let key = self.rng.next_u32().to_ne_bytes();
+        let header = FrameHeader {
+            fin: true,
+            rsv1: false,
+            rsv2: false,
+            rsv3: false,
+            opcode,
+            mask: Some(key),
+            payload_len: payload.len() as u64,
+        };
+        let mut head = [0u8; FrameHeader::MAX_LEN];
+        let head_len = header.encode(&mut head);
+        stage_masked(&mut self.tx, &head[..head_len], payload, key);
+    }
+
     /// Queues a message encoded once for many connections (see
     /// [`PreparedMessage`](crate::PreparedMessage)). A server queues the
     /// shared frame itself: no encode and no copy. With permessage-deflate,
@@ -474,6 +498,10 @@ impl Connection {
         let splits = self.config.fragment_size.is_some_and(|size| message.len() > size.max(1));
         let compress = self.tx.compressor.is_some() && message.len() >= self.tx.threshold;
         let shared = match (self.negotiated.role, compress) {
+            (Role::Client, false) if !splits => {
+                self.send_masked(message.kind().opcode(), message.payload_slice());
+                return Ok(());
+            }
             (Role::Client, _) => None,
             (Role::Server, false) => Some(message.frame().clone()),
             // Only a compressor reset after every message compresses alike
