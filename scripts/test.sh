@@ -4,7 +4,8 @@
 #   scripts/test.sh              all stages
 #   scripts/test.sh fmt clippy   only these stages (names below)
 #
-# Stages: setup readme fmt clippy bench test doc miri asan peers autobahn-server autobahn-client fuzz.
+# Stages: setup readme fmt clippy bench test doc miri asan peers peers-h2 autobahn-server
+# autobahn-client autobahn-server-h2 autobahn-client-h2 fuzz.
 # Every stage runs even when an earlier one failed (a clippy lint must not hide
 # an Autobahn regression); the exit status is non-zero if any failed. The last
 # line is "N passed, N failed", counting stages.
@@ -17,7 +18,7 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
-all_stages=(setup readme fmt clippy bench test doc miri asan peers autobahn-server autobahn-client fuzz)
+all_stages=(setup readme fmt clippy bench test doc miri asan peers peers-h2 autobahn-server autobahn-client autobahn-server-h2 autobahn-client-h2 fuzz)
 if (($#)); then stages=("$@"); else stages=("${all_stages[@]}"); fi
 for stage in "${stages[@]}"; do
     [[ " ${all_stages[*]} " == *" $stage "* ]] || { echo "unknown stage '$stage'; stages: ${all_stages[*]}" >&2; exit 2; }
@@ -44,15 +45,20 @@ stage_command() {
         miri) echo "bash scripts/miri.sh" ;;
         asan) echo "bash scripts/asan.sh" ;;
         peers) echo "bash interop/python/selftest.sh" ;;
+        peers-h2) echo "bash interop/python/h2_selftest.sh" ;;
         autobahn-server) echo "bash scripts/autobahn.sh server" ;;
         autobahn-client) echo "bash scripts/autobahn.sh client" ;;
+        # The same suites over HTTP/2 (RFC 8441), through the byte-copying
+        # bridge (crates/wsx/examples/autobahn_bridge.rs).
+        autobahn-server-h2) echo "env AUTOBAHN_TRANSPORT=h2 bash scripts/autobahn.sh server" ;;
+        autobahn-client-h2) echo "env AUTOBAHN_TRANSPORT=h2 bash scripts/autobahn.sh client" ;;
         fuzz) echo "bash scripts/fuzz.sh 25" ;;
     esac
 }
 stage_limit() {
     case "$1" in
         setup) echo 1200 ;;
-        fmt | peers) echo 300 ;;
+        fmt | peers | peers-h2) echo 300 ;;
         readme) echo 1800 ;;
         miri | asan) echo 900 ;;
         clippy | doc | bench) echo 1200 ;;
@@ -61,7 +67,7 @@ stage_limit() {
         fuzz) echo 600 ;;
     esac
 }
-needs_venv() { [[ "$1" == readme || "$1" == peers || "$1" == autobahn-* ]]; }
+needs_venv() { [[ "$1" == readme || "$1" == peers* || "$1" == autobahn-* ]]; }
 
 results=()
 passed=0

@@ -263,3 +263,18 @@ fn open_loop_sends_exactly_n_messages() {
     // 300 messages at 600/s: half a second of timetable, not a burst.
     assert!(took >= Duration::from_millis(450), "{took:?}");
 }
+
+#[test]
+fn http2_runs_every_connection_over_an_extended_connect() {
+    let node = Node::start(&[]);
+    let (report, status, _) = bench_json(&[&echo_url(&node), "--http2", "-n", "1000", "-c", "4", "-k", "4"]);
+    assert_eq!(status, Some(0), "{report}");
+    assert_clean(&report, 1000);
+    // The server logs each WebSocket with the HTTP version that carried it.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while node.log_count("transport=\"h2\"") < 4 {
+        assert!(std::time::Instant::now() < deadline, "{}", node.log());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(node.log_count("transport=\"http/1.1\""), 0, "{}", node.log());
+}

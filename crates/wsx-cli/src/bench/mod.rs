@@ -94,6 +94,10 @@ pub(crate) struct BenchArgs {
     /// and again compresses far better than real traffic does.
     #[arg(long)]
     compress: bool,
+    /// Open each connection's WebSocket over HTTP/2 (RFC 8441): an extended
+    /// CONNECT, TLS with ALPN h2 for wss://, prior knowledge for ws://.
+    #[arg(long)]
+    http2: bool,
     /// Trust only the CA certificates in this PEM file for wss:// (default:
     /// the Mozilla roots).
     #[arg(long, value_name = "FILE")]
@@ -160,6 +164,7 @@ struct Target {
     tls: wsx::TlsConnector,
     config: wsx::Config,
     connect_timeout: Duration,
+    http: wsx::HttpMode,
 }
 
 impl Target {
@@ -193,6 +198,7 @@ impl Target {
             tls,
             config,
             connect_timeout: args.connect_timeout,
+            http: if args.http2 { wsx::HttpMode::Http2 } else { wsx::HttpMode::Http1 },
         })
     }
 
@@ -201,7 +207,8 @@ impl Target {
             .config(self.config.clone())
             .tls(self.tls.clone())
             .connect_timeout(self.connect_timeout)
-            .handshake_timeout(self.connect_timeout);
+            .handshake_timeout(self.connect_timeout)
+            .http(self.http);
         for (name, value) in &self.headers {
             builder = builder.header(name, value);
         }
