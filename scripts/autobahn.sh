@@ -8,7 +8,7 @@
 # pattern matches case ids that *start* with it: '*.1' matches 7.10.2 too)
 #
 # Environment:
-#   AUTOBAHN_EXCLUDE  case globs to exclude, space-separated (default: none, all
+#   AUTOBAHN_EXCLUDE  case globs to exclude, separated by spaces or commas (default: none, all
 #                     517 cases of sections 1-13, permessage-deflate included)
 #   AUTOBAHN_OUT      output directory (default target/autobahn/ROLE); the report
 #                     is in OUT/report, logs in OUT/*.log
@@ -50,7 +50,8 @@ run_timeout="${AUTOBAHN_TIMEOUT:-1200}"
 parallelism="${AUTOBAHN_PARALLELISM:-1}"
 transport="${AUTOBAHN_TRANSPORT:-http1}"
 [[ "$transport" == http1 || "$transport" == h2 ]] || { echo "AUTOBAHN_TRANSPORT: http1 or h2, not '$transport'" >&2; exit 2; }
-read -r -a exclude_globs <<<"${AUTOBAHN_EXCLUDE-}"
+exclude_list="${AUTOBAHN_EXCLUDE-}"
+read -r -a exclude_globs <<<"${exclude_list//,/ }"
 # --compress-threshold 0: every echo is compressed (kosoku errors out on a text
 # message that arrives uncompressed on a permessage-deflate connection).
 read -r -a serve_args <<<"${WSX_SERVE_ARGS:---compress-threshold 0}"
