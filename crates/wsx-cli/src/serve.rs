@@ -333,15 +333,25 @@ fn endpoint<'a>(
 async fn echo(incoming: IncomingRequest<Transport>) -> Result<(), wsx::Error> {
     let mut ws = incoming.accept().await?;
     tracing::debug!("echo connection open");
+    let mut failure = None;
     while let Some(message) = ws.recv().await {
-        let message = message?;
+        let message = match message {
+            Ok(message) => message,
+            // A peer's violation fails the connection; reading on writes
+            // what was queued before it (replies deferred to coalesce them,
+            // then the Close with the error's code) and ends the transport.
+            Err(error) => {
+                failure.get_or_insert(error);
+                continue;
+            }
+        };
         // Once a close has started (a shutdown's 1001, say) keep reading
         // until the peer's Close instead of failing on the send.
         if (message.is_text() || message.is_binary()) && *ws.state() == wsx::proto::State::Open {
             ws.send(message).await?;
         }
     }
-    Ok(())
+    failure.map_or(Ok(()), Err)
 }
 
 /// Clients of `/broadcast`, each with a bounded queue of outgoing messages;
