@@ -63,11 +63,17 @@ async fn run_case(base: &str, case: u32, http: HttpMode) -> Result<(), wsx::Erro
         // client_max_window_bits goes without a value and any limit works.
         .compression(DeflateConfig::default().threshold(0).no_context_takeover(true).window_bits(15));
     let (mut ws, _) = wsx::ClientBuilder::new(&url).config(config).http(http).connect().await?;
+    let mut failure = None;
     while let Some(message) = ws.recv().await {
-        let message = message?;
-        if message.is_text() || message.is_binary() {
-            ws.send(message).await?;
+        match message {
+            Ok(message) if message.is_text() || message.is_binary() => ws.send(message).await?,
+            Ok(_) => {}
+            // A violation fails the connection; reading on writes the
+            // replies queued before it and the Close, then ends.
+            Err(error) => {
+                failure.get_or_insert(error);
+            }
         }
     }
-    Ok(())
+    failure.map_or(Ok(()), Err)
 }
