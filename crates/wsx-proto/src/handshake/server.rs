@@ -103,17 +103,7 @@ pub fn validate_request(req: &Request<()>) -> Result<ClientOffer, HandshakeError
     }
     let key = client_key(headers)?;
     check_version(headers)?;
-    let mut origins = headers.get_all(ORIGIN).iter();
-    let origin = origins.next().cloned();
-    if origins.next().is_some() {
-        return Err(HandshakeError::DuplicateOrigin);
-    }
-    Ok(ClientOffer {
-        key: Some(key),
-        subprotocols: offered_subprotocols(headers)?,
-        extensions: offered_extensions(headers)?,
-        origin,
-    })
+    offer(Some(key), headers)
 }
 
 /// Checks an extended CONNECT (RFC 8441 over HTTP/2, RFC 9220 over HTTP/3)
@@ -170,13 +160,18 @@ pub fn validate_extended_connect(req: &Request<()>, protocol: Option<&str>) -> R
     // RFC 8441 §5: "The Sec-WebSocket-Key and Sec-WebSocket-Accept header
     // fields are not used"; Sec-WebSocket-Version is, with RFC 6455's rule.
     check_version(headers)?;
+    offer(None, headers)
+}
+
+/// The origin, subprotocols and extensions a request offers, either form.
+fn offer(key: Option<HeaderValue>, headers: &HeaderMap) -> Result<ClientOffer, HandshakeError> {
     let mut origins = headers.get_all(ORIGIN).iter();
     let origin = origins.next().cloned();
     if origins.next().is_some() {
         return Err(HandshakeError::DuplicateOrigin);
     }
     Ok(ClientOffer {
-        key: None,
+        key,
         subprotocols: offered_subprotocols(headers)?,
         extensions: offered_extensions(headers)?,
         origin,
