@@ -263,7 +263,8 @@ async fn more_streams_than_allowed_are_refused() {
         raw.send(&frame(HEADERS, END_HEADERS, stream, &extended_connect(&raw.authority.clone(), "/echo"))).unwrap();
         opened += 1;
     }
-    let frames = raw.drain(Duration::from_secs(3));
+    // Generous: every answer must be in by then even on a loaded machine.
+    let frames = raw.drain(Duration::from_secs(8));
     let refused = frames.iter().filter(|f| f.kind == RST_STREAM && f.error_code() == Some(REFUSED_STREAM)).count();
     let accepted = frames.iter().filter(|f| f.kind == HEADERS).count();
     assert_eq!(opened, 150);
