@@ -247,7 +247,8 @@ async fn route(incoming: IncomingRequest<Transport>, hub: Arc<Hub>, rooms: Arc<R
     let path = incoming.request().uri().path().to_owned();
     let transport = transport_name(incoming.http_version());
     if path == "/stats" && incoming.offer().is_err() {
-        let _ = incoming.reject(stats_response(), Bytes::from(hub.stats.to_json())).await;
+        // Boxed, like the endpoints: the connection's task keeps no room for it.
+        let _ = Box::pin(incoming.reject(stats_response(), Bytes::from(hub.stats.to_json()))).await;
         return;
     }
     let _open = incoming.offer().is_ok().then(|| hub.stats.open(incoming.http_version()));
