@@ -65,6 +65,7 @@ impl Http2Connection {
             .initial_window_size(settings.stream_window)
             .initial_connection_window_size(settings.connection_window)
             .max_header_list_size(settings.max_header_list_size)
+            .max_frame_size(settings.max_frame_size)
             .max_send_buffer_size(settings.max_send_buffer)
             .max_concurrent_streams(settings.max_concurrent_streams);
         let deadline = settings.handshake_timeout;
