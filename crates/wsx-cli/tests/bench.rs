@@ -278,3 +278,28 @@ fn http2_runs_every_connection_over_an_extended_connect() {
     }
     assert_eq!(node.log_count("transport=\"http/1.1\""), 0, "{}", node.log());
 }
+
+#[test]
+fn streams_share_http2_connections() {
+    let node = Node::start(&[]);
+    let (report, status, _) = bench_json(&[&echo_url(&node), "--streams", "3", "-n", "600", "-c", "7", "-k", "2"]);
+    assert_eq!(status, Some(0), "{report}");
+    assert_clean(&report, 600);
+    assert_eq!(report["streams_per_connection"], 3, "{report}");
+    assert_eq!(report["http2_connections"], 3, "7 WebSockets, 3 to a connection: {report}");
+    // The server saw 7 WebSockets over HTTP/2 from 3 client ports: the
+    // streams really share their connections.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while node.log_count("connection closed") < 7 {
+        assert!(std::time::Instant::now() < deadline, "{}", node.log());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let log = node.log();
+    let peers: std::collections::BTreeSet<&str> = log
+        .lines()
+        .filter(|line| line.contains("connection closed") && line.contains("transport=\"h2\""))
+        .filter_map(|line| line.split("peer=").nth(1)?.split_whitespace().next())
+        .collect();
+    assert_eq!(peers.len(), 3, "{peers:?}\n{log}");
+    assert_eq!(node.log_count("transport=\"h2\""), 7, "{log}");
+}

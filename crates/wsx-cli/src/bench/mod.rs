@@ -98,6 +98,12 @@ pub(crate) struct BenchArgs {
     /// CONNECT, TLS with ALPN h2 for wss://, prior knowledge for ws://.
     #[arg(long)]
     http2: bool,
+    /// Open the WebSockets as streams of shared HTTP/2 connections, N to a
+    /// connection (RFC 8441): `-c 100 --streams 100` is 100 WebSockets on
+    /// one TCP connection. Implies --http2. The server's stream limit
+    /// (100 for `wsx serve`) caps N.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    streams: Option<u64>,
     /// Trust only the CA certificates in this PEM file for wss:// (default:
     /// the Mozilla roots).
     #[arg(long, value_name = "FILE")]
@@ -159,6 +165,8 @@ pub(crate) fn run(args: BenchArgs) -> ExitCode {
 /// How to open one connection: checked once, then used for each.
 struct Target {
     url: String,
+    /// The URL's path and query, for each stream of a shared connection.
+    path: String,
     headers: Vec<(String, String)>,
     subprotocols: Vec<String>,
     tls: wsx::TlsConnector,
@@ -169,7 +177,7 @@ struct Target {
 
 impl Target {
     fn new(args: &BenchArgs) -> Result<Self, String> {
-        wsx::proto::uri::WsUri::parse(&args.url).map_err(|e| format!("{}: {e}", args.url))?;
+        let uri = wsx::proto::uri::WsUri::parse(&args.url).map_err(|e| format!("{}: {e}", args.url))?;
         let mut headers = Vec::new();
         for header in &args.headers {
             let Some((name, value)) = header.split_once(':') else {
@@ -193,12 +201,13 @@ impl Target {
             .compression(args.compress.then(wsx::DeflateConfig::default));
         Ok(Self {
             url: args.url.clone(),
+            path: uri.resource_name().to_owned(),
             headers,
             subprotocols: args.subprotocols.clone(),
             tls,
             config,
             connect_timeout: args.connect_timeout,
-            http: if args.http2 { wsx::HttpMode::Http2 } else { wsx::HttpMode::Http1 },
+            http: if args.http2 || args.streams.is_some() { wsx::HttpMode::Http2 } else { wsx::HttpMode::Http1 },
         })
     }
 
@@ -227,15 +236,37 @@ struct Opened {
     failures: ConnStats,
 }
 
-/// Opens `count` connections, at most `MAX_HANDSHAKES` at a time.
-async fn open_all(target: Arc<Target>, count: u64, progress: &Progress) -> Opened {
+/// Opens `count` WebSockets, at most `MAX_HANDSHAKES` at a time: each on
+/// a connection of its own, or (`streams`) that many to a shared HTTP/2
+/// connection.
+async fn open_all(target: Arc<Target>, count: u64, streams: Option<u64>, progress: &Progress) -> Opened {
     let permits = Arc::new(tokio::sync::Semaphore::new(MAX_HANDSHAKES));
     let mut pending = JoinSet::new();
-    for _ in 0..count {
+    let mut shared: Option<Arc<tokio::sync::OnceCell<Result<wsx::Http2Connection, String>>>> = None;
+    for index in 0..count {
         let (target, permits) = (target.clone(), permits.clone());
+        let Some(per_connection) = streams else {
+            pending.spawn(async move {
+                let _permit = permits.acquire_owned().await;
+                target.builder().connect().await.map_err(|e| error_kind("connect", &e))
+            });
+            continue;
+        };
+        if index % per_connection == 0 {
+            shared = Some(Arc::default());
+        }
+        let connection = shared.clone().unwrap_or_default();
         pending.spawn(async move {
             let _permit = permits.acquire_owned().await;
-            target.builder().connect().await
+            // The first stream of a group opens the connection; the others
+            // wait for it and share it (or its failure).
+            let opened = connection
+                .get_or_init(|| async { target.builder().connect_http2().await.map_err(|e| error_kind("connect", &e)) })
+                .await;
+            match opened {
+                Ok(connection) => connection.open(&target.path).await.map_err(|e| error_kind("connect", &e)),
+                Err(kind) => Err(kind.clone()),
+            }
         });
     }
     let mut opened = Opened { sockets: Vec::new(), negotiation: Negotiation::default(), failures: ConnStats::new() };
@@ -248,8 +279,8 @@ async fn open_all(target: Arc<Target>, count: u64, progress: &Progress) -> Opene
                 opened.sockets.push(ws);
                 progress.connected.fetch_add(1, Ordering::Relaxed);
             }
-            Ok(Err(error)) => {
-                opened.failures.errors.add(error_kind("connect", &error), 1);
+            Ok(Err(kind)) => {
+                opened.failures.errors.add(kind, 1);
                 progress.errors.fetch_add(1, Ordering::Relaxed);
             }
             Err(_) => opened.failures.errors.add("internal: a connecting task failed", 1),
@@ -299,7 +330,7 @@ async fn bench(args: BenchArgs, target: Target, threads: usize) -> ExitCode {
     let progress = Arc::new(Progress::default());
     let display =
         std::io::stderr().is_terminal().then(|| tokio::spawn(stats::show_progress(progress.clone(), args.connections)));
-    let opened = open_all(Arc::new(target), args.connections, &progress).await;
+    let opened = open_all(Arc::new(target), args.connections, args.streams, &progress).await;
     let setup = setup(&args, threads, opened.sockets.len() as u64);
     let start = Instant::now();
     let measure_from = start + setup.warmup;
@@ -367,5 +398,6 @@ fn setup(args: &BenchArgs, threads: usize, opened: u64) -> Setup {
         warmup: args.warmup.unwrap_or(default_warmup),
         threads,
         compress: args.compress,
+        streams: args.streams,
     }
 }

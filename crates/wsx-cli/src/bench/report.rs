@@ -37,6 +37,15 @@ pub(super) struct Setup {
     pub(super) warmup: Duration,
     pub(super) threads: usize,
     pub(super) compress: bool,
+    /// WebSockets per shared HTTP/2 connection (`--streams`).
+    pub(super) streams: Option<u64>,
+}
+
+impl Setup {
+    /// The HTTP/2 connections the WebSockets share, with `--streams`.
+    fn shared_connections(&self) -> Option<u64> {
+        self.streams.map(|per| self.connections.div_ceil(per))
+    }
 }
 
 /// Everything measured, merged.
@@ -103,6 +112,12 @@ impl Summary {
             s.threads,
             if s.threads == 1 { "" } else { "s" },
         );
+        if let (Some(per), Some(shared)) = (s.streams, s.shared_connections()) {
+            out += &format!(
+                "  as HTTP/2 streams: {per} per connection, {shared} connection{}\n",
+                if shared == 1 { "" } else { "s" }
+            );
+        }
         let extensions = self.negotiation.extensions.as_deref().unwrap_or("none");
         let subprotocol = self.negotiation.subprotocol.as_deref().unwrap_or("none");
         out += &format!("  negotiated: extensions {extensions}; subprotocol {subprotocol}\n");
@@ -150,6 +165,8 @@ impl Summary {
             "connections": s.connections,
             "connections_opened": s.opened,
             "threads": s.threads,
+            "streams_per_connection": s.streams,
+            "http2_connections": s.shared_connections(),
             "size": s.size,
             "text": s.text,
             "mode": if s.rate.is_some() { "open-loop" } else { "closed-loop" },

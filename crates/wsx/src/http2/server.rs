@@ -42,7 +42,7 @@ pub(crate) async fn serve_connection(
         .initial_window_size(settings.stream_window)
         .initial_connection_window_size(settings.connection_window)
         .max_header_list_size(settings.max_header_list_size)
-            .max_frame_size(settings.max_frame_size)
+        .max_frame_size(settings.max_frame_size)
         .max_send_buffer_size(settings.max_send_buffer)
         .max_pending_accept_reset_streams(settings.max_pending_accept_reset_streams)
         .max_local_error_reset_streams(Some(settings.max_local_error_reset_streams));
