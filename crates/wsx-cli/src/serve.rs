@@ -338,9 +338,11 @@ async fn echo(incoming: IncomingRequest<Transport>) -> Result<(), wsx::Error> {
     while let Some(message) = ws.recv().await {
         let message = match message {
             Ok(message) => message,
-            // A peer's violation fails the connection; reading on writes
-            // what was queued before it (replies deferred to coalesce them,
-            // then the Close with the error's code) and ends the transport.
+            // A peer's violation fails the connection (the replies queued
+            // before it and the Close with its code are already written);
+            // reading on waits for the peer's Close and end of stream
+            // rather than dropping a socket with unread input, which a TCP
+            // stack answers with a reset that can destroy our Close.
             Err(error) => {
                 failure.get_or_insert(error);
                 continue;

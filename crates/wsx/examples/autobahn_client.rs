@@ -68,8 +68,10 @@ async fn run_case(base: &str, case: u32, http: HttpMode) -> Result<(), wsx::Erro
         match message {
             Ok(message) if message.is_text() || message.is_binary() => ws.send(message).await?,
             Ok(_) => {}
-            // A violation fails the connection; reading on writes the
-            // replies queued before it and the Close, then ends.
+            // A violation fails the connection (its replies and Close are
+            // already written); reading on waits for the server's Close
+            // and end of stream rather than dropping a socket with unread
+            // input, which a TCP stack answers with a reset.
             Err(error) => {
                 failure.get_or_insert(error);
             }

@@ -16,7 +16,8 @@ use futures_sink::Sink;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 use wsx_proto::{
-    CloseCode, CloseFrame, CloseOutcome, Connection, Event, Message, Negotiated, PreparedMessage, State, Transmit,
+    CloseCode, CloseFrame, CloseOutcome, Connection, Event, Message, Negotiated, PreparedMessage, ProtocolError, State,
+    Transmit,
 };
 
 use crate::config::Config;
@@ -103,6 +104,10 @@ pub struct WebSocket<S> {
     /// The server's shutdown signal (`Config::shutdown`), until it fires.
     going_away: Option<Pin<Box<tokio_util::sync::WaitForCancellationFutureOwned>>>,
     outcome: Option<CloseOutcome>,
+    /// The peer's violation, held back from the application until the
+    /// replies queued before it and the Close with its code have been
+    /// written (or the close timeout has passed).
+    failed: Option<ProtocolError>,
     /// Events handed over since the timers were last polled.
     events_since_timers: u32,
     /// The socket's receive low-water mark, for transports that have one
@@ -181,6 +186,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
             timers_waker: None,
             going_away,
             outcome: None,
+            failed: None,
             events_since_timers: 0,
             #[cfg(target_os = "linux")]
             low_water: None,
@@ -465,6 +471,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
 
     /// The next message: the heart of the reading side.
     pub(crate) fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Message, Error>>> {
+        if self.failed.is_some() {
+            return self.poll_report_failure(cx);
+        }
         loop {
             match self.phase {
                 Phase::Done => return Poll::Ready(None),
@@ -508,12 +517,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
                     }
                     if let Some(error) = outcome.error {
                         tracing::debug!(%error, "failed the connection");
-                        // The Close frame with the error's code (and the
-                        // shutdown) go out before the application sees the
-                        // error: one that drops the connection on error must
-                        // not lose them. A write error changes nothing here.
-                        let _ = self.poll_write_out(cx);
-                        return Poll::Ready(Some(Err(Error::Protocol(error))));
+                        self.failed = Some(error);
+                        return self.poll_report_failure(cx);
                     }
                 }
                 None => {
@@ -604,6 +609,24 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
 
     /// After the core closed: finish writing (Close frame, shutdown), then
     /// read and discard until the transport ends or the close deadline.
+    /// Hands the peer's violation to the application once everything
+    /// queued before it has been written: the replies to the messages read
+    /// before it, then the Close with the error's code (RFC 6455 §7.1.7)
+    /// and the shutdown. An application that stops at the error (`m?`)
+    /// must not lose them, and over HTTP/2 the write may have to wait for
+    /// window. The close timeout bounds the wait; a write error ends it.
+    fn poll_report_failure(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Message, Error>>> {
+        let written = self.poll_write_out(cx).is_ready();
+        let expired = !written && self.close_timer.as_mut().is_some_and(|timer| timer.as_mut().poll(cx).is_ready());
+        match self.failed.take() {
+            Some(error) if written || expired => Poll::Ready(Some(Err(Error::Protocol(error)))),
+            failed => {
+                self.failed = failed;
+                Poll::Pending
+            }
+        }
+    }
+
     fn poll_linger(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Message, Error>>> {
         let flushed = match self.poll_write_out(cx) {
             Poll::Ready(Ok(())) => true,

@@ -338,3 +338,63 @@ async fn a_server_without_extended_connect_is_refused_clearly() {
     let error = ClientBuilder::new(&format!("ws://127.0.0.1:{port}/")).http(HttpMode::Http2).connect().await;
     assert!(matches!(error, Err(wsx::Error::Http2Unavailable { .. })), "{error:?}");
 }
+
+/// A client-masked frame (mask key zero: the payload goes as is).
+fn masked_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
+    let mut frame = vec![0x80 | opcode, 0x80 | payload.len() as u8, 0, 0, 0, 0];
+    frame.extend_from_slice(payload);
+    frame
+}
+
+#[tokio::test]
+async fn a_violation_is_answered_in_full_before_the_application_sees_it() {
+    // RFC 6455 §7.1.7: the connection is failed with a Close carrying the
+    // code. The handler above stops at the error and drops its socket;
+    // the Pong queued before the violation, the Close with 1002 and
+    // END_STREAM must still all reach a client that grants its window
+    // 4 bytes at a time.
+    let mut server = server(None, wsx::HandshakePolicy::default(), false).await;
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", server.port)).await.unwrap();
+    let (send, mut connection) = h2::client::Builder::new().initial_window_size(4).handshake(tcp).await.unwrap();
+    let mut ping_pong = connection.ping_pong().unwrap();
+    tokio::spawn(connection);
+    // The server's SETTINGS (extended CONNECT on) precede its PONG.
+    ping_pong.ping(h2::Ping::opaque()).await.unwrap();
+    let mut request = http::Request::builder()
+        .method("CONNECT")
+        .uri(format!("http://127.0.0.1:{}/violation", server.port))
+        .header("sec-websocket-version", "13")
+        .body(())
+        .unwrap();
+    request.extensions_mut().insert(h2::ext::Protocol::from_static("websocket"));
+    let (response, mut stream) = send.ready().await.unwrap().send_request(request, false).unwrap();
+    let response = tokio::time::timeout(WAIT, response).await.unwrap().unwrap();
+    assert_eq!(response.status(), 200);
+    // A Ping, then a frame with the reserved opcode 0x3, in one DATA frame.
+    let frames = [masked_frame(0x9, b"p"), masked_frame(0x3, b"")].concat();
+    stream.send_data(Bytes::from(frames), false).unwrap();
+    let mut body = response.into_body();
+    let mut received = Vec::new();
+    let ended_cleanly = tokio::time::timeout(WAIT, async {
+        loop {
+            match body.data().await {
+                Some(Ok(data)) => {
+                    received.extend_from_slice(&data);
+                    body.flow_control().release_capacity(data.len()).unwrap();
+                }
+                Some(Err(error)) => return Err(error),
+                None => return Ok(()),
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert!(ended_cleanly.is_ok(), "the stream ended with {ended_cleanly:?} after {received:02x?}");
+    // The Pong "p", then the whole Close with 1002 (0x03EA) and a reason.
+    assert_eq!(received[..3], [0x8A, 0x01, b'p'], "{received:02x?}");
+    assert_eq!(received[3], 0x88, "{received:02x?}");
+    assert_eq!(usize::from(received[4]), received.len() - 5, "one whole Close frame: {received:02x?}");
+    assert_eq!(received[5..7], [0x03, 0xEA], "{received:02x?}");
+    let (path, code) = tokio::time::timeout(WAIT, server.ended.recv()).await.unwrap().unwrap();
+    assert_eq!((path.as_str(), code), ("/violation", Some(1006)), "the handler saw the error");
+}
