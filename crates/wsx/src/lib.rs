@@ -48,6 +48,9 @@ pub use handshake::{Accept, IncomingRequest, accept, accept_with};
 pub use http2::{Http2Connection, Http2Settings, Http2Stream};
 pub use policy::{AllowedOrigins, HandshakePolicy, cookie, select_subprotocol};
 pub use proxy::{Proxy, ProxyError, ProxyKind};
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub use server::__fuzz_serve_http2;
 pub use server::{Server, ServerOptions, ServerStats, ShutdownSignal, serve, serve_tls};
 pub use split::{ReadHalf, WriteHalf};
 pub use tls::{TlsAcceptor, TlsConnector, TlsError};
