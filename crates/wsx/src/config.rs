@@ -1,5 +1,5 @@
 //! Driver settings: protocol limits plus the deadlines and buffers that only
-//! a driver with a clock and a socket can enforce (DESIGN §5).
+//! a driver with a clock and a socket can enforce (docs/design.md §5).
 
 use std::time::Duration;
 
