@@ -33,7 +33,7 @@ pub const TAIL: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
 /// and allocating it again measured 26 % slower per message, `cargo bench -p
 /// wsx-proto --bench deflate -- "per line"`). [`release`](Self::release)
 /// frees it when the connection goes quiet, keeping only the last window of
-/// what was sent (the [`History`]), from which the next message's
+/// what was sent, from which the next message's
 /// compressor is primed as a preset dictionary: the peer's decompressor
 /// holds the same bytes in its window, so context takeover continues.
 pub struct Compressor {
@@ -159,7 +159,7 @@ impl Compressor {
 /// zlib's state (≈ 19 KiB, and the window, up to 32 KiB) is allocated at
 /// the first compressed message, and [`release`](Self::release) frees it
 /// when the connection goes quiet, keeping the received stream's last
-/// window (the [`History`]) to prime the next message's decompressor.
+/// window to prime the next message's decompressor.
 pub struct Decompressor {
     inflate: Option<Inflate>,
     window_bits: u8,
