@@ -332,6 +332,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         self.conn.state()
     }
 
+    /// Whether messages can still be sent: no Close was sent or received
+    /// yet (`State::Open`).
+    pub fn is_open(&self) -> bool {
+        self.conn.is_open()
+    }
+
     /// The transport.
     pub fn get_ref(&self) -> &S {
         &self.io
