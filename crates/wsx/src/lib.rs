@@ -52,7 +52,7 @@ pub use proxy::{Proxy, ProxyError, ProxyKind};
 #[doc(hidden)]
 pub use server::__fuzz_serve_http2;
 pub use server::{Server, ServerOptions, ServerStats, ShutdownSignal, serve, serve_tls};
-pub use split::{ReadHalf, WriteHalf};
+pub use split::{ReadHalf, ReuniteError, WriteHalf};
 pub use tls::{TlsAcceptor, TlsConnector, TlsError};
 pub use transport::{MaybeTls, Transport};
 pub use websocket::WebSocket;

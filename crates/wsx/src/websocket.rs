@@ -360,7 +360,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     }
 
     /// Queues a message; `compress: false` opts it out of permessage-deflate.
-    fn start_send(&mut self, message: Message, compress: bool) -> Result<(), Error> {
+    pub(crate) fn start_send(&mut self, message: Message, compress: bool) -> Result<(), Error> {
         if self.phase != Phase::Active {
             return Err(Error::Send(wsx_proto::SendError::Closed));
         }
