@@ -113,6 +113,8 @@ pub struct WebSocket<S> {
     failed: Option<ProtocolError>,
     /// Events handed over since the timers were last polled.
     events_since_timers: u32,
+    /// Bytes handed to the core (`received_bytes`).
+    received: u64,
     /// The socket's receive low-water mark, for transports that have one
     /// (plain TCP, set up by the server and client constructors).
     #[cfg(target_os = "linux")]
@@ -201,6 +203,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
             outcome: None,
             failed: None,
             events_since_timers: 0,
+            received: leftover.len() as u64,
             #[cfg(target_os = "linux")]
             low_water: None,
         })
@@ -336,6 +339,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// yet (`State::Open`).
     pub fn is_open(&self) -> bool {
         self.conn.is_open()
+    }
+
+    /// Bytes read from the transport so far for the protocol, those that
+    /// came with the opening handshake's response included (not those
+    /// read and discarded after the core closed). A caller that polls can
+    /// compare it across a receive: unchanged, the message handed over
+    /// was already buffered, read no later than the previous change.
+    pub fn received_bytes(&self) -> u64 {
+        self.received
     }
 
     /// The transport.
@@ -632,7 +644,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
             }
         };
         match result {
-            Ok(n) => Poll::Ready(Ok(n)),
+            Ok(n) => {
+                self.received += n as u64;
+                Poll::Ready(Ok(n))
+            }
             Err(source) => {
                 let error = Error::Io { context: "reading from the transport", source };
                 Poll::Ready(Err(self.transport_failed(error)))
