@@ -87,6 +87,9 @@ pub struct WebSocket<S> {
     out: VecDeque<Bytes>,
     out_bytes: usize,
     shutdown: Shutdown,
+    /// Bytes were written since the transport was last flushed (set from
+    /// the start: whatever the handshake left is flushed once).
+    unflushed: bool,
     phase: Phase,
     close_timer: Option<Pin<Box<Sleep>>>,
     keepalive: Option<KeepaliveState>,
@@ -192,6 +195,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
             out: VecDeque::new(),
             out_bytes: 0,
             shutdown: Shutdown::NotRequested,
+            unflushed: true,
             phase: Phase::Active,
             close_timer: None,
             keepalive,
@@ -463,6 +467,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
                 let written = ready!(Pin::new(&mut self.io).poll_write(cx, staged))
                     .map_err(Error::io("writing to the transport"))?;
                 self.conn.advance_transmit(nonzero_write(written)?);
+                self.unflushed = true;
                 continue;
             }
             while self.out_bytes < self.config.write_buffer_high_water.max(1) {
@@ -481,8 +486,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
                         .map_err(Error::io("shutting down the transport"))?;
                     self.shutdown = Shutdown::Done;
                 }
-                if self.shutdown != Shutdown::Done {
+                // Only after writes: a read (which writes out first) costs no
+                // flush of a transport that has nothing to flush.
+                if self.shutdown != Shutdown::Done && self.unflushed {
                     ready!(Pin::new(&mut self.io).poll_flush(cx)).map_err(Error::io("flushing the transport"))?;
+                    self.unflushed = false;
                 }
                 return Poll::Ready(Ok(()));
             }
@@ -497,6 +505,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
                 ready!(poll_write_out_vectored::<_, MAX_IOVECS>(&mut self.io, cx, &self.out))?
             };
             self.consume_written(nonzero_write(written)?);
+            self.unflushed = true;
         }
     }
 

@@ -212,6 +212,21 @@ async fn received_bytes_moves_only_with_reads() {
 }
 
 #[tokio::test]
+async fn a_buffering_transport_is_flushed_after_every_write_out() {
+    // A transport that holds writes until flushed: the flush skipped when
+    // nothing was written must never be skipped after a write.
+    let (ours, mut raw) = duplex(1 << 16);
+    let ours = tokio::io::BufWriter::new(ours);
+    let mut server = WebSocket::from_upgraded(ours, Negotiated::new(Role::Server), Config::default(), &[]).unwrap();
+    for round in 0..3u8 {
+        server.send(Message::binary(vec![round])).await.unwrap();
+        assert_eq!(read_frame(&mut raw).await, (0x82, false, vec![round]), "round {round}: sent");
+        raw.write_all(&client_frame(0x82, &[round])).await.unwrap();
+        assert_eq!(server.recv().await.unwrap().unwrap(), Message::binary(vec![round]));
+    }
+}
+
+#[tokio::test]
 async fn pong_is_written_before_recv_returns_the_ping() {
     let (mut ws, mut raw) = over_raw(Role::Server, Config::default());
     raw.write_all(&client_frame(0x89, b"are you there")).await.unwrap();
