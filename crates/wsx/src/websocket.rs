@@ -87,6 +87,9 @@ pub struct WebSocket<S> {
     out: VecDeque<Bytes>,
     out_bytes: usize,
     shutdown: Shutdown,
+    /// Bytes were written since the transport was last flushed (set from
+    /// the start: whatever the handshake left is flushed once).
+    unflushed: bool,
     phase: Phase,
     close_timer: Option<Pin<Box<Sleep>>>,
     keepalive: Option<KeepaliveState>,
@@ -113,6 +116,8 @@ pub struct WebSocket<S> {
     failed: Option<ProtocolError>,
     /// Events handed over since the timers were last polled.
     events_since_timers: u32,
+    /// Bytes handed to the core (`received_bytes`).
+    received: u64,
     /// The socket's receive low-water mark, for transports that have one
     /// (plain TCP, set up by the server and client constructors).
     #[cfg(target_os = "linux")]
@@ -190,6 +195,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
             out: VecDeque::new(),
             out_bytes: 0,
             shutdown: Shutdown::NotRequested,
+            unflushed: true,
             phase: Phase::Active,
             close_timer: None,
             keepalive,
@@ -201,6 +207,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
             outcome: None,
             failed: None,
             events_since_timers: 0,
+            received: leftover.len() as u64,
             #[cfg(target_os = "linux")]
             low_water: None,
         })
@@ -338,6 +345,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         self.conn.is_open()
     }
 
+    /// Bytes read from the transport so far for the protocol, those that
+    /// came with the opening handshake's response included (not those
+    /// read and discarded after the core closed). A caller that polls can
+    /// compare it across a receive: unchanged, the message handed over
+    /// was already buffered, read no later than the previous change.
+    pub fn received_bytes(&self) -> u64 {
+        self.received
+    }
+
     /// The transport.
     pub fn get_ref(&self) -> &S {
         &self.io
@@ -384,7 +400,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
 
     /// Ready to queue another message: the write buffer is under its
     /// high-water mark (writing out as needed).
+    #[inline]
     pub(crate) fn poll_send_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        if self.phase == Phase::Active
+            && self.conn.is_open()
+            && self.buffered_amount() < self.config.write_buffer_high_water
+        {
+            return Poll::Ready(Ok(()));
+        }
+        self.poll_send_room(cx)
+    }
+
+    /// [`poll_send_ready`](Self::poll_send_ready) when the connection is
+    /// closing or the write buffer is at its high-water mark.
+    #[inline(never)]
+    fn poll_send_room(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         loop {
             if self.phase != Phase::Active || !self.conn.is_open() {
                 return Poll::Ready(Err(Error::Send(wsx_proto::SendError::Closed)));
@@ -437,6 +467,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
                 let written = ready!(Pin::new(&mut self.io).poll_write(cx, staged))
                     .map_err(Error::io("writing to the transport"))?;
                 self.conn.advance_transmit(nonzero_write(written)?);
+                self.unflushed = true;
                 continue;
             }
             while self.out_bytes < self.config.write_buffer_high_water.max(1) {
@@ -455,8 +486,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
                         .map_err(Error::io("shutting down the transport"))?;
                     self.shutdown = Shutdown::Done;
                 }
-                if self.shutdown != Shutdown::Done {
+                // Only after writes: a read (which writes out first) costs no
+                // flush of a transport that has nothing to flush.
+                if self.shutdown != Shutdown::Done && self.unflushed {
                     ready!(Pin::new(&mut self.io).poll_flush(cx)).map_err(Error::io("flushing the transport"))?;
+                    self.unflushed = false;
                 }
                 return Poll::Ready(Ok(()));
             }
@@ -471,6 +505,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
                 ready!(poll_write_out_vectored::<_, MAX_IOVECS>(&mut self.io, cx, &self.out))?
             };
             self.consume_written(nonzero_write(written)?);
+            self.unflushed = true;
         }
     }
 
@@ -524,44 +559,56 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
                     return Poll::Ready(Some(Ok(message)));
                 }
                 Some(Event::Closed(outcome)) => {
-                    self.phase = Phase::Lingering;
-                    self.arm_close_timer(false);
-                    let outcome = *outcome;
-                    self.outcome = Some(outcome.clone());
-                    #[cfg(target_os = "linux")]
-                    if let Some(mark) = self.low_water.as_mut() {
-                        // The last reads wait for the peer's Close or end
-                        // of stream, not for the rest of a frame.
-                        mark.reset(&self.io);
-                    }
-                    if let Some(error) = outcome.error {
-                        tracing::debug!(%error, "failed the connection");
-                        self.failed = Some(error);
+                    if self.on_closed(*outcome) {
                         return self.poll_report_failure(cx);
                     }
                 }
                 None => {
-                    // Nothing whole is buffered. Timers first: a keepalive
-                    // Ping or an idle-timeout Close they queue leaves with the
-                    // writes, and each registers this task's waker before it
-                    // may wait. Then write what is queued (the replies to
-                    // everything handed over so far), without waiting for
-                    // it, then read.
-                    self.events_since_timers = 0;
-                    if let Err(error) = self.poll_timers(cx) {
+                    if let Err(error) = ready!(self.poll_input(cx)) {
                         return Poll::Ready(Some(Err(error)));
-                    }
-                    if let Poll::Ready(Err(error)) = self.poll_write_out(cx) {
-                        return Poll::Ready(Some(Err(self.transport_failed(error))));
-                    }
-                    match ready!(self.poll_read(cx)) {
-                        Ok(0) => self.conn.receive_eof(),
-                        Ok(_) => {}
-                        Err(error) => return Poll::Ready(Some(Err(error))),
                     }
                 }
             }
         }
+    }
+
+    /// The core closed: linger from now on. Whether it failed the
+    /// connection: its error is then held in `failed` for the application.
+    /// Out of line (as is `poll_input`): what runs at every message in
+    /// `poll_recv` keeps a small stack frame.
+    #[inline(never)]
+    fn on_closed(&mut self, outcome: CloseOutcome) -> bool {
+        self.phase = Phase::Lingering;
+        self.arm_close_timer(false);
+        self.outcome = Some(outcome.clone());
+        #[cfg(target_os = "linux")]
+        if let Some(mark) = self.low_water.as_mut() {
+            // The last reads wait for the peer's Close or end
+            // of stream, not for the rest of a frame.
+            mark.reset(&self.io);
+        }
+        let Some(error) = outcome.error else { return false };
+        tracing::debug!(%error, "failed the connection");
+        self.failed = Some(error);
+        true
+    }
+
+    /// Nothing whole is buffered. Timers first: a keepalive Ping or an
+    /// idle-timeout Close they queue leaves with the writes, and each
+    /// registers this task's waker before it may wait. Then write what is
+    /// queued (the replies to everything handed over so far), without
+    /// waiting for it, then read. `Ready(Ok(()))`: input (or its end) came.
+    #[inline(never)]
+    fn poll_input(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        self.events_since_timers = 0;
+        self.poll_timers(cx)?;
+        if let Poll::Ready(Err(error)) = self.poll_write_out(cx) {
+            return Poll::Ready(Err(self.transport_failed(error)));
+        }
+        if ready!(self.poll_read(cx))? == 0 {
+            self.conn.receive_eof();
+        }
+        Poll::Ready(Ok(()))
     }
 
     /// Reads into the core's buffer; `Ok(0)` at end of stream.
@@ -606,7 +653,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
             }
         };
         match result {
-            Ok(n) => Poll::Ready(Ok(n)),
+            Ok(n) => {
+                self.received += n as u64;
+                Poll::Ready(Ok(n))
+            }
             Err(source) => {
                 let error = Error::Io { context: "reading from the transport", source };
                 Poll::Ready(Err(self.transport_failed(error)))
@@ -626,14 +676,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         Poll::Pending
     }
 
-    /// After the core closed: finish writing (Close frame, shutdown), then
-    /// read and discard until the transport ends or the close deadline.
     /// Hands the peer's violation to the application once everything
     /// queued before it has been written: the replies to the messages read
     /// before it, then the Close with the error's code (RFC 6455 §7.1.7)
     /// and the shutdown. An application that stops at the error (`m?`)
     /// must not lose them, and over HTTP/2 the write may have to wait for
     /// window. The close timeout bounds the wait; a write error ends it.
+    #[inline(never)]
     fn poll_report_failure(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Message, Error>>> {
         let written = self.poll_write_out(cx).is_ready();
         let expired = !written && self.close_timer.as_mut().is_some_and(|timer| timer.as_mut().poll(cx).is_ready());
@@ -646,6 +695,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         }
     }
 
+    /// After the core closed: finish writing (Close frame, shutdown), then
+    /// read and discard until the transport ends or the close deadline.
+    #[inline(never)]
     fn poll_linger(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Message, Error>>> {
         let flushed = match self.poll_write_out(cx) {
             Poll::Ready(Ok(())) => true,

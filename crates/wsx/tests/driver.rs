@@ -193,6 +193,40 @@ async fn a_20_kib_header_is_answered_with_431() {
 // ----- automatic replies ---------------------------------------------------------
 
 #[tokio::test]
+async fn received_bytes_moves_only_with_reads() {
+    let leftover = server_frame(0x81, b"early");
+    let (ours, mut raw) = duplex(1 << 16);
+    let mut client =
+        WebSocket::from_upgraded(ours, Negotiated::new(Role::Client), Config::default(), &leftover).unwrap();
+    let mut total = leftover.len() as u64;
+    assert_eq!(client.received_bytes(), total, "the handshake's leftover counts");
+    assert_eq!(client.recv().await.unwrap().unwrap(), Message::text("early"));
+    assert_eq!(client.received_bytes(), total, "handed over from the buffer: no read");
+    let burst = [server_frame(0x82, &[1, 2, 3]), server_frame(0x82, &[4])].concat();
+    raw.write_all(&burst).await.unwrap();
+    total += burst.len() as u64;
+    assert_eq!(client.recv().await.unwrap().unwrap(), Message::binary(vec![1, 2, 3]));
+    assert_eq!(client.received_bytes(), total, "one read took both frames");
+    assert_eq!(client.recv().await.unwrap().unwrap(), Message::binary(vec![4]));
+    assert_eq!(client.received_bytes(), total, "the second came from the buffer");
+}
+
+#[tokio::test]
+async fn a_buffering_transport_is_flushed_after_every_write_out() {
+    // A transport that holds writes until flushed: the flush skipped when
+    // nothing was written must never be skipped after a write.
+    let (ours, mut raw) = duplex(1 << 16);
+    let ours = tokio::io::BufWriter::new(ours);
+    let mut server = WebSocket::from_upgraded(ours, Negotiated::new(Role::Server), Config::default(), &[]).unwrap();
+    for round in 0..3u8 {
+        server.send(Message::binary(vec![round])).await.unwrap();
+        assert_eq!(read_frame(&mut raw).await, (0x82, false, vec![round]), "round {round}: sent");
+        raw.write_all(&client_frame(0x82, &[round])).await.unwrap();
+        assert_eq!(server.recv().await.unwrap().unwrap(), Message::binary(vec![round]));
+    }
+}
+
+#[tokio::test]
 async fn pong_is_written_before_recv_returns_the_ping() {
     let (mut ws, mut raw) = over_raw(Role::Server, Config::default());
     raw.write_all(&client_frame(0x89, b"are you there")).await.unwrap();

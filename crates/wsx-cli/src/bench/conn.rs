@@ -46,6 +46,11 @@ pub(super) struct Plan {
     pub(super) timeout: Duration,
 }
 
+/// A timestamp: nanoseconds since the plan's start. The loops stamp
+/// messages with these rather than with `Instant`s: a round trip is then
+/// one subtraction, and a message in flight takes 8 bytes of its window.
+type Ticks = u64;
+
 /// When the sending stops.
 #[derive(Debug, Clone, Copy)]
 pub(super) enum End {
@@ -56,6 +61,14 @@ pub(super) enum End {
 }
 
 impl Plan {
+    fn ticks(&self, at: Instant) -> Ticks {
+        at.saturating_duration_since(self.start).as_nanos() as Ticks
+    }
+
+    fn instant(&self, ticks: Ticks) -> Instant {
+        self.start + Duration::from_nanos(ticks)
+    }
+
     /// Connection `index`'s share of `End::Messages`.
     fn quota(&self, index: u64) -> Option<u64> {
         match self.end {
@@ -92,27 +105,38 @@ struct Run {
     /// Closed loop with `-n`: measured messages this connection may still send.
     quota: Option<u64>,
     echoes: u64,
+    /// `plan.measure_from` and `End::At`'s instant, as ticks.
+    measure_from: Ticks,
+    end: Option<Ticks>,
+    /// When the last measured echo arrived.
+    last_echo: Option<Ticks>,
 }
 
 impl Run {
     fn new(plan: Arc<Plan>, index: u64, progress: Arc<Progress>) -> Self {
         let quota = plan.quota(index);
-        Self { plan, stats: ConnStats::new(), tally: Tally::new(progress), quota, echoes: 0 }
+        let measure_from = plan.ticks(plan.measure_from);
+        let end = match plan.end {
+            End::At(end) => Some(plan.ticks(end)),
+            End::Messages(_) => None,
+        };
+        let tally = Tally::new(progress, plan.ticks(Instant::now()));
+        Self { plan, stats: ConnStats::new(), tally, quota, echoes: 0, measure_from, end, last_echo: None }
     }
 
     /// Whether a message may be sent at `at` (closed loop), counting it.
     #[inline]
-    fn claim(&mut self, at: Instant) -> bool {
-        if at < self.plan.measure_from {
+    fn claim(&mut self, at: Ticks) -> bool {
+        if at < self.measure_from {
             return true;
         }
-        let allowed = match (self.plan.end, &mut self.quota) {
-            (End::At(end), _) => at < end,
-            (End::Messages(_), Some(left)) if *left > 0 => {
+        let allowed = match (self.end, &mut self.quota) {
+            (Some(end), _) => at < end,
+            (None, Some(left)) if *left > 0 => {
                 *left -= 1;
                 true
             }
-            (End::Messages(_), _) => false,
+            (None, _) => false,
         };
         self.stats.sent += u64::from(allowed);
         allowed
@@ -120,16 +144,24 @@ impl Run {
 
     /// An echo of the message sent (or scheduled) at `sent_at`.
     #[inline]
-    fn echo(&mut self, sent_at: Instant, now: Instant, message: &Message) {
+    fn echo(&mut self, sent_at: Ticks, now: Ticks, message: &Message) {
         self.tally.echo(now);
         if !self.verify(message) {
             return;
         }
-        if sent_at >= self.plan.measure_from {
-            self.stats.record(now.saturating_duration_since(sent_at), now);
+        if sent_at >= self.measure_from {
+            self.stats.record(Duration::from_nanos(now.saturating_sub(sent_at)));
+            self.last_echo = Some(now);
         } else {
             self.stats.warmup_echoed += 1;
         }
+    }
+
+    /// The connection's figures, once it is done.
+    fn into_stats(self) -> ConnStats {
+        let mut stats = self.stats;
+        stats.last_echo = self.last_echo.map(|ticks| self.plan.instant(ticks));
+        stats
     }
 
     /// Type and length always, content every `VERIFY_EVERY` echoes.
@@ -235,29 +267,31 @@ pub(super) async fn closed_loop(mut ws: Ws, plan: Arc<Plan>, index: u64, progres
     let mut run = Run::new(plan.clone(), index, progress);
     let message = plan.prepared_for_connection();
     let mut timer = Timer::new();
-    let mut in_flight: VecDeque<Instant> = VecDeque::with_capacity(plan.in_flight);
-    let now = Instant::now();
+    let mut in_flight: VecDeque<Ticks> = VecDeque::with_capacity(plan.in_flight);
+    let started = Instant::now();
+    let now = plan.ticks(started);
     while in_flight.len() < plan.in_flight && run.claim(now) {
         in_flight.push_back(now);
-        match until(ws.feed_prepared(&message), &mut timer, now + plan.timeout).await {
+        match until(ws.feed_prepared(&message), &mut timer, started + plan.timeout).await {
             Some(Ok(())) => {}
             Some(Err(error)) => return failed(run, &error),
             None => return timed_out(run, in_flight.len()),
         }
     }
-    match until(ws.flush(), &mut timer, now + plan.timeout).await {
+    match until(ws.flush(), &mut timer, started + plan.timeout).await {
         Some(Ok(())) => {}
         Some(Err(error)) => return failed(run, &error),
         None => return timed_out(run, in_flight.len()),
     }
-    let mut window = Window { in_flight, unsent: 0 };
+    let clock = Clock { now, received: ws.received_bytes() };
+    let mut window = Window { in_flight, unsent: 0, clock };
     match poll_fn(|cx| window.poll_echoes(cx, &mut ws, &mut run, &message, &mut timer)).await {
         Ended::AllEchoed => close(&mut ws, &mut run).await,
         Ended::Failed(error) => return failed(run, &error),
         Ended::TimedOut => return timed_out(run, window.in_flight.len()),
         Ended::Early(other) => run.ended_early(other),
     }
-    run.stats
+    run.into_stats()
 }
 
 /// How the closed loop's echoes ended.
@@ -274,10 +308,32 @@ enum Ended {
 /// The closed loop's messages in flight.
 struct Window {
     /// When each message not yet echoed was sent (or claimed), oldest first.
-    in_flight: VecDeque<Instant>,
+    in_flight: VecDeque<Ticks>,
     /// Of those, how many are claimed but not queued yet (the write buffer
     /// was above its high-water mark).
     unsent: usize,
+    clock: Clock,
+}
+
+/// The closed loop's clock, read once per read from the socket rather than
+/// once per echo: `now` was read after the first `received` bytes had come
+/// in, and is read again as soon as more have.
+///
+/// The latencies stay honest. An echo handed over while `received` has not
+/// moved came in with bytes that were all there when the clock was read,
+/// so `now` is no earlier than its arrival: its round trip is measured to
+/// when it reached us, not to when we got to it after the echoes before it
+/// in the same read (our time, not the server's). The messages that
+/// replace those echoes are stamped with that same `now`, no later than
+/// they are actually written (with the next receive that finds nothing
+/// buffered), so no round trip is understated; at worst one is overstated
+/// by the time it takes us to go through one read's echoes, microseconds
+/// against round trips of tens of microseconds and more. The end of a
+/// timed run and the progress counters see the same clock.
+struct Clock {
+    now: Ticks,
+    /// `received_bytes` when `now` was read.
+    received: u64,
 }
 
 impl Window {
@@ -312,7 +368,11 @@ impl Window {
             };
             match Pin::new(&mut *ws).poll_next(cx) {
                 Poll::Ready(Some(Ok(echo @ (Message::Text(_) | Message::Binary(_))))) => {
-                    let now = Instant::now();
+                    let received = ws.received_bytes();
+                    if received != self.clock.received {
+                        self.clock = Clock { now: run.plan.ticks(Instant::now()), received };
+                    }
+                    let now = self.clock.now;
                     self.in_flight.pop_front();
                     run.echo(oldest, now, &echo);
                     if run.claim(now) {
@@ -323,7 +383,7 @@ impl Window {
                 Poll::Ready(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => {}
                 Poll::Ready(other) => return Poll::Ready(Ended::Early(other)),
                 Poll::Pending => {
-                    let deadline = oldest + run.plan.timeout;
+                    let deadline = run.plan.instant(oldest) + run.plan.timeout;
                     return if timer.poll_expired(cx, deadline) { Poll::Ready(Ended::TimedOut) } else { Poll::Pending };
                 }
             }
@@ -335,12 +395,12 @@ impl Window {
 /// without a closing handshake (the server is not answering).
 fn timed_out(mut run: Run, outstanding: usize) -> ConnStats {
     run.error("timeout (no echo)", outstanding.max(1) as u64);
-    run.stats
+    run.into_stats()
 }
 
 fn failed(mut run: Run, error: &wsx::Error) -> ConnStats {
     run.error(error_kind("run", error), 1);
-    run.stats
+    run.into_stats()
 }
 
 /// The closing handshake (RFC 6455 §7.1.2), within the timeout.
@@ -440,7 +500,7 @@ pub(super) async fn open_loop(ws: Ws, plan: Arc<Plan>, rate: f64, index: u64, pr
     if finished {
         read_to_end(&mut reader, &mut run).await;
     }
-    run.stats
+    run.into_stats()
 }
 
 /// Sends each message when it is due (all those due at once, in one write,
@@ -521,8 +581,9 @@ async fn receive_on_schedule(
                     run.error("unexpected message (more echoes than messages)", 1);
                     return false;
                 }
-                let now = Instant::now();
-                run.echo(schedule.at(received), now, &echo);
+                let plan = &run.plan;
+                let (scheduled, now) = (plan.ticks(schedule.at(received)), plan.ticks(Instant::now()));
+                run.echo(scheduled, now, &echo);
                 received += 1;
             }
             Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}

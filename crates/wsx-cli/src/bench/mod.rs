@@ -352,8 +352,11 @@ async fn bench(args: BenchArgs, target: Target, threads: usize) -> ExitCode {
     for (index, ws) in opened.sockets.into_iter().enumerate() {
         let (plan, progress, index) = (plan.clone(), progress.clone(), index as u64);
         match plan.rate {
-            Some(rate) => running.spawn(conn::open_loop(ws, plan, rate, index, progress)),
-            None => running.spawn(conn::closed_loop(ws, plan, index, progress)),
+            // Boxed: a task's output is moved at every poll of the task.
+            Some(rate) => {
+                running.spawn(async move { Box::new(conn::open_loop(ws, plan, rate, index, progress).await) })
+            }
+            None => running.spawn(async move { Box::new(conn::closed_loop(ws, plan, index, progress).await) }),
         };
     }
     let mut total = opened.failures;

@@ -104,9 +104,9 @@ impl ConnStats {
         }
     }
 
-    /// Records a measured round trip.
+    /// Records a measured round trip (the caller sets `last_echo`).
     #[inline]
-    pub(super) fn record(&mut self, round_trip: Duration, at: Instant) {
+    pub(super) fn record(&mut self, round_trip: Duration) {
         let micros = (round_trip.as_micros() as u64).max(1);
         // `record` grows the histogram as needed (`saturating_record` would
         // clamp to its current top instead); it fails only past u64 range.
@@ -114,7 +114,6 @@ impl ConnStats {
             self.latency.saturating_record(micros);
         }
         self.echoed += 1;
-        self.last_echo = Some(at);
     }
 
     /// Adds another connection's figures (the histograms merged).
@@ -146,33 +145,36 @@ pub(super) struct Progress {
 pub(super) struct Tally {
     progress: Arc<Progress>,
     pending: u64,
-    /// When the pending echoes are published at the latest.
-    due: Instant,
+    /// When the pending echoes are published at the latest, in the
+    /// caller's ticks (nanoseconds from a start of its choice).
+    due: u64,
 }
 
 /// Echoes counted locally before they are published...
 const TALLY_BATCH: u64 = 256;
-/// ...or this long after the last publication, whichever comes first.
-const TALLY_PERIOD: Duration = Duration::from_millis(100);
+/// ...or this long after the last publication (in nanoseconds), whichever
+/// comes first.
+const TALLY_PERIOD: u64 = 100_000_000;
 
 impl Tally {
-    pub(super) fn new(progress: Arc<Progress>) -> Self {
+    /// A connection's tally, from `now` in its ticks.
+    pub(super) fn new(progress: Arc<Progress>, now: u64) -> Self {
         progress.running.fetch_add(1, Ordering::Relaxed);
-        Self { progress, pending: 0, due: Instant::now() + TALLY_PERIOD }
+        Self { progress, pending: 0, due: now + TALLY_PERIOD }
     }
 
     #[inline]
-    pub(super) fn echo(&mut self, now: Instant) {
+    pub(super) fn echo(&mut self, now: u64) {
         self.pending += 1;
         if self.pending >= TALLY_BATCH || now >= self.due {
-            self.publish(now);
+            self.publish();
+            self.due = now + TALLY_PERIOD;
         }
     }
 
-    fn publish(&mut self, now: Instant) {
+    fn publish(&mut self) {
         self.progress.echoes.fetch_add(self.pending, Ordering::Relaxed);
         self.pending = 0;
-        self.due = now + TALLY_PERIOD;
     }
 
     pub(super) fn errors(&self, count: u64) {
@@ -182,7 +184,7 @@ impl Tally {
 
 impl Drop for Tally {
     fn drop(&mut self) {
-        self.publish(Instant::now());
+        self.publish();
         self.progress.running.fetch_sub(1, Ordering::Relaxed);
     }
 }
@@ -228,9 +230,8 @@ mod tests {
     #[test]
     fn long_round_trips_are_recorded_as_they_are() {
         let mut stats = ConnStats::new();
-        let now = Instant::now();
-        stats.record(Duration::from_micros(40), now);
-        stats.record(Duration::from_secs(3), now);
+        stats.record(Duration::from_micros(40));
+        stats.record(Duration::from_secs(3));
         assert_eq!(stats.latency.min(), 40);
         assert!(stats.latency.max() >= 2_990_000, "max {}", stats.latency.max());
         let mut merged = ConnStats::new();
