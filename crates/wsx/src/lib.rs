@@ -28,6 +28,8 @@ mod config;
 mod error;
 mod handshake;
 mod http2;
+#[allow(dead_code, reason = "the codec lands before the server and client that use it")]
+mod http3;
 #[cfg(feature = "hyper")]
 pub mod hyper;
 #[cfg(target_os = "linux")]
