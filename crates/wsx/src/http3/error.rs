@@ -12,8 +12,6 @@ pub(crate) struct ErrorCode(pub u64);
 impl ErrorCode {
     /// No error: a graceful close.
     pub(crate) const NO_ERROR: Self = Self(0x100);
-    /// A protocol error with no more specific code.
-    pub(crate) const GENERAL_PROTOCOL_ERROR: Self = Self(0x101);
     /// An error of our own.
     pub(crate) const INTERNAL_ERROR: Self = Self(0x102);
     /// A stream of a kind the peer may not open (a second control stream,
@@ -37,14 +35,13 @@ impl ErrorCode {
     pub(crate) const MISSING_SETTINGS: Self = Self(0x10a);
     /// A request refused before any of it was processed: it may be retried.
     pub(crate) const REQUEST_REJECTED: Self = Self(0x10b);
-    /// A request or response no longer needed.
+    /// A request or response no longer needed: a WebSocket dropped before
+    /// its closing handshake (RFC 8441 §5's CANCEL, for HTTP/3).
     pub(crate) const REQUEST_CANCELLED: Self = Self(0x10c);
     /// A stream ended before its request was complete.
     pub(crate) const REQUEST_INCOMPLETE: Self = Self(0x10d);
     /// A malformed request or response (RFC 9114 §4.1.2).
     pub(crate) const MESSAGE_ERROR: Self = Self(0x10e);
-    /// The tunnel of a CONNECT failed.
-    pub(crate) const CONNECT_ERROR: Self = Self(0x10f);
     /// QPACK: a field section that cannot be decoded.
     pub(crate) const QPACK_DECOMPRESSION_FAILED: Self = Self(0x200);
     /// QPACK: an instruction on the encoder stream that cannot be honoured.
@@ -108,11 +105,6 @@ impl H3Error {
     /// A connection error.
     pub(crate) const fn connection(code: ErrorCode, reason: &'static str) -> Self {
         Self { code, connection: true, reason }
-    }
-
-    /// A stream error.
-    pub(crate) const fn stream(code: ErrorCode, reason: &'static str) -> Self {
-        Self { code, connection: false, reason }
     }
 }
 
