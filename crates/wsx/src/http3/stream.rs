@@ -27,6 +27,10 @@ use super::ConnectionHandle;
 use super::error::{ErrorCode, H3Error};
 use super::frame::{self, FrameHeader, FrameKind, MAX_HEADER_LEN};
 
+/// How long a dropped stream keeps its connection open for the peer to
+/// acknowledge the stream's FIN.
+const FIN_LINGER: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Where a request stream's reader stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum ReadState {
@@ -451,6 +455,19 @@ impl Drop for Inner {
         if !self.send_done {
             let _ = self.send.reset(ErrorCode::REQUEST_CANCELLED.varint());
             self.reader.stop(ErrorCode::REQUEST_CANCELLED);
+            return;
+        }
+        // Our FIN is queued, perhaps not sent: closing the connection now
+        // (this may be its last handle) would discard it. The connection is
+        // kept until the peer acknowledges the stream's end, for at most
+        // FIN_LINGER.
+        let acknowledged = self.send.stopped();
+        let connection = self.connection.clone();
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                let _ = tokio::time::timeout(FIN_LINGER, acknowledged).await;
+                drop(connection);
+            });
         }
     }
 }
