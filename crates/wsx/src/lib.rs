@@ -48,6 +48,9 @@ pub use config::{Config, Keepalive};
 pub use error::{Error, TimeoutKind};
 pub use handshake::{Accept, IncomingRequest, accept, accept_with};
 pub use http2::{Http2Connection, Http2Settings, Http2Stream};
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub use http3::fuzz_decode as __fuzz_http3_decode;
 pub use http3::{Http3Connection, Http3Settings, Http3Stream};
 pub use policy::{AllowedOrigins, HandshakePolicy, cookie, select_subprotocol};
 pub use proxy::{Proxy, ProxyError, ProxyKind};

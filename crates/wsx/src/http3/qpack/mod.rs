@@ -17,6 +17,12 @@ mod static_table;
 
 use bytes::BufMut;
 
+/// The Huffman decoder, for the fuzz target.
+#[cfg(feature = "fuzzing")]
+pub(crate) fn fuzz_huffman(input: &[u8], max_len: usize, out: &mut Vec<u8>) -> bool {
+    huffman::decode(input, max_len, out).is_ok()
+}
+
 /// One field line: name and value, as octets.
 pub(crate) type FieldLine = (Vec<u8>, Vec<u8>);
 
