@@ -58,7 +58,7 @@ pub use proxy::{Proxy, ProxyError, ProxyKind};
 #[doc(hidden)]
 pub use server::__fuzz_serve_http2;
 pub use server::{Server, ServerOptions, ServerStats, ShutdownSignal, serve, serve_tls};
-pub use split::{ReadHalf, WriteHalf};
+pub use split::{ReadHalf, ReuniteError, WriteHalf};
 pub use tls::{TlsAcceptor, TlsConnector, TlsError};
 pub use transport::{MaybeTls, Transport};
 pub use websocket::WebSocket;
@@ -67,4 +67,6 @@ pub use websocket::WebSocket;
 pub use rustls;
 /// permessage-deflate settings, for [`Config::compression`].
 pub use wsx_proto::extension::DeflateConfig;
-pub use wsx_proto::{self as proto, CloseCode, CloseFrame, CloseOutcome, Message, PreparedMessage, Utf8Bytes};
+pub use wsx_proto::{
+    self as proto, CloseCode, CloseFrame, CloseOutcome, Message, Negotiated, PreparedMessage, State, Utf8Bytes,
+};

@@ -332,6 +332,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         self.conn.state()
     }
 
+    /// Whether messages can still be sent: no Close was sent or received
+    /// yet (`State::Open`).
+    pub fn is_open(&self) -> bool {
+        self.conn.is_open()
+    }
+
     /// The transport.
     pub fn get_ref(&self) -> &S {
         &self.io
@@ -354,7 +360,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     }
 
     /// Queues a message; `compress: false` opts it out of permessage-deflate.
-    fn start_send(&mut self, message: Message, compress: bool) -> Result<(), Error> {
+    pub(crate) fn start_send(&mut self, message: Message, compress: bool) -> Result<(), Error> {
         if self.phase != Phase::Active {
             return Err(Error::Send(wsx_proto::SendError::Closed));
         }

@@ -337,6 +337,21 @@ impl Connection {
         if matches!(self.state, State::Closed(_)) {
             return None;
         }
+        match self.whole_data_frame() {
+            Some(Ok(message)) => Some(Event::Message(message)),
+            Some(Err(error)) => {
+                self.fail(error);
+                self.events.pop_front()
+            }
+            None => self.poll_event_general(),
+        }
+    }
+
+    /// [`poll_event`](Self::poll_event) for everything but a whole small
+    /// data frame: kept out of line, so that the common case does not pay
+    /// for the general path's state on its stack.
+    #[inline(never)]
+    fn poll_event_general(&mut self) -> Option<Event> {
         if self.rx.buf.is_empty() && !self.rx.eof {
             // Nothing to parse: a frame in progress needs more input too.
             self.rx.shrink_if_idle();
