@@ -146,10 +146,30 @@ impl Http3Connection {
     }
 
     async fn open_inner(&self, request: ClientRequest) -> Result<(WebSocket<Transport>, Response<()>), Error> {
+        let handshake = crate::compression::offer(request, &self.config).into_extended_connect()?;
+        let (response, stream) = self.open_stream(handshake.request()).await?;
+        let accepted = handshake.validate_response(&response)?;
+        let deflate = crate::compression::accepted(&self.config, &accepted)?;
+        let negotiated = Negotiated::new(Role::Client).with_subprotocol(accepted.subprotocol).with_deflate(deflate);
+        let ws = WebSocket::from_upgraded(Transport::Http3(stream), negotiated, self.config.clone(), &[])?;
+        Ok((ws, response))
+    }
+
+    /// Sends `request` as an extended CONNECT with `:protocol websocket`
+    /// (RFC 9220 §3) — its method, URI (`:scheme`, `:authority`, `:path`)
+    /// and headers exactly as given, nothing added or checked — and returns
+    /// the server's final response with the request stream as a byte
+    /// stream, whatever the status. For bridges and proxies that carry
+    /// another endpoint's WebSocket bytes unchanged (a 2xx leaves the stream
+    /// open for them); [`open`](Self::open) is the WebSocket client.
+    ///
+    /// # Errors
+    /// [`Error::Http3Unavailable`] after the server's GOAWAY; [`Error::Io`]
+    /// if the stream or connection fails before the response.
+    pub async fn open_stream(&self, request: &http::Request<()>) -> Result<(Response<()>, Http3Stream), Error> {
         if self.handle.goaway().borrow().is_some() {
             return Err(unavailable("the server sent GOAWAY"));
         }
-        let handshake = crate::compression::offer(request, &self.config).into_extended_connect()?;
         let (mut send, recv) = self
             .handle
             .quic()
@@ -158,7 +178,7 @@ impl Http3Connection {
             .map_err(|error| Error::Io { context: "opening an HTTP/3 stream", source: error.into() })?;
         // RFC 9220 §3: ":protocol ... MUST have a value of websocket".
         let mut section = Vec::with_capacity(256);
-        message::encode_request(handshake.request(), "websocket", &mut section);
+        message::encode_request(request, "websocket", &mut section);
         let mut head = Vec::with_capacity(section.len() + 8);
         frame::encode_frame(frame::kind::HEADERS, &section, &mut head);
         send.write_all(&head)
@@ -172,12 +192,7 @@ impl Http3Connection {
                 break response;
             }
         };
-        let accepted = handshake.validate_response(&response)?;
-        let deflate = crate::compression::accepted(&self.config, &accepted)?;
-        let negotiated = Negotiated::new(Role::Client).with_subprotocol(accepted.subprotocol).with_deflate(deflate);
-        let stream = Http3Stream::new(reader, send, self.handle.clone());
-        let ws = WebSocket::from_upgraded(Transport::Http3(stream), negotiated, self.config.clone(), &[])?;
-        Ok((ws, response))
+        Ok((response, Http3Stream::new(reader, send, self.handle.clone())))
     }
 
     /// Reads one response head; the server's violations fail the connection.
