@@ -32,6 +32,11 @@
 #                       client role: `autobahn_client --http2 ws://HOST:PORT` (connects
 #                         over h2c with prior knowledge, every case an extended
 #                         CONNECT) -> bridge (HTTP/2 in) -> kosoku's fuzzing server.
+#                     or h3 (server role only): kosoku -> the autobahn_bridge_h3 example
+#                         (crates/wsx/examples/autobahn_bridge_h3.rs, HTTP/1.1 in) ->
+#                         `wsx serve --http3` over QUIC (RFC 9220) with a throw-away
+#                         certificate (openssl), every case an extended CONNECT on
+#                         one QUIC connection. Not run by CI (see the README).
 #
 # The verdict is scripts/autobahn_check.py's: only OK or INFORMATIONAL passes.
 set -euo pipefail
@@ -49,7 +54,8 @@ out="${AUTOBAHN_OUT:-$target_dir/autobahn/$role}"
 run_timeout="${AUTOBAHN_TIMEOUT:-1200}"
 parallelism="${AUTOBAHN_PARALLELISM:-1}"
 transport="${AUTOBAHN_TRANSPORT:-http1}"
-[[ "$transport" == http1 || "$transport" == h2 ]] || { echo "AUTOBAHN_TRANSPORT: http1 or h2, not '$transport'" >&2; exit 2; }
+[[ "$transport" == http1 || "$transport" == h2 || "$transport" == h3 ]] || { echo "AUTOBAHN_TRANSPORT: http1, h2 or h3, not '$transport'" >&2; exit 2; }
+[[ "$transport" == h3 && "$role" == client ]] && { echo "AUTOBAHN_TRANSPORT=h3: the server role only" >&2; exit 2; }
 exclude_list="${AUTOBAHN_EXCLUDE-}"
 read -r -a exclude_globs <<<"${exclude_list//,/ }"
 # --compress-threshold 0: every echo is compressed (kosoku errors out on a text
@@ -57,7 +63,7 @@ read -r -a exclude_globs <<<"${exclude_list//,/ }"
 read -r -a serve_args <<<"${WSX_SERVE_ARGS:---compress-threshold 0}"
 
 label="$role"
-[[ "$transport" == h2 ]] && label="$role/h2"
+[[ "$transport" != http1 ]] && label="$role/$transport"
 log() { echo "autobahn[$label]: $*"; }
 
 # --- background processes: every one we start is killed on exit -------------
@@ -121,11 +127,13 @@ if [[ "${AUTOBAHN_SKIP_BUILD:-0}" != 1 ]]; then
     # `--bin wsx` is needed: with `--example` alone cargo builds no binary.
     examples=(--example autobahn_client)
     [[ "$transport" == h2 ]] && examples+=(--example autobahn_bridge)
+    [[ "$transport" == h3 ]] && examples+=(--example autobahn_bridge_h3)
     run_waited timeout 1800 cargo build --release -p wsx-cli --bin wsx -p wsx "${examples[@]}"
 fi
 wsx_bin="$target_dir/release/wsx"
 client_bin="$target_dir/release/examples/autobahn_client"
 bridge_bin="$target_dir/release/examples/autobahn_bridge"
+bridge_h3_bin="$target_dir/release/examples/autobahn_bridge_h3"
 
 rm -rf "$out"
 mkdir -p "$out"
@@ -164,10 +172,33 @@ bridge_alive() {
 }
 failed=0
 
+# start_bridge_h3: autobahn_bridge_h3 to `wsx serve --http3` on $port, sets $bridge_port.
+start_bridge_h3() {
+    [[ -x "$bridge_h3_bin" ]] || { log "missing $bridge_h3_bin"; return 1; }
+    bridge_port="$(free_port)"
+    "$bridge_h3_bin" --listen "127.0.0.1:$bridge_port" --target "localhost:$port" --ca "$out/cert.pem" \
+        </dev/null >"$out/bridge.log" 2>&1 &
+    bridge=$!
+    pids+=("$bridge")
+    if ! wait_port "$bridge_port" "$bridge" 30; then
+        log "autobahn_bridge_h3 did not start; its log:"
+        tail -n 30 "$out/bridge.log" || true
+        return 1
+    fi
+    log "autobahn_bridge_h3 (pid $bridge) on 127.0.0.1:$bridge_port -> h3://localhost:$port (log: $out/bridge.log)"
+}
+
 # --- server role: kosoku drives `wsx serve` -----------------------------------
 run_server_role() {
     [[ -x "$wsx_bin" ]] || { log "missing $wsx_bin"; return 1; }
-    "$wsx_bin" serve --listen "127.0.0.1:$port" "${serve_args[@]}" \
+    local h3_args=()
+    if [[ "$transport" == h3 ]]; then
+        openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 -subj /CN=localhost \
+            -addext "subjectAltName=DNS:localhost" -addext "basicConstraints=critical,CA:FALSE" \
+            -keyout "$out/key.pem" -out "$out/cert.pem" 2>/dev/null || { log "openssl failed"; return 1; }
+        h3_args=(--tls-cert "$out/cert.pem" --tls-key "$out/key.pem" --http3)
+    fi
+    "$wsx_bin" serve --listen "127.0.0.1:$port" "${serve_args[@]}" "${h3_args[@]}" \
         </dev/null >"$out/wsx-serve.log" 2>&1 &
     local server=$!
     pids+=("$server")
@@ -182,6 +213,9 @@ run_server_role() {
         # The bridge opens its HTTP/2 connection at start: a wsx serve that does
         # not take HTTP/2 with prior knowledge fails here, with the bridge's reason.
         start_bridge server "h2c://127.0.0.1:$port" || return 1
+        url="ws://127.0.0.1:$bridge_port/echo"
+    elif [[ "$transport" == h3 ]]; then
+        start_bridge_h3 || return 1
         url="ws://127.0.0.1:$bridge_port/echo"
     fi
     log "wsx serve (pid $server) on 127.0.0.1:$port; kosoku ${exclude_args[*]} $* -> $url (log: $out/kosoku.log)"

@@ -49,6 +49,6 @@ PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1 \
 echo "$want" >"$stamp"
 "$venv/bin/python" - <<'PY'
 import importlib.metadata as md
-print("setup-venv: " + ", ".join(f"{n} {md.version(n)}" for n in ("kosoku", "websockets", "h2", "wsproto", "hypercorn", "trustme")))
+print("setup-venv: " + ", ".join(f"{n} {md.version(n)}" for n in ("kosoku", "websockets", "h2", "wsproto", "hypercorn", "trustme", "aioquic")))
 PY
 echo "$venv"

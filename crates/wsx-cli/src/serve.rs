@@ -46,6 +46,12 @@ pub(crate) struct ServeArgs {
     /// The private key (PEM) of --tls-cert.
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     tls_key: Option<std::path::PathBuf>,
+    /// Serve WebSockets over HTTP/3 too (RFC 9220): QUIC on UDP at the same
+    /// address and port number, with the --tls-cert certificate (needed:
+    /// QUIC is TLS 1.3). HTTP/1.1 and HTTP/2 answers advertise it with
+    /// Alt-Svc.
+    #[arg(long, requires = "tls_cert")]
+    http3: bool,
     /// Allow WebSocket handshakes only from this origin (repeatable; others
     /// get 403). Default: any origin.
     #[arg(long = "origin", value_name = "URL")]
@@ -155,11 +161,15 @@ pub(crate) async fn run(args: ServeArgs) -> ExitCode {
     let scheme = if tls.is_some() { "wss" } else { "ws" };
     let address = listener.local_addr().map_or_else(|_| args.listen.to_string(), |a| a.to_string());
     let page = if tls.is_some() { "https" } else { "http" };
+    // One line: scripts read the address from it (and may close the pipe).
+    let quic = if args.http3 { "; HTTP/3 on UDP, same port" } else { "" };
     if args.exec.is_some() {
-        println!("wsx serve: listening on {scheme}://{address} (every WebSocket connection runs the --exec command)");
+        println!(
+            "wsx serve: listening on {scheme}://{address} (every WebSocket connection runs the --exec command{quic})"
+        );
     } else {
         println!(
-            "wsx serve: listening on {scheme}://{address} (/echo, /broadcast, /rooms/{{name}}; demo page at {page}://{address}/)"
+            "wsx serve: listening on {scheme}://{address} (/echo, /broadcast, /rooms/{{name}}; demo page at {page}://{address}/{quic})"
         );
     }
     let keepalive = (args.keepalive > 0).then(|| wsx::Keepalive {
@@ -187,7 +197,16 @@ pub(crate) async fn run(args: ServeArgs) -> ExitCode {
         .max_connections(args.max_connections)
         .max_handshakes(args.max_handshakes)
         .shutdown_timeout(Duration::from_secs(args.shutdown_timeout));
-    let server = wsx::Server::new(listener, config).policy(handshake_policy(&args)).options(options).tls(tls);
+    let mut server = wsx::Server::new(listener, config).policy(handshake_policy(&args)).options(options).tls(tls);
+    if args.http3 {
+        server = match server.http3(wsx::Http3Settings::default()) {
+            Ok(server) => server,
+            Err(error) => {
+                eprintln!("wsx serve: cannot listen on UDP {}: {error}", args.listen);
+                return ExitCode::FAILURE;
+            }
+        };
+    }
     let shutdown = server.shutdown_signal();
     tokio::spawn(async move {
         let signal = termination_signal().await;
@@ -263,6 +282,7 @@ async fn route(incoming: IncomingRequest<Transport>, hub: Arc<Hub>, rooms: Arc<R
 fn transport_name(version: http::Version) -> &'static str {
     match version {
         http::Version::HTTP_2 => "h2",
+        http::Version::HTTP_3 => "h3",
         _ => "http/1.1",
     }
 }
@@ -278,8 +298,8 @@ fn stats_response() -> http::Response<()> {
 /// since the start (`GET /stats`).
 #[derive(Debug, Default)]
 struct TransportStats {
-    open: [AtomicU64; 2],
-    total: [AtomicU64; 2],
+    open: [AtomicU64; 3],
+    total: [AtomicU64; 3],
 }
 
 /// Counts one WebSocket request as open until dropped.
@@ -287,14 +307,21 @@ struct OpenSocket<'a>(&'a TransportStats, usize);
 
 impl TransportStats {
     fn open(&self, version: http::Version) -> OpenSocket<'_> {
-        let slot = usize::from(version == http::Version::HTTP_2);
+        let slot = match version {
+            http::Version::HTTP_2 => 1,
+            http::Version::HTTP_3 => 2,
+            _ => 0,
+        };
         self.open[slot].fetch_add(1, Ordering::Relaxed);
         self.total[slot].fetch_add(1, Ordering::Relaxed);
         OpenSocket(self, slot)
     }
 
     fn to_json(&self) -> String {
-        let load = |counters: &[AtomicU64; 2]| serde_json::json!({"http/1.1": counters[0].load(Ordering::Relaxed), "h2": counters[1].load(Ordering::Relaxed)});
+        let load = |counters: &[AtomicU64; 3]| {
+            let count = |i: usize| counters[i].load(Ordering::Relaxed);
+            serde_json::json!({"http/1.1": count(0), "h2": count(1), "h3": count(2)})
+        };
         serde_json::json!({"websockets": {"open": load(&self.open), "total": load(&self.total)}}).to_string() + "\n"
     }
 }

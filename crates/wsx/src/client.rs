@@ -16,6 +16,7 @@ use wsx_proto::{Negotiated, Role};
 use crate::config::Config;
 use crate::error::{Error, TimeoutKind};
 use crate::http2::{Http2Connection, Http2Settings};
+use crate::http3::{Http3Connection, Http3Settings};
 use crate::proxy::Proxy;
 use crate::redirect;
 use crate::tls::{ALPN_H2, Alpn, TlsConnector};
@@ -42,6 +43,18 @@ pub enum HttpMode {
     /// (cleartext HTTP/2 needs prior knowledge). Which one was used:
     /// [`Transport::http_version`].
     Auto,
+    /// An extended CONNECT on an HTTP/3 connection over QUIC (RFC 9220),
+    /// for `wss://` (QUIC is always TLS), falling back once to TCP — as
+    /// [`Auto`](Self::Auto): HTTP/2 where the server offers it, else
+    /// HTTP/1.1 — when QUIC is blocked (no answer within
+    /// [`Http3Settings::quic_timeout`]), the server refuses it (no ALPN
+    /// `h3`, no extended CONNECT in its SETTINGS) or answers the CONNECT
+    /// with 400, 405 or 501. `ws://` goes straight to HTTP/1.1. Which one
+    /// was used: [`Transport::http_version`].
+    Http3,
+    /// HTTP/3 only: as [`Http3`](Self::Http3) without the fallback; fails
+    /// with [`Error::Http3Unavailable`] where the server does not offer it.
+    Http3Only,
 }
 
 /// Connects to a `ws://` or `wss://` URL with the default [`Config`];
@@ -93,6 +106,7 @@ struct Options {
     max_redirects: usize,
     http: HttpMode,
     http2: Http2Settings,
+    http3: Http3Settings,
 }
 
 impl ClientBuilder {
@@ -111,6 +125,7 @@ impl ClientBuilder {
                 max_redirects: 0,
                 http: HttpMode::Http1,
                 http2: Http2Settings::default(),
+                http3: Http3Settings::default(),
             },
         }
     }
@@ -202,6 +217,13 @@ impl ClientBuilder {
         self
     }
 
+    /// The limits of an HTTP/3 connection (windows, streams, headers, how
+    /// long QUIC may take before it counts as blocked).
+    pub fn http3_settings(mut self, settings: Http3Settings) -> Self {
+        self.options.http3 = settings;
+        self
+    }
+
     /// Connects (through the proxy, if any), runs TLS for `wss://`, and the
     /// opening handshake over the HTTP version [`http`](Self::http) asks
     /// for, following redirects if allowed (HTTP/1.1).
@@ -214,7 +236,24 @@ impl ClientBuilder {
             HttpMode::Http2 => options.open_http2(request).await,
             HttpMode::Auto if !secure => options.connect_http1(request).await,
             HttpMode::Auto => options.connect_auto(request).await,
+            HttpMode::Http3 if !secure => options.connect_http1(request).await,
+            HttpMode::Http3 => options.connect_http3_or_tcp(request).await,
+            HttpMode::Http3Only => options.open_http3(request).await,
         }
+    }
+
+    /// Connects over HTTP/3 (QUIC) and returns the connection, on which
+    /// [`Http3Connection::open`] opens any number of WebSockets with this
+    /// builder's headers, subprotocols and settings. No proxy is used:
+    /// QUIC runs over UDP.
+    ///
+    /// # Errors
+    /// [`Error::Http3Unavailable`] if QUIC gets no answer in time, the
+    /// server refuses ALPN `h3`, or does not enable the extended CONNECT;
+    /// TLS errors as [`connect`](Self::connect).
+    pub async fn connect_http3(self) -> Result<Http3Connection, Error> {
+        let request = self.request?;
+        self.options.with_deadline().connect_http3(request).await
     }
 
     /// Connects over HTTP/2 and returns the connection, on which
@@ -263,6 +302,33 @@ impl Options {
             io
         };
         Http2Connection::handshake(io, request, self.config.clone(), &self.http2).await
+    }
+
+    async fn connect_http3(&self, request: ClientRequest) -> Result<Http3Connection, Error> {
+        if !request.uri().is_secure() {
+            return Err(Error::Http3Unavailable { reason: "HTTP/3 needs wss:// (QUIC is always TLS)" });
+        }
+        Http3Connection::connect(request, self.config.clone(), &self.tls, &self.http3).await
+    }
+
+    /// One WebSocket on a new HTTP/3 connection.
+    async fn open_http3(&self, request: ClientRequest) -> Result<(WebSocket<Transport>, Response<()>), Error> {
+        let connection = self.connect_http3(request.clone()).await?;
+        connection.open_request(request).await
+    }
+
+    /// HTTP/3, else once over TCP (see [`HttpMode::Http3`]).
+    async fn connect_http3_or_tcp(
+        &self,
+        request: ClientRequest,
+    ) -> Result<(WebSocket<Transport>, Response<()>), Error> {
+        match self.open_http3(request.clone()).await {
+            Err(error) if cannot_carry_websockets(&error) => {
+                tracing::debug!(%error, "WebSocket over HTTP/3 unavailable; falling back to TCP");
+                self.connect_auto(request).await
+            }
+            other => other,
+        }
     }
 
     /// One WebSocket on a new HTTP/2 connection.
@@ -352,13 +418,13 @@ fn with_low_water(
     (ws, response)
 }
 
-/// Whether an HTTP/2 attempt failed because the server cannot carry
-/// WebSockets over HTTP/2 (RFC 8441 §4 names no status; 400, 405 and 501
-/// are what servers without it answer a CONNECT with), so HTTP/1.1 may
-/// work.
+/// Whether an HTTP/2 or HTTP/3 attempt failed because the server cannot
+/// carry WebSockets over it (RFC 8441 §4 and RFC 9220 name no status; 400,
+/// 405 and 501 are what servers without it answer a CONNECT with), so
+/// another version may work.
 fn cannot_carry_websockets(error: &Error) -> bool {
     match error {
-        Error::Http2Unavailable { .. } => true,
+        Error::Http2Unavailable { .. } | Error::Http3Unavailable { .. } => true,
         Error::Handshake(HandshakeError::UnexpectedStatus { status, extended_connect: true }) => {
             matches!(status.as_u16(), 400 | 405 | 501)
         }

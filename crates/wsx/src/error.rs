@@ -83,6 +83,16 @@ pub enum Error {
         /// What the server said or did.
         reason: &'static str,
     },
+    /// WebSockets over HTTP/3 cannot be had from this server: no QUIC
+    /// answer in time (UDP blocked on the path), the QUIC or TLS handshake
+    /// refused (no ALPN `h3`), or no extended CONNECT in its SETTINGS
+    /// (RFC 9220 §3). [`HttpMode::Http3`](crate::HttpMode::Http3) falls
+    /// back to TCP on it.
+    #[error("WebSocket over HTTP/3 unavailable: {reason}")]
+    Http3Unavailable {
+        /// What the server said or did.
+        reason: &'static str,
+    },
     /// The server answered the handshake with a redirect that was not
     /// followed (redirects are off by default, as in browsers; see
     /// [`ClientBuilder::max_redirects`](crate::ClientBuilder::max_redirects)).

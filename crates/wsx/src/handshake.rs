@@ -23,6 +23,7 @@ use wsx_proto::{Negotiated, Role};
 use crate::config::Config;
 use crate::error::{Error, TimeoutKind};
 use crate::http2::Http2Stream;
+use crate::http3::Http3Stream;
 use crate::policy::HandshakePolicy;
 use crate::websocket::WebSocket;
 
@@ -111,6 +112,19 @@ enum Reply<S> {
     /// HTTP/2: the answer is the stream's response; the stream becomes the
     /// transport, made an `S` by `wrap`.
     Http2 { respond: h2::server::SendResponse<Bytes>, body: h2::RecvStream, wrap: fn(Http2Stream) -> S },
+    /// HTTP/3: the answer is a HEADERS frame on the request stream; the
+    /// stream becomes the transport, made an `S` by `wrap`. Boxed: the
+    /// QUIC stream handles are large, and a connection task keeps its
+    /// request for its whole life.
+    Http3(Box<Http3Reply<S>>),
+}
+
+/// Where an HTTP/3 answer goes.
+struct Http3Reply<S> {
+    send: quinn::SendStream,
+    reader: crate::http3::FrameReader,
+    connection: Arc<crate::http3::ConnectionHandle>,
+    wrap: fn(Http3Stream) -> S,
 }
 
 impl<S> std::fmt::Debug for Reply<S> {
@@ -118,6 +132,7 @@ impl<S> std::fmt::Debug for Reply<S> {
         match self {
             Self::Http1 { .. } => f.write_str("Http1"),
             Self::Http2 { respond, .. } => f.debug_struct("Http2").field("stream_id", &respond.stream_id()).finish(),
+            Self::Http3(reply) => f.debug_struct("Http3").field("stream_id", &reply.send.id()).finish(),
         }
     }
 }
@@ -133,6 +148,7 @@ struct Head {
     peer: Option<SocketAddr>,
     local: Option<SocketAddr>,
     tls: bool,
+    alt_svc: Option<u16>,
 }
 
 /// Where a connection comes from, as the server that accepted it knows.
@@ -141,6 +157,9 @@ pub(crate) struct Origin {
     pub(crate) peer: Option<SocketAddr>,
     pub(crate) local: Option<SocketAddr>,
     pub(crate) tls: bool,
+    /// The UDP port HTTP/3 is served on, advertised with `Alt-Svc` in
+    /// HTTP/1.1 and HTTP/2 answers (RFC 7838; RFC 9114 §3.1.1).
+    pub(crate) alt_svc: Option<u16>,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> IncomingRequest<S> {
@@ -179,8 +198,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> IncomingRequest<S> {
             Err(_) => return Err(Error::Timeout { kind: TimeoutKind::Handshake, after: timeout }),
         };
         let offer = validate_request(&request);
-        let head =
-            Head { request, offer, leftover, config, policy, peer: origin.peer, local: origin.local, tls: origin.tls };
+        let head = Head {
+            request,
+            offer,
+            leftover,
+            config,
+            policy,
+            peer: origin.peer,
+            local: origin.local,
+            tls: origin.tls,
+            alt_svc: origin.alt_svc,
+        };
         let incoming = Self {
             reply: Reply::Http1 {
                 io,
@@ -221,8 +249,41 @@ impl<S: AsyncRead + AsyncWrite + Unpin> IncomingRequest<S> {
             peer: origin.peer,
             local: origin.local,
             tls: origin.tls,
+            alt_svc: origin.alt_svc,
         };
         let incoming = Self { reply: Reply::Http2 { respond, body, wrap }, head: Box::new(head) };
+        incoming.check_origin().await
+    }
+
+    /// An HTTP/3 request (RFC 9220 §3), answered on its stream; `wrap`
+    /// makes the stream the WebSocket's transport.
+    pub(crate) async fn from_http3(
+        stream: crate::http3::StreamRequest,
+        setup: (Config, Arc<HandshakePolicy>, Origin),
+        wrap: fn(Http3Stream) -> S,
+    ) -> Result<Self, Error> {
+        let (config, policy, origin) = setup;
+        let crate::http3::StreamRequest { request, protocol, reader, send, connection } = stream;
+        // RFC 9220 §3 uses RFC 8441 §4 as is: a request with :protocol, or
+        // any CONNECT, is judged as an extended CONNECT.
+        let offer = if protocol.is_some() || request.method() == http::Method::CONNECT {
+            validate_extended_connect(&request, protocol.as_deref())
+        } else {
+            validate_request(&request)
+        };
+        let head = Head {
+            request,
+            offer,
+            leftover: BytesMut::new(),
+            config,
+            policy,
+            peer: origin.peer,
+            local: origin.local,
+            tls: true,
+            alt_svc: None,
+        };
+        let reply = Reply::Http3(Box::new(Http3Reply { send, reader, connection, wrap }));
+        let incoming = Self { reply, head: Box::new(head) };
         incoming.check_origin().await
     }
 
@@ -269,11 +330,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> IncomingRequest<S> {
     }
 
     /// The HTTP version of the request: `HTTP/1.1` for an upgrade, `HTTP/2`
-    /// for a request on an HTTP/2 stream.
+    /// or `HTTP/3` for a request on a stream of that version.
     pub fn http_version(&self) -> Version {
         match self.reply {
             Reply::Http1 { .. } => Version::HTTP_11,
             Reply::Http2 { .. } => Version::HTTP_2,
+            Reply::Http3(_) => Version::HTTP_3,
         }
     }
 
@@ -339,7 +401,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> IncomingRequest<S> {
                 return Err(Error::Handshake(error));
             }
         };
-        let (response, negotiated) = accept.into_response(&offer, &self.head.config)?;
+        let (mut response, negotiated) = accept.into_response(&offer, &self.head.config)?;
+        add_alt_svc(&mut response, self.head.alt_svc);
         let Head { leftover, config, peer, tls, .. } = *self.head;
         match self.reply {
             Reply::Http1 {
@@ -365,6 +428,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin> IncomingRequest<S> {
                 let stream = Http2Stream::new(send, body, peer, tls);
                 WebSocket::from_upgraded(wrap(stream), negotiated, config, &[])
             }
+            Reply::Http3(reply) => {
+                let Http3Reply { mut send, reader, connection, wrap } = *reply;
+                // RFC 9220 §3 (RFC 8441 §5): the 2xx opens the stream for
+                // WebSocket frames; the stream stays open.
+                let head = crate::http3::encode_head(&response);
+                tokio::time::timeout(config.handshake_timeout, send.write_all(&head))
+                    .await
+                    .map_err(|_| Error::Timeout { kind: TimeoutKind::Handshake, after: config.handshake_timeout })?
+                    .map_err(|error| Error::Io {
+                        context: "sending the extended CONNECT response",
+                        source: error.into(),
+                    })?;
+                let stream = Http3Stream::new(reader, send, connection);
+                WebSocket::from_upgraded(wrap(stream), negotiated, config, &[])
+            }
         }
     }
 
@@ -380,6 +458,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> IncomingRequest<S> {
             *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
         }
         let timeout = self.head.config.handshake_timeout;
+        add_alt_svc(&mut response, self.head.alt_svc);
         match self.reply {
             Reply::Http1 { mut io, .. } => {
                 response.headers_mut().insert(http::header::CONNECTION, HeaderValue::from_static("close"));
@@ -403,7 +482,28 @@ impl<S: AsyncRead + AsyncWrite + Unpin> IncomingRequest<S> {
                     source: crate::http2::io_error(error),
                 })
             }
+            Reply::Http3(reply) => {
+                let Http3Reply { mut send, mut reader, .. } = *reply;
+                response.headers_mut().insert(http::header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+                // The request body, if any, is not read: RFC 9114 §4.1.2
+                // lets a server answer before it, and H3_NO_ERROR asks the
+                // client to stop sending it.
+                reader.stop(crate::http3::ErrorCode::NO_ERROR);
+                crate::http3::send_response(&mut send, &response, body, timeout)
+                    .await
+                    .map_err(Error::io("sending the response on the HTTP/3 stream"))
+            }
         }
+    }
+}
+
+/// `Alt-Svc: h3=":PORT"` (RFC 7838 §3, RFC 9114 §3.1.1) on an HTTP/1.1 or
+/// HTTP/2 answer of a server that also speaks HTTP/3.
+fn add_alt_svc(response: &mut Response<()>, port: Option<u16>) {
+    if let Some(port) = port
+        && let Ok(value) = HeaderValue::try_from(format!("h3=\":{port}\"; ma=86400"))
+    {
+        response.headers_mut().insert(http::header::ALT_SVC, value);
     }
 }
 

@@ -1,9 +1,10 @@
 //! # wsx — WebSocket client and server for tokio
 //!
 //! A driver around the sans-I/O core [`wsx_proto`]: [`connect`] and
-//! [`ClientBuilder`] for clients (HTTP/1.1, or HTTP/2 with
-//! [`Http2Connection`] for many WebSockets on one connection), [`Server`]
-//! (HTTP/1.1 and HTTP/2 on one port, one [`HandshakePolicy`]),
+//! [`ClientBuilder`] for clients (HTTP/1.1, HTTP/2 with
+//! [`Http2Connection`], or HTTP/3 over QUIC with [`Http3Connection`], for
+//! many WebSockets on one connection), [`Server`] (HTTP/1.1 and HTTP/2 on
+//! one port, HTTP/3 on the same UDP port, one [`HandshakePolicy`]),
 //! [`IncomingRequest`], [`accept`] and [`accept_with`] for servers, and
 //! [`WebSocket`], a
 //! [`Stream`](futures_core::Stream) + [`Sink`](futures_sink::Sink) of
@@ -28,6 +29,7 @@ mod config;
 mod error;
 mod handshake;
 mod http2;
+mod http3;
 #[cfg(feature = "hyper")]
 pub mod hyper;
 #[cfg(target_os = "linux")]
@@ -46,6 +48,10 @@ pub use config::{Config, Keepalive};
 pub use error::{Error, TimeoutKind};
 pub use handshake::{Accept, IncomingRequest, accept, accept_with};
 pub use http2::{Http2Connection, Http2Settings, Http2Stream};
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub use http3::fuzz_decode as __fuzz_http3_decode;
+pub use http3::{Http3Connection, Http3Settings, Http3Stream};
 pub use policy::{AllowedOrigins, HandshakePolicy, cookie, select_subprotocol};
 pub use proxy::{Proxy, ProxyError, ProxyKind};
 #[cfg(feature = "fuzzing")]

@@ -34,6 +34,7 @@ use crate::config::Config;
 use crate::error::{Error, TimeoutKind};
 use crate::handshake::{IncomingRequest, Origin};
 use crate::http2::{Http2Settings, serve_connection};
+use crate::http3::{Http3Settings, StreamRequest};
 use crate::policy::HandshakePolicy;
 use crate::tls::{ALPN_H2, TlsAcceptor};
 use crate::transport::{MaybeTls, Transport};
@@ -271,6 +272,7 @@ pub struct Server {
     counters: Arc<Counters>,
     tls: Option<TlsAcceptor>,
     http2: Option<Http2Settings>,
+    http3: Option<(std::net::UdpSocket, Http3Settings)>,
 }
 
 impl Server {
@@ -287,6 +289,7 @@ impl Server {
             counters: Arc::default(),
             tls: None,
             http2: Some(Http2Settings::default()),
+            http3: None,
         }
     }
 
@@ -317,6 +320,46 @@ impl Server {
         self
     }
 
+    /// Serves HTTP/3 too (RFC 9220: WebSockets as request streams of QUIC
+    /// connections), on UDP at the listener's address — the same port
+    /// number — with the certificate of [`tls`](Self::tls), which it needs
+    /// (QUIC is always TLS 1.3; ALPN `h3`). The UDP socket is bound here, so
+    /// a client can reach it as soon as this returns. HTTP/1.1 and HTTP/2
+    /// answers then carry `Alt-Svc: h3=":PORT"`.
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// let tls = wsx::TlsAcceptor::from_pem_files("cert.pem", "key.pem")?;
+    /// let listener = tokio::net::TcpListener::bind("0.0.0.0:443").await?;
+    /// let server = wsx::Server::new(listener, wsx::Config::default())
+    ///     .tls(Some(tls))
+    ///     .http3(wsx::Http3Settings::default())?;
+    /// # let _ = server; Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// The UDP socket cannot be bound (the port is taken on UDP, say).
+    pub fn http3(self, settings: Http3Settings) -> std::io::Result<Self> {
+        let address = self.listener.local_addr()?;
+        self.http3_on(address, settings)
+    }
+
+    /// [`http3`](Self::http3) on another UDP address.
+    ///
+    /// # Errors
+    /// The UDP socket cannot be bound.
+    pub fn http3_on(mut self, address: SocketAddr, settings: Http3Settings) -> std::io::Result<Self> {
+        let socket = std::net::UdpSocket::bind(address)?;
+        socket.set_nonblocking(true)?;
+        self.http3 = Some((socket, settings));
+        Ok(self)
+    }
+
+    /// The UDP address HTTP/3 is served on, when it is.
+    pub fn http3_addr(&self) -> Option<SocketAddr> {
+        self.http3.as_ref().and_then(|(socket, _)| socket.local_addr().ok())
+    }
+
     /// Uses `signal` (shared with other servers, say) instead of a fresh one.
     pub fn with_shutdown_signal(mut self, signal: ShutdownSignal) -> Self {
         self.shutdown = signal;
@@ -340,14 +383,30 @@ impl Server {
     ///
     /// # Errors
     /// An `accept` error that is not transient (not a reset, an interrupt
-    /// or a lack of descriptors or memory).
+    /// or a lack of descriptors or memory); HTTP/3 asked for without TLS,
+    /// or with a certificate QUIC cannot use.
     pub async fn run<F, Fut>(self, handler: F) -> std::io::Result<ServerStats>
     where
         F: Fn(IncomingRequest<Transport>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
-        let Self { listener, mut config, policy, options, shutdown, counters, tls, http2 } = self;
+        let Self { listener, mut config, policy, options, shutdown, counters, tls, http2, http3 } = self;
         config.shutdown = Some(shutdown.clone());
+        let endpoint = match (&http3, &tls) {
+            (None, _) => None,
+            (Some(_), None) => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    "HTTP/3 needs TLS (QUIC is TLS 1.3)",
+                ));
+            }
+            (Some((socket, settings)), Some(tls)) => {
+                let socket = socket.try_clone()?;
+                Some((crate::http3::bind_endpoint(socket, tls, settings, options.max_handshakes)?, settings.clone()))
+            }
+        };
+        drop(http3);
+        let alt_svc = endpoint.as_ref().and_then(|(endpoint, _)| endpoint.local_addr().ok()).map(|a| a.port());
         let tls = tls.map(|tls| tls.with_alpn(http2.is_some()));
         let tracker = Arc::new(Tracker::default());
         let shared = Arc::new(Shared {
@@ -355,12 +414,22 @@ impl Server {
             config,
             policy: Arc::new(policy),
             http2,
+            alt_svc,
             tracker: tracker.clone(),
             shutdown: shutdown.clone(),
             max_connections: options.max_connections,
             counters: counters.clone(),
         });
         let handshakes = Arc::new(Semaphore::new(options.max_handshakes.max(1)));
+        if let Some((endpoint, settings)) = endpoint {
+            let limits = crate::http3::Limits {
+                settings,
+                handshakes: handshakes.clone(),
+                max_handshakes: options.max_handshakes.max(1),
+                handshake_timeout: shared.config.handshake_timeout,
+            };
+            tokio::spawn(serve_http3(endpoint, limits, shared.clone()));
+        }
         let min_backoff = Duration::from_millis(5);
         let mut backoff = min_backoff;
         loop {
@@ -438,6 +507,8 @@ struct Shared<F> {
     config: Config,
     policy: Arc<HandshakePolicy>,
     http2: Option<Http2Settings>,
+    /// The UDP port of HTTP/3, when it is served: advertised in `Alt-Svc`.
+    alt_svc: Option<u16>,
     tracker: Arc<Tracker>,
     shutdown: ShutdownSignal,
     max_connections: usize,
@@ -521,7 +592,12 @@ async fn classify<F>(tcp: TcpStream, tls: Option<TlsAcceptor>, shared: Arc<Share
     let timeout = config.handshake_timeout;
     let deadline = tokio::time::Instant::now() + timeout;
     let expired = |_| Error::Timeout { kind: TimeoutKind::Handshake, after: timeout };
-    let origin = Origin { peer: tcp.peer_addr().ok(), local: tcp.local_addr().ok(), tls: tls.is_some() };
+    let origin = Origin {
+        peer: tcp.peer_addr().ok(),
+        local: tcp.local_addr().ok(),
+        tls: tls.is_some(),
+        alt_svc: shared.alt_svc,
+    };
     let (io, http2) = match tls {
         Some(tls) => {
             let stream = tokio::time::timeout_at(deadline, tls.accept(tcp)).await.map_err(expired)??;
@@ -577,7 +653,8 @@ where
     F: Fn(IncomingRequest<Transport>) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    let origin = Origin { peer: Some(peer), local: io.tcp().local_addr().ok(), tls: io.is_tls() };
+    let origin =
+        Origin { peer: Some(peer), local: io.tcp().local_addr().ok(), tls: io.is_tls(), alt_svc: shared.alt_svc };
     tracing::debug!(%peer, tls = origin.tls, "HTTP/2 connection");
     serve_http2_streams(io, peer, origin, shared).await;
 }
@@ -631,13 +708,58 @@ where
         config,
         policy: Arc::new(HandshakePolicy::default()),
         http2: Some(Http2Settings::default()),
+        alt_svc: None,
         tracker: Arc::new(Tracker::default()),
         shutdown: ShutdownSignal::new(),
         max_connections: ServerOptions::default().max_connections,
         counters: Arc::new(Counters::default()),
     });
     let peer = SocketAddr::from(([127, 0, 0, 1], 0));
-    serve_http2_streams(io, peer, Origin { peer: Some(peer), local: None, tls: false }, &shared).await;
+    serve_http2_streams(io, peer, Origin { peer: Some(peer), local: None, tls: false, alt_svc: None }, &shared).await;
+}
+
+/// Serves HTTP/3 on `endpoint`: each QUIC connection counts as a
+/// connection, each request stream on it too, and each request goes
+/// through the same handler as those of HTTP/1.1 and HTTP/2.
+async fn serve_http3<F, Fut>(endpoint: quinn::Endpoint, limits: crate::http3::Limits, shared: Arc<Shared<F>>)
+where
+    F: Fn(IncomingRequest<Transport>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let live = shared.tracker.enter();
+    let local = endpoint.local_addr().ok();
+    tracing::debug!(?local, "serving HTTP/3");
+    let tracker = shared.tracker.clone();
+    let on_connection = move || -> Box<dyn std::any::Any + Send> { Box::new(tracker.enter()) };
+    let stream_shared = shared.clone();
+    let on_stream = move |stream: StreamRequest| {
+        let shared = stream_shared.clone();
+        async move {
+            let live = shared.tracker.enter();
+            let peer = stream.connection.remote_address();
+            if shared.tracker.live() > shared.max_connections {
+                shared.counters.over_connection_limit.fetch_add(1, Ordering::Relaxed);
+                let mut send = stream.send;
+                let _ = crate::http3::send_response(
+                    &mut send,
+                    &service_unavailable(),
+                    Bytes::new(),
+                    shared.config.handshake_timeout,
+                )
+                .await;
+                return;
+            }
+            let origin = Origin { peer: Some(peer), local, tls: true, alt_svc: None };
+            let setup = (shared.config.clone(), shared.policy.clone(), origin);
+            match Box::pin(IncomingRequest::from_http3(stream, setup, Transport::Http3)).await {
+                Ok(incoming) => (shared.handler)(incoming).await,
+                Err(error) => tracing::debug!(%peer, %error, "HTTP/3 request refused"),
+            }
+            drop(live);
+        }
+    };
+    crate::http3::serve_endpoint(endpoint, limits, shared.shutdown.clone(), on_connection, on_stream).await;
+    drop(live);
 }
 
 /// Accepts connections with the default [`ServerOptions`] and

@@ -29,6 +29,8 @@ use crate::transport::MaybeTls;
 const ALPN_HTTP11: &[u8] = b"http/1.1";
 /// RFC 9113 §3.2: HTTP/2 over TLS is identified by "h2".
 pub(crate) const ALPN_H2: &[u8] = b"h2";
+/// RFC 9114 §3.1: HTTP/3 over QUIC is identified by "h3".
+pub(crate) const ALPN_H3: &[u8] = b"h3";
 
 /// The application protocols a client offers in its TLS handshake.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -256,6 +258,15 @@ impl TlsConnector {
         }
     }
 
+    /// The same trust settings for QUIC (RFC 9001: TLS 1.3 inside QUIC),
+    /// offering ALPN `h3` only.
+    pub(crate) fn quic_config(&self) -> Result<quinn::crypto::rustls::QuicClientConfig, Error> {
+        let mut config = (*self.build(Alpn::Http1)?).clone();
+        config.alpn_protocols = vec![ALPN_H3.to_vec()];
+        quinn::crypto::rustls::QuicClientConfig::try_from(config)
+            .map_err(|e| TlsError::Config(format!("unusable for QUIC: {e}")).into())
+    }
+
     /// Runs the TLS client handshake over `io` for `host` (sent as SNI and
     /// verified against the certificate), offering `alpn`.
     pub(crate) async fn connect(&self, host: &str, io: MaybeTls, alpn: Alpn) -> Result<MaybeTls, Error> {
@@ -368,6 +379,16 @@ impl TlsAcceptor {
         config.alpn_protocols =
             if http2 { vec![ALPN_H2.to_vec(), ALPN_HTTP11.to_vec()] } else { vec![ALPN_HTTP11.to_vec()] };
         Self { config: Arc::new(config) }
+    }
+
+    /// The same certificate for QUIC (RFC 9001): ALPN `h3` only, no 0-RTT
+    /// (replayable early data is refused: quinn needs 0 or unlimited).
+    pub(crate) fn quic_config(&self) -> Result<quinn::crypto::rustls::QuicServerConfig, Error> {
+        let mut config = (*self.config).clone();
+        config.alpn_protocols = vec![ALPN_H3.to_vec()];
+        config.max_early_data_size = 0;
+        quinn::crypto::rustls::QuicServerConfig::try_from(config)
+            .map_err(|e| TlsError::Config(format!("unusable for QUIC: {e}")).into())
     }
 
     /// Runs the TLS server handshake (no deadline of its own: callers wrap

@@ -1,6 +1,7 @@
 //! What a WebSocket runs over: a [`Transport`] is the TCP or TLS
 //! connection itself after an HTTP/1.1 upgrade (RFC 6455 §4), or one
-//! stream of an HTTP/2 connection after an extended CONNECT (RFC 8441).
+//! stream of an HTTP/2 connection (RFC 8441) or of an HTTP/3 connection
+//! (RFC 9220) after an extended CONNECT.
 //! [`MaybeTls`] is the byte stream under HTTP: TCP, or TLS over TCP
 //! (possibly through a proxy tunnel, itself possibly TLS).
 //!
@@ -17,6 +18,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
 use crate::http2::Http2Stream;
+use crate::http3::Http3Stream;
 
 /// The stream a [`WebSocket`](crate::WebSocket) of this crate's client and
 /// server runs over, whichever HTTP version opened it.
@@ -35,6 +37,9 @@ pub enum Transport {
     /// One stream of an HTTP/2 connection, after an extended CONNECT; its
     /// flow-control window is the backpressure.
     Http2(Http2Stream),
+    /// One request stream of an HTTP/3 connection over QUIC, after an
+    /// extended CONNECT (RFC 9220); QUIC's flow control is the backpressure.
+    Http3(Http3Stream),
 }
 
 impl Transport {
@@ -43,6 +48,7 @@ impl Transport {
         match self {
             Self::Http1(_) => http::Version::HTTP_11,
             Self::Http2(_) => http::Version::HTTP_2,
+            Self::Http3(_) => http::Version::HTTP_3,
         }
     }
 
@@ -54,23 +60,26 @@ impl Transport {
         match self {
             Self::Http1(io) => io.peer_addr(),
             Self::Http2(stream) => stream.peer_addr().ok_or_else(|| io::ErrorKind::NotConnected.into()),
+            Self::Http3(stream) => Ok(stream.peer_addr()),
         }
     }
 
     /// The TCP connection under an HTTP/1.1 WebSocket (an HTTP/2 stream
-    /// shares its connection with others: `None`).
+    /// shares its connection with others, an HTTP/3 one runs over UDP:
+    /// `None`).
     pub fn tcp(&self) -> Option<&TcpStream> {
         match self {
             Self::Http1(io) => Some(io.tcp()),
-            Self::Http2(_) => None,
+            Self::Http2(_) | Self::Http3(_) => None,
         }
     }
 
-    /// Whether the connection under it is TLS.
+    /// Whether the connection under it is TLS (QUIC always is).
     pub fn is_tls(&self) -> bool {
         match self {
             Self::Http1(io) => io.is_tls(),
             Self::Http2(stream) => stream.is_tls(),
+            Self::Http3(_) => true,
         }
     }
 
@@ -79,6 +88,7 @@ impl Transport {
         match self {
             Self::Http1(io) => io.alpn_protocol(),
             Self::Http2(stream) => stream.is_tls().then_some(crate::tls::ALPN_H2),
+            Self::Http3(_) => Some(crate::tls::ALPN_H3),
         }
     }
 }
@@ -94,6 +104,7 @@ impl AsyncRead for Transport {
         match self.get_mut() {
             Self::Http1(s) => Pin::new(s).poll_read(cx, buf),
             Self::Http2(s) => Pin::new(s).poll_read(cx, buf),
+            Self::Http3(s) => Pin::new(s).poll_read(cx, buf),
         }
     }
 }
@@ -103,6 +114,7 @@ impl AsyncWrite for Transport {
         match self.get_mut() {
             Self::Http1(s) => Pin::new(s).poll_write(cx, buf),
             Self::Http2(s) => Pin::new(s).poll_write(cx, buf),
+            Self::Http3(s) => Pin::new(s).poll_write(cx, buf),
         }
     }
 
@@ -114,6 +126,7 @@ impl AsyncWrite for Transport {
         match self.get_mut() {
             Self::Http1(s) => Pin::new(s).poll_write_vectored(cx, bufs),
             Self::Http2(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Self::Http3(s) => Pin::new(s).poll_write_vectored(cx, bufs),
         }
     }
 
@@ -121,6 +134,7 @@ impl AsyncWrite for Transport {
         match self {
             Self::Http1(s) => s.is_write_vectored(),
             Self::Http2(s) => s.is_write_vectored(),
+            Self::Http3(s) => s.is_write_vectored(),
         }
     }
 
@@ -128,6 +142,7 @@ impl AsyncWrite for Transport {
         match self.get_mut() {
             Self::Http1(s) => Pin::new(s).poll_flush(cx),
             Self::Http2(s) => Pin::new(s).poll_flush(cx),
+            Self::Http3(s) => Pin::new(s).poll_flush(cx),
         }
     }
 
@@ -135,6 +150,7 @@ impl AsyncWrite for Transport {
         match self.get_mut() {
             Self::Http1(s) => Pin::new(s).poll_shutdown(cx),
             Self::Http2(s) => Pin::new(s).poll_shutdown(cx),
+            Self::Http3(s) => Pin::new(s).poll_shutdown(cx),
         }
     }
 }

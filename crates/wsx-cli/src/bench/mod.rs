@@ -98,10 +98,15 @@ pub(crate) struct BenchArgs {
     /// CONNECT, TLS with ALPN h2 for wss://, prior knowledge for ws://.
     #[arg(long)]
     http2: bool,
-    /// Open the WebSockets as streams of shared HTTP/2 connections, N to a
-    /// connection (RFC 8441): `-c 100 --streams 100` is 100 WebSockets on
-    /// one TCP connection. Implies --http2. The server's stream limit
-    /// (100 for `wsx serve`) caps N.
+    /// Open each connection's WebSocket over HTTP/3 (RFC 9220): an extended
+    /// CONNECT on a QUIC connection (wss:// only).
+    #[arg(long, conflicts_with = "http2")]
+    http3: bool,
+    /// Open the WebSockets as streams of shared HTTP/2 connections (or
+    /// QUIC connections, with --http3), N to a connection (RFC 8441, RFC
+    /// 9220): `-c 100 --streams 100` is 100 WebSockets on one connection.
+    /// Implies --http2 unless --http3. The server's stream limit (100 for
+    /// `wsx serve`) caps N.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     streams: Option<u64>,
     /// Trust only the CA certificates in this PEM file for wss:// (default:
@@ -207,7 +212,13 @@ impl Target {
             tls,
             config,
             connect_timeout: args.connect_timeout,
-            http: if args.http2 || args.streams.is_some() { wsx::HttpMode::Http2 } else { wsx::HttpMode::Http1 },
+            http: if args.http3 {
+                wsx::HttpMode::Http3Only
+            } else if args.http2 || args.streams.is_some() {
+                wsx::HttpMode::Http2
+            } else {
+                wsx::HttpMode::Http1
+            },
         })
     }
 
@@ -228,6 +239,33 @@ impl Target {
     }
 }
 
+/// A connection that WebSockets share (`--streams`).
+enum SharedConnection {
+    Http2(wsx::Http2Connection),
+    Http3(wsx::Http3Connection),
+}
+
+impl Target {
+    /// Opens a connection to share, of the kind the options ask for.
+    async fn shared_connection(&self) -> Result<SharedConnection, String> {
+        let opened = if self.http == wsx::HttpMode::Http3Only {
+            self.builder().connect_http3().await.map(SharedConnection::Http3)
+        } else {
+            self.builder().connect_http2().await.map(SharedConnection::Http2)
+        };
+        opened.map_err(|e| error_kind("connect", &e))
+    }
+}
+
+impl SharedConnection {
+    async fn open(&self, path: &str) -> Result<(Ws, http::Response<()>), wsx::Error> {
+        match self {
+            Self::Http2(connection) => connection.open(path).await,
+            Self::Http3(connection) => connection.open(path).await,
+        }
+    }
+}
+
 /// The connections that opened, the first one's negotiation, and the
 /// failures of the others.
 struct Opened {
@@ -242,7 +280,7 @@ struct Opened {
 async fn open_all(target: Arc<Target>, count: u64, streams: Option<u64>, progress: &Progress) -> Opened {
     let permits = Arc::new(tokio::sync::Semaphore::new(MAX_HANDSHAKES));
     let mut pending = JoinSet::new();
-    let mut shared: Option<Arc<tokio::sync::OnceCell<Result<wsx::Http2Connection, String>>>> = None;
+    let mut shared: Option<Arc<tokio::sync::OnceCell<Result<SharedConnection, String>>>> = None;
     for index in 0..count {
         let (target, permits) = (target.clone(), permits.clone());
         let Some(per_connection) = streams else {
@@ -260,9 +298,7 @@ async fn open_all(target: Arc<Target>, count: u64, streams: Option<u64>, progres
             let _permit = permits.acquire_owned().await;
             // The first stream of a group opens the connection; the others
             // wait for it and share it (or its failure).
-            let opened = connection
-                .get_or_init(|| async { target.builder().connect_http2().await.map_err(|e| error_kind("connect", &e)) })
-                .await;
+            let opened = connection.get_or_init(|| target.shared_connection()).await;
             match opened {
                 Ok(connection) => connection.open(&target.path).await.map_err(|e| error_kind("connect", &e)),
                 Err(kind) => Err(kind.clone()),

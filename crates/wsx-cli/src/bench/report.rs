@@ -37,12 +37,12 @@ pub(super) struct Setup {
     pub(super) warmup: Duration,
     pub(super) threads: usize,
     pub(super) compress: bool,
-    /// WebSockets per shared HTTP/2 connection (`--streams`).
+    /// WebSockets per shared connection (`--streams`).
     pub(super) streams: Option<u64>,
 }
 
 impl Setup {
-    /// The HTTP/2 connections the WebSockets share, with `--streams`.
+    /// The connections (HTTP/2 or QUIC) the WebSockets share, with `--streams`.
     fn shared_connections(&self) -> Option<u64> {
         self.streams.map(|per| self.connections.div_ceil(per))
     }
@@ -114,7 +114,7 @@ impl Summary {
         );
         if let (Some(per), Some(shared)) = (s.streams, s.shared_connections()) {
             out += &format!(
-                "  as HTTP/2 streams: {per} per connection, {shared} connection{}\n",
+                "  as streams of shared connections: {per} per connection, {shared} connection{}\n",
                 if shared == 1 { "" } else { "s" }
             );
         }

@@ -141,13 +141,18 @@ pub(crate) struct ConnectArgs {
     no_proxy: bool,
     /// HTTP version of the handshake: 1.1 (an upgrade), 2 (an extended
     /// CONNECT on an HTTP/2 connection, RFC 8441: TLS with ALPN h2 for
-    /// wss://, prior knowledge for ws://), or auto (HTTP/2 where a wss://
-    /// server offers it, else HTTP/1.1).
+    /// wss://, prior knowledge for ws://), auto (HTTP/2 where a wss://
+    /// server offers it, else HTTP/1.1), 3 (an extended CONNECT on HTTP/3
+    /// over QUIC, RFC 9220, falling back once to TCP as auto when QUIC is
+    /// blocked or refused) or 3-only (HTTP/3 and nothing else).
     #[arg(long, value_enum, default_value = "1.1", value_name = "VERSION")]
     http: HttpArg,
     /// Same as --http 2.
     #[arg(long, conflicts_with = "http")]
     http2: bool,
+    /// Same as --http 3-only: WebSocket over HTTP/3 (QUIC), no fallback.
+    #[arg(long, conflicts_with_all = ["http", "http2"])]
+    http3: bool,
     /// Follow up to N redirects (credentials are dropped across origins).
     #[arg(long, value_name = "N", default_value_t = 0)]
     max_redirects: usize,
@@ -192,6 +197,7 @@ pub(crate) async fn run(args: ConnectArgs) -> ExitCode {
                 let extensions = header_list(&response, http::header::SEC_WEBSOCKET_EXTENSIONS);
                 let transport = match ws.get_ref().http_version() {
                     http::Version::HTTP_2 => "HTTP/2 extended CONNECT",
+                    http::Version::HTTP_3 => "HTTP/3 extended CONNECT (QUIC)",
                     _ => "HTTP/1.1 upgrade",
                 };
                 printer.connected(
@@ -201,7 +207,15 @@ pub(crate) async fn run(args: ConnectArgs) -> ExitCode {
                     &extensions,
                     args.verbose,
                 );
+                let quic = ws.get_ref().http_version() == http::Version::HTTP_3;
                 let ending = session::run(ws, inputs.clone(), printer, wait).await;
+                if quic {
+                    // QUIC's packets leave from a task of this process: give
+                    // it a moment to send the stream's FIN and the
+                    // connection's close before the process exits, or the
+                    // server waits for them until its close timeout.
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
                 (report(&printer, &ending), !ending.user_done && !ending.interrupted)
             }
             Err(error) => {
@@ -237,6 +251,12 @@ enum HttpArg {
     Http2,
     /// HTTP/2 if the server offers it, else HTTP/1.1.
     Auto,
+    /// An extended CONNECT on HTTP/3 (QUIC), else once over TCP as auto.
+    #[value(name = "3")]
+    Http3,
+    /// HTTP/3 only.
+    #[value(name = "3-only")]
+    Http3Only,
 }
 
 /// The client as the options describe it: connection settings, request
@@ -289,10 +309,12 @@ fn client(args: &ConnectArgs) -> Result<wsx::ClientBuilder, (Status, String)> {
         tracing::debug!(?proxy, "using a proxy");
         builder = builder.proxy(proxy.tls(tls.clone()));
     }
-    let http = match (args.http2, args.http) {
-        (true, _) | (false, HttpArg::Http2) => wsx::HttpMode::Http2,
-        (false, HttpArg::Http1) => wsx::HttpMode::Http1,
-        (false, HttpArg::Auto) => wsx::HttpMode::Auto,
+    let http = match (args.http2, args.http3, args.http) {
+        (true, _, _) | (false, false, HttpArg::Http2) => wsx::HttpMode::Http2,
+        (_, true, _) | (false, false, HttpArg::Http3Only) => wsx::HttpMode::Http3Only,
+        (false, false, HttpArg::Http3) => wsx::HttpMode::Http3,
+        (false, false, HttpArg::Http1) => wsx::HttpMode::Http1,
+        (false, false, HttpArg::Auto) => wsx::HttpMode::Auto,
     };
     Ok(builder
         .http(http)
@@ -332,7 +354,7 @@ fn connect_status(error: &wsx::Error) -> Status {
     use wsx::{Error, TimeoutKind};
     match error {
         Error::Uri(_) => Status::Usage,
-        Error::Http2Unavailable { .. } => Status::Handshake,
+        Error::Http2Unavailable { .. } | Error::Http3Unavailable { .. } => Status::Handshake,
         // The connection was open and the server did not answer the upgrade.
         Error::Io { context: "sending the handshake request" | "reading the handshake response", .. } => {
             Status::Handshake
