@@ -1,23 +1,23 @@
-//! `wsx serve`: echo and broadcast endpoints, or a command per connection (`--exec`).
+//! `wsx serve`: clap options and wiring — echo, the rooms of `wsx-rooms`
+//! (`/rooms/{name}`, and `/broadcast` as a room without envelope or
+//! history), the demo page, `/stats`; or a command per connection (`--exec`).
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
 use clap::Args;
 use tokio::net::TcpListener;
-use tokio::sync::mpsc;
-use wsx::{CloseCode, IncomingRequest, Message, Transport, WebSocket};
+use wsx::{IncomingRequest, Transport};
+use wsx_rooms::{Identity, JoinParams, Protocol, Rooms, RoomsConfig};
 
 use crate::demo;
 use crate::exec;
-use crate::rooms::{self, Rooms, RoomsConfig};
 
 /// Options of `wsx serve`.
 #[derive(Debug, Args)]
@@ -174,15 +174,20 @@ pub(crate) async fn run(args: ServeArgs) -> ExitCode {
         .idle_timeout((args.idle_timeout > 0).then(|| Duration::from_secs(args.idle_timeout)))
         .handshake_timeout(Duration::from_secs(args.handshake_timeout))
         .close_timeout(Duration::from_secs(args.close_timeout));
-    let hub = Arc::new(Hub::new(args.broadcast_queue));
-    let rooms_config = RoomsConfig { history: args.history, queue: args.room_queue, redis: args.redis.clone() };
-    let rooms = match Rooms::start(rooms_config) {
+    let broadcast = Rooms::new(RoomsConfig::default().history(0).queue(args.broadcast_queue).protocol(Protocol::Raw));
+    let rooms_config = RoomsConfig::default().history(args.history).queue(args.room_queue);
+    let rooms = match &args.redis {
+        Some(url) => Rooms::with_redis(rooms_config, url),
+        None => Ok(Rooms::new(rooms_config)),
+    };
+    let rooms = match rooms {
         Ok(rooms) => rooms,
         Err(error) => {
-            eprintln!("wsx serve: {error}");
+            eprintln!("wsx serve: --redis: {error}");
             return ExitCode::FAILURE;
         }
     };
+    let endpoints = Arc::new(Endpoints { stats: TransportStats::default(), broadcast, rooms });
     let options = wsx::ServerOptions::default()
         .max_connections(args.max_connections)
         .max_handshakes(args.max_handshakes)
@@ -199,7 +204,7 @@ pub(crate) async fn run(args: ServeArgs) -> ExitCode {
             let exec = Arc::new(exec::Exec::new(command, args.max_message));
             server.run(move |incoming| exec::route(incoming, exec.clone())).await
         }
-        None => server.run(move |incoming| route(incoming, hub.clone(), rooms.clone())).await,
+        None => server.run(move |incoming| route(incoming, endpoints.clone())).await,
     };
     match result {
         Ok(stats) => {
@@ -242,17 +247,24 @@ async fn termination_signal() -> &'static str {
     }
 }
 
-async fn route(incoming: IncomingRequest<Transport>, hub: Arc<Hub>, rooms: Arc<Rooms>) {
+/// What the built-in endpoints share.
+struct Endpoints {
+    stats: TransportStats,
+    broadcast: Rooms,
+    rooms: Rooms,
+}
+
+async fn route(incoming: IncomingRequest<Transport>, endpoints: Arc<Endpoints>) {
     let peer = incoming.peer_addr();
     let path = incoming.request().uri().path().to_owned();
     let transport = transport_name(incoming.http_version());
     if path == "/stats" && incoming.offer().is_err() {
         // Boxed, like the endpoints: the connection's task keeps no room for it.
-        let _ = Box::pin(incoming.reject(stats_response(), Bytes::from(hub.stats.to_json()))).await;
+        let _ = Box::pin(incoming.reject(stats_response(), Bytes::from(endpoints.stats.to_json()))).await;
         return;
     }
-    let _open = incoming.offer().is_ok().then(|| hub.stats.open(incoming.http_version()));
-    let result = endpoint(incoming, &path, hub.clone(), rooms).await;
+    let _open = incoming.offer().is_ok().then(|| endpoints.stats.open(incoming.http_version()));
+    let result = endpoint(incoming, &path, &endpoints).await;
     match result {
         Ok(()) => tracing::info!(?peer, %path, transport, "connection closed"),
         Err(error) => tracing::info!(?peer, %path, transport, %error, "connection ended with an error"),
@@ -311,16 +323,19 @@ impl Drop for OpenSocket<'_> {
 fn endpoint<'a>(
     incoming: IncomingRequest<Transport>,
     path: &'a str,
-    hub: Arc<Hub>,
-    rooms: Arc<Rooms>,
+    endpoints: &'a Endpoints,
 ) -> Pin<Box<dyn Future<Output = Result<(), wsx::Error>> + Send + 'a>> {
     match path {
         "/" if incoming.offer().is_err() && incoming.request().method() == http::Method::GET => {
             Box::pin(demo::serve(incoming))
         }
-        room if room.starts_with("/rooms/") => Box::pin(rooms::session::run(incoming, rooms, &room["/rooms/".len()..])),
+        room if room.starts_with("/rooms/") => {
+            let params = JoinParams::from_query(incoming.request().uri().query());
+            let room = &room["/rooms/".len()..];
+            Box::pin(endpoints.rooms.accept(incoming, room, Identity::guest(params.name), params.resume))
+        }
         "/echo" => Box::pin(echo(incoming)),
-        "/broadcast" => Box::pin(broadcast(incoming, hub)),
+        "/broadcast" => Box::pin(endpoints.broadcast.accept(incoming, "broadcast", Identity::guest(None), None)),
         _ => {
             let response = http::Response::builder().status(http::StatusCode::NOT_FOUND).body(());
             match response {
@@ -357,97 +372,6 @@ async fn echo(incoming: IncomingRequest<Transport>) -> Result<(), wsx::Error> {
     failure.map_or(Ok(()), Err)
 }
 
-/// Clients of `/broadcast`, each with a bounded queue of outgoing messages;
-/// and the server's WebSocket counts by transport.
-struct Hub {
-    stats: TransportStats,
-    next_id: AtomicU64,
-    clients: Mutex<HashMap<u64, mpsc::Sender<Message>>>,
-    queue: usize,
-}
-
-impl Hub {
-    fn new(queue: usize) -> Self {
-        Self {
-            stats: TransportStats::default(),
-            next_id: AtomicU64::new(0),
-            clients: Mutex::new(HashMap::new()),
-            queue: queue.max(1),
-        }
-    }
-
-    fn join(&self) -> (u64, mpsc::Receiver<Message>) {
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let (tx, rx) = mpsc::channel(self.queue);
-        self.clients.lock().unwrap_or_else(|p| p.into_inner()).insert(id, tx);
-        (id, rx)
-    }
-
-    fn leave(&self, id: u64) {
-        self.clients.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
-    }
-
-    /// Delivers to every other client; one whose queue is full is dropped
-    /// (its receiver sees the channel close and closes with 1008).
-    fn publish(&self, from: u64, message: &Message) {
-        let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
-        clients.retain(|&id, tx| {
-            id == from
-                || match tx.try_send(message.clone()) {
-                    Ok(()) => true,
-                    Err(mpsc::error::TrySendError::Full(_)) => {
-                        tracing::warn!(client = id, "broadcast client too slow; dropping it");
-                        false
-                    }
-                    Err(mpsc::error::TrySendError::Closed(_)) => false,
-                }
-        });
-    }
-}
-
-async fn broadcast(incoming: IncomingRequest<Transport>, hub: Arc<Hub>) -> Result<(), wsx::Error> {
-    // Join before answering 101, so a client that sees the upgrade is
-    // already subscribed.
-    let (id, outbox) = hub.join();
-    let ws = match incoming.accept().await {
-        Ok(ws) => ws,
-        Err(error) => {
-            hub.leave(id);
-            return Err(error);
-        }
-    };
-    let result = relay_broadcast(ws, &hub, id, outbox).await;
-    hub.leave(id);
-    result
-}
-
-async fn relay_broadcast(
-    mut ws: WebSocket<Transport>,
-    hub: &Hub,
-    id: u64,
-    mut outbox: mpsc::Receiver<Message>,
-) -> Result<(), wsx::Error> {
-    loop {
-        tokio::select! {
-            incoming = ws.recv() => match incoming {
-                Some(Ok(message @ (Message::Text(_) | Message::Binary(_)))) => hub.publish(id, &message),
-                Some(Ok(_)) => {}
-                Some(Err(error)) => return Err(error),
-                None => return Ok(()),
-            },
-            outgoing = outbox.recv() => match outgoing {
-                Some(message) if *ws.state() == wsx::proto::State::Open => ws.send(message).await?,
-                // Closing already (a shutdown's 1001): the Close exchange goes on in `recv`.
-                Some(_) => {}
-                None => {
-                    ws.close(CloseCode::POLICY_VIOLATION, "too slow").await?;
-                    return Ok(());
-                }
-            },
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -462,8 +386,8 @@ mod tests {
     /// is boxed to its own size).
     #[test]
     fn routing_future_stays_small() {
-        let size = future_size(&|(incoming, hub, rooms): (IncomingRequest<Transport>, Arc<Hub>, Arc<Rooms>)| {
-            route(incoming, hub, rooms)
+        let size = future_size(&|(incoming, endpoints): (IncomingRequest<Transport>, Arc<Endpoints>)| {
+            route(incoming, endpoints)
         });
         assert!(size <= 512, "the routing future takes {size} bytes");
     }

@@ -146,7 +146,7 @@ async fn soak_across_nodes_loses_duplicates_and_reorders_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn nodes_survive_redis_going_away_and_resubscribe() {
+async fn nodes_survive_redis_going_away_refuse_meanwhile_and_resubscribe() {
     let mut redis = Redis::start();
     let a = node(&redis, &[]).await;
     let b = node(&redis, &[]).await;
@@ -157,27 +157,33 @@ async fn nodes_survive_redis_going_away_and_resubscribe() {
     wait_for_members(&mut alice, &mut known_a, &names).await;
     wait_for_members(&mut carol, &mut known_c, &names).await;
     wait_for_members(&mut bob, &mut known_b, &names).await;
+    alice.send(text("before")).await.unwrap();
+    assert_eq!(next_of(&mut bob, "message").await["text"], "before");
+    assert_eq!(next_of(&mut carol, "message").await["text"], "before");
 
     redis.stop();
     a.wait_log(LOST, 1).await;
     b.wait_log(LOST, 1).await;
-    // Local members keep talking while Redis is away.
+    // Redis orders every room: without it a message is refused to its
+    // sender, never delivered to some members only.
     alice.send(text("during")).await.unwrap();
-    assert_eq!(next_of(&mut carol, "message").await["text"], "during");
+    let refused = next_of(&mut alice, "error").await;
+    assert_eq!(refused["code"], "unavailable");
+    assert!(refused["text"].as_str().unwrap().starts_with("not delivered"), "{refused}");
 
     redis.restart();
     a.wait_log(CONNECTED, 2).await;
     b.wait_log(CONNECTED, 2).await;
     alice.send(text("after")).await.unwrap();
-    // Bob (node B) gets "after"; "during" may come first, once, if node A
-    // published it after node B had resubscribed.
-    let first = next_of(&mut bob, "message").await;
-    if first["text"] == "during" {
-        assert_eq!(next_of(&mut bob, "message").await["text"], "after");
-    } else {
-        assert_eq!(first["text"], "after");
+    // The restarted Redis lost the room: a new epoch, told as a gap, then
+    // "after" — and never "during".
+    for member in [&mut bob, &mut carol] {
+        let gap = next_json(member).await;
+        assert_eq!((gap["type"].as_str(), gap["from"].as_u64()), (Some("gap"), Some(2)), "{gap}");
+        let after = next_json(member).await;
+        assert_eq!((after["text"].as_str(), after["offset"].as_u64()), (Some("after"), Some(1)), "{after}");
     }
     bob.send(text("back")).await.unwrap();
     assert_eq!(next_of(&mut alice, "message").await["text"], "back");
-    assert_eq!(next_of(&mut carol, "message").await["text"], "after");
+    assert_eq!(next_of(&mut carol, "message").await["text"], "back");
 }
