@@ -84,9 +84,19 @@ pub(crate) struct ServeArgs {
     /// Messages queued for a slow /rooms member before it is dropped with 1008.
     #[arg(long, default_value_t = 1024)]
     room_queue: usize,
-    /// Share rooms with other `wsx serve` nodes through Redis Pub/Sub (redis://HOST:PORT).
+    /// Share rooms with other `wsx serve` nodes through Redis (redis://HOST:PORT).
     #[arg(long, value_name = "URL")]
     redis: Option<String>,
+    /// Require a JWT signed with this HMAC secret (HS256/384/512) on
+    /// /rooms/{name} and /broadcast, in `Authorization: Bearer …` or
+    /// `?token=`: claims `sub`, `name`, `exp`, `join` and `publish` (room
+    /// patterns). Refusals close with 4001 (no or invalid token), 4002
+    /// (expired) or 4003 (room not allowed).
+    #[arg(long, value_name = "SECRET", env = "WSX_TOKEN_SECRET", hide_env_values = true)]
+    token_secret: Option<String>,
+    /// With --token-secret, still let clients without a token in, as guests.
+    #[arg(long, requires = "token_secret")]
+    allow_anonymous: bool,
     /// Log format on stderr: text (coloured on a terminal only) or json
     /// (one object per line, for log collectors).
     #[arg(long, value_enum, default_value = "text")]
@@ -187,7 +197,11 @@ pub(crate) async fn run(args: ServeArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let endpoints = Arc::new(Endpoints { stats: TransportStats::default(), broadcast, rooms });
+    let auth = args
+        .token_secret
+        .as_ref()
+        .map(|secret| wsx_rooms::TokenAuth::hmac(secret.as_bytes()).allow_anonymous(args.allow_anonymous));
+    let endpoints = Arc::new(Endpoints { stats: TransportStats::default(), broadcast, rooms, auth });
     let options = wsx::ServerOptions::default()
         .max_connections(args.max_connections)
         .max_handshakes(args.max_handshakes)
@@ -252,6 +266,18 @@ struct Endpoints {
     stats: TransportStats,
     broadcast: Rooms,
     rooms: Rooms,
+    /// --token-secret.
+    auth: Option<wsx_rooms::TokenAuth>,
+}
+
+impl Endpoints {
+    /// Who the request is: from its token with --token-secret, else a guest.
+    fn identify(&self, request: &http::Request<()>, name: Option<String>) -> Result<Identity, wsx_rooms::Refusal> {
+        match &self.auth {
+            Some(auth) => auth.identify(request),
+            None => Ok(Identity::guest(name)),
+        }
+    }
 }
 
 async fn route(incoming: IncomingRequest<Transport>, endpoints: Arc<Endpoints>) {
@@ -332,10 +358,14 @@ fn endpoint<'a>(
         room if room.starts_with("/rooms/") => {
             let params = JoinParams::from_query(incoming.request().uri().query());
             let room = &room["/rooms/".len()..];
-            Box::pin(endpoints.rooms.accept(incoming, room, Identity::guest(params.name), params.resume))
+            let identity = endpoints.identify(incoming.request(), params.name);
+            Box::pin(endpoints.rooms.accept(incoming, room, identity, params.resume))
         }
         "/echo" => Box::pin(echo(incoming)),
-        "/broadcast" => Box::pin(endpoints.broadcast.accept(incoming, "broadcast", Identity::guest(None), None)),
+        "/broadcast" => {
+            let identity = endpoints.identify(incoming.request(), None);
+            Box::pin(endpoints.broadcast.accept(incoming, "broadcast", identity, None))
+        }
         _ => {
             let response = http::Response::builder().status(http::StatusCode::NOT_FOUND).body(());
             match response {

@@ -32,6 +32,7 @@
 //! # }
 //! ```
 
+pub mod auth;
 mod broker;
 mod envelope;
 mod hub;
@@ -44,6 +45,7 @@ use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncWrite};
 use wsx::{IncomingRequest, PreparedMessage, WebSocket};
 
+pub use auth::{Refusal, RoomSet, TokenAuth};
 pub use broker::{
     BoxFuture, Broker, BrokerError, Gap, Joined, LinkState, LocalBroker, Publication, RedisBroker, Resume,
 };
@@ -112,12 +114,19 @@ impl RoomsConfig {
 pub struct Identity {
     /// The name others see (`None`: `guest-N`).
     pub name: Option<String>,
+    /// The authenticated user (`None`: a guest).
+    pub user: Option<String>,
+    /// Rooms it may join.
+    pub join: RoomSet,
+    /// Rooms it may publish to.
+    pub publish: RoomSet,
 }
 
 impl Identity {
-    /// An unauthenticated member with the name it asked for, if any.
+    /// An unauthenticated member with the name it asked for, if any, who
+    /// may join and publish anywhere.
     pub fn guest(name: Option<String>) -> Self {
-        Self { name }
+        Self { name, user: None, join: RoomSet::all(), publish: RoomSet::all() }
     }
 }
 
@@ -127,12 +136,15 @@ impl Identity {
 pub enum JoinError {
     /// Room names are 1 to 64 of `A-Z a-z 0-9 - _ .`.
     BadRoomName,
+    /// The identity does not allow this room (close code 4003).
+    Forbidden(Refusal),
 }
 
 impl std::fmt::Display for JoinError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             JoinError::BadRoomName => f.write_str("room names are 1-64 of A-Z a-z 0-9 - _ ."),
+            JoinError::Forbidden(refusal) => refusal.fmt(f),
         }
     }
 }
@@ -153,6 +165,8 @@ pub struct Membership {
     cursor: Option<Seq>,
     /// Whether `message` envelopes carry offsets (and gaps are told).
     stamped: bool,
+    /// Whether the member may publish (else a message closes it, 4003).
+    may_publish: bool,
 }
 
 impl Membership {
@@ -231,6 +245,13 @@ impl Rooms {
         if !valid_room_name(room) {
             return Err(JoinError::BadRoomName);
         }
+        if !identity.join.allows(room) {
+            return Err(JoinError::Forbidden(Refusal::new(
+                auth::FORBIDDEN,
+                format!("not allowed to join room {room}"),
+            )));
+        }
+        let may_publish = identity.publish.allows(room);
         let key = self.next_member.fetch_add(1, Ordering::Relaxed);
         let id = format!("{:016x}-{key}", self.node);
         let name = identity.name.unwrap_or_else(|| format!("guest-{key}"));
@@ -241,8 +262,16 @@ impl Rooms {
         // in the history, or queued live, or both (the cursor drops the
         // second copy) — never neither.
         self.hub.add(room, key, info.clone(), outbox.clone());
-        let mut membership =
-            Membership { room: room.to_owned(), key, info, outbox, greeting: Vec::new(), cursor: None, stamped };
+        let mut membership = Membership {
+            room: room.to_owned(),
+            key,
+            info,
+            outbox,
+            greeting: Vec::new(),
+            cursor: None,
+            stamped,
+            may_publish,
+        };
         if !stamped {
             return Ok(membership);
         }
@@ -306,21 +335,34 @@ impl Rooms {
     }
 
     /// Handles a WebSocket request for `room` on the wsx server: a bad room
-    /// name gets 400; otherwise the member joins before the 101 (so a client
-    /// that sees the upgrade already receives the room's messages) and is
-    /// served.
+    /// name gets 400; a refused identity (see [`TokenAuth::identify`]) or
+    /// a room it may not join, the handshake and then a Close with the
+    /// refusal's code and reason (a browser sees those, not a refused
+    /// handshake's status); otherwise the member joins before the 101 (so
+    /// a client that sees the upgrade already receives the room's
+    /// messages) and is served.
     pub async fn accept<S>(
         &self,
         incoming: IncomingRequest<S>,
         room: &str,
-        identity: Identity,
+        identity: Result<Identity, Refusal>,
         resume: Option<Resume>,
     ) -> Result<(), wsx::Error>
     where
         S: AsyncRead + AsyncWrite + Unpin + Send,
     {
-        let membership = match self.join(room, identity, resume).await {
+        let joined = match identity {
+            Ok(identity) => self.join(room, identity, resume).await,
+            Err(refusal) if valid_room_name(room) => Err(JoinError::Forbidden(refusal)),
+            Err(_) => Err(JoinError::BadRoomName),
+        };
+        let membership = match joined {
             Ok(membership) => membership,
+            Err(JoinError::Forbidden(refusal)) => {
+                tracing::info!(room, code = u16::from(refusal.code), reason = %refusal.reason, "member refused");
+                let mut ws = incoming.accept().await?;
+                return ws.close(refusal.code, &refusal.reason).await.map(drop);
+            }
             Err(refused) => {
                 let response = http::Response::builder().status(http::StatusCode::BAD_REQUEST).body(());
                 return match response {
@@ -366,13 +408,15 @@ pub fn valid_room_name(name: &str) -> bool {
 }
 
 /// What a client asks for in its request's query: `name` (at most 32
-/// characters, control characters removed) and, to resume, `epoch` (16 hex
+/// characters, control characters removed), `token`, and, to resume, `epoch` (16 hex
 /// digits) with `offset` (the last it received).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct JoinParams {
     /// The member name asked for.
     pub name: Option<String>,
+    /// A token (`?token=`; see [`TokenAuth`]).
+    pub token: Option<String>,
     /// Where to resume.
     pub resume: Option<Resume>,
 }
@@ -389,6 +433,7 @@ impl JoinParams {
                     let name = name.trim().to_owned();
                     params.name = (!name.is_empty()).then_some(name);
                 }
+                "token" => params.token = Some(value.into_owned()),
                 "epoch" => epoch = u64::from_str_radix(&value, 16).ok(),
                 "offset" => offset = value.parse::<u64>().ok(),
                 _ => {}

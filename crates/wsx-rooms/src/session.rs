@@ -6,6 +6,7 @@
 use tokio::io::{AsyncRead, AsyncWrite};
 use wsx::{CloseCode, Message, PreparedMessage, WebSocket};
 
+use crate::auth::{FORBIDDEN, Refusal};
 use crate::envelope::{ServerEvent, client_text, epoch_hex};
 use crate::hub::{Outgoing, Seq, Taken};
 use crate::{BrokerError, Membership, Rooms};
@@ -20,6 +21,7 @@ enum Ending {
     Closed,
     TooBig,
     TooSlow,
+    Refused(Refusal),
 }
 
 pub(crate) async fn serve<S>(rooms: &Rooms, mut ws: WebSocket<S>, membership: &mut Membership) -> Result<(), wsx::Error>
@@ -33,6 +35,10 @@ where
     match relay(rooms, &mut ws, membership).await? {
         Ending::Closed => Ok(()),
         Ending::TooBig => ws.close(CloseCode::MESSAGE_TOO_BIG, "too big for a room").await.map(drop),
+        Ending::Refused(refusal) => {
+            tracing::info!(room = %membership.room, member = %membership.info.id, reason = %refusal.reason, "member refused");
+            ws.close(refusal.code, &refusal.reason).await.map(drop)
+        }
         Ending::TooSlow => {
             tracing::info!(room = %membership.room, member = %membership.info.id, "closing a member that fell behind");
             // The Close frame queues behind what the peer has not read; the
@@ -50,6 +56,10 @@ where
     loop {
         tokio::select! {
             incoming = ws.recv() => match incoming {
+                Some(Ok(Message::Text(_) | Message::Binary(_))) if !membership.may_publish => {
+                    let reason = format!("not allowed to publish in room {}", membership.room);
+                    return Ok(Ending::Refused(Refusal::new(FORBIDDEN, reason)));
+                }
                 Some(Ok(Message::Text(text))) if text.len() <= MAX_ROOM_MESSAGE => {
                     let result = rooms.send_text(membership, &client_text(&text)).await;
                     refused(ws, result).await?;
