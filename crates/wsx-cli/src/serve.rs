@@ -14,7 +14,7 @@ use bytes::Bytes;
 use clap::Args;
 use tokio::net::TcpListener;
 use wsx::{IncomingRequest, Transport};
-use wsx_rooms::{Identity, JoinParams, Protocol, Rooms, RoomsConfig};
+use wsx_rooms::{Identity, JoinParams, Protocol, RoomSet, Rooms, RoomsConfig, SlowPolicy};
 
 use crate::demo;
 use crate::exec;
@@ -94,6 +94,12 @@ pub(crate) struct ServeArgs {
     /// (expired) or 4003 (room not allowed).
     #[arg(long, value_name = "SECRET", env = "WSX_TOKEN_SECRET", hide_env_values = true)]
     token_secret: Option<String>,
+    /// What a room does with a member that falls --room-queue messages
+    /// behind, for rooms matching PATTERN (a name, `*`, or a prefix ending
+    /// in `*`; repeatable, first match wins): close (1008, the default),
+    /// drop-oldest, or conflate (keep the newest message per "key").
+    #[arg(long = "room-policy", value_name = "PATTERN=POLICY", value_parser = parse_room_policy)]
+    room_policies: Vec<(String, SlowPolicy)>,
     /// With --token-secret, still let clients without a token in, as guests.
     #[arg(long, requires = "token_secret")]
     allow_anonymous: bool,
@@ -185,7 +191,12 @@ pub(crate) async fn run(args: ServeArgs) -> ExitCode {
         .handshake_timeout(Duration::from_secs(args.handshake_timeout))
         .close_timeout(Duration::from_secs(args.close_timeout));
     let broadcast = Rooms::new(RoomsConfig::default().history(0).queue(args.broadcast_queue).protocol(Protocol::Raw));
-    let rooms_config = RoomsConfig::default().history(args.history).queue(args.room_queue);
+    let rooms_config = args
+        .room_policies
+        .iter()
+        .fold(RoomsConfig::default().history(args.history).queue(args.room_queue), |config, (pattern, policy)| {
+            config.policy(RoomSet::of([pattern.as_str()]), *policy)
+        });
     let rooms = match &args.redis {
         Some(url) => Rooms::with_redis(rooms_config, url),
         None => Ok(Rooms::new(rooms_config)),
@@ -240,6 +251,18 @@ fn tls_acceptor(args: &ServeArgs) -> Result<Option<wsx::TlsAcceptor>, wsx::Error
     }
 }
 
+/// `--room-policy PATTERN=POLICY`.
+fn parse_room_policy(value: &str) -> Result<(String, SlowPolicy), String> {
+    let (pattern, policy) = value.split_once('=').ok_or("expected PATTERN=POLICY, e.g. 'ticker.*=conflate'")?;
+    let policy = match policy {
+        "close" => SlowPolicy::Close,
+        "drop-oldest" => SlowPolicy::DropOldest,
+        "conflate" => SlowPolicy::Conflate,
+        other => return Err(format!("unknown policy {other:?} (close, drop-oldest, conflate)")),
+    };
+    Ok((pattern.to_owned(), policy))
+}
+
 /// Origin allow-list and subprotocols from the options.
 fn handshake_policy(args: &ServeArgs) -> wsx::HandshakePolicy {
     let policy = wsx::HandshakePolicy::default()
@@ -289,6 +312,12 @@ async fn route(incoming: IncomingRequest<Transport>, endpoints: Arc<Endpoints>) 
         let _ = Box::pin(incoming.reject(stats_response(), Bytes::from(endpoints.stats.to_json()))).await;
         return;
     }
+    if path == "/metrics" && incoming.offer().is_err() {
+        let mut body = endpoints.stats.to_prometheus();
+        endpoints.rooms.render_metrics(&mut body);
+        let _ = Box::pin(incoming.reject(metrics_response(), Bytes::from(body))).await;
+        return;
+    }
     let _open = incoming.offer().is_ok().then(|| endpoints.stats.open(incoming.http_version()));
     let result = endpoint(incoming, &path, &endpoints).await;
     match result {
@@ -308,6 +337,14 @@ fn transport_name(version: http::Version) -> &'static str {
 fn stats_response() -> http::Response<()> {
     let mut response = http::Response::new(());
     response.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+    response.headers_mut().insert(http::header::CACHE_CONTROL, http::HeaderValue::from_static("no-store"));
+    response
+}
+
+fn metrics_response() -> http::Response<()> {
+    let mut response = http::Response::new(());
+    let kind = http::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8");
+    response.headers_mut().insert(http::header::CONTENT_TYPE, kind);
     response.headers_mut().insert(http::header::CACHE_CONTROL, http::HeaderValue::from_static("no-store"));
     response
 }
@@ -334,6 +371,31 @@ impl TransportStats {
     fn to_json(&self) -> String {
         let load = |counters: &[AtomicU64; 2]| serde_json::json!({"http/1.1": counters[0].load(Ordering::Relaxed), "h2": counters[1].load(Ordering::Relaxed)});
         serde_json::json!({"websockets": {"open": load(&self.open), "total": load(&self.total)}}).to_string() + "\n"
+    }
+}
+
+impl TransportStats {
+    /// The counts in the Prometheus text format (`GET /metrics`).
+    fn to_prometheus(&self) -> String {
+        let mut out = String::new();
+        for (name, kind, help, counters) in [
+            ("wsx_websockets_open", "gauge", "WebSockets open, by the HTTP version that carried them.", &self.open),
+            (
+                "wsx_websockets_total",
+                "counter",
+                "WebSockets accepted, by the HTTP version that carried them.",
+                &self.total,
+            ),
+        ] {
+            out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n"));
+            for (slot, transport) in ["http/1.1", "h2"].iter().enumerate() {
+                out.push_str(&format!(
+                    "{name}{{transport=\"{transport}\"}} {}\n",
+                    counters[slot].load(Ordering::Relaxed)
+                ));
+            }
+        }
+        out
     }
 }
 

@@ -6,7 +6,7 @@
 //! |---|---|---|
 //! | `welcome` | `room`, `you` `{id, name}`, `members` `[{id, name}]`, `history` (count), `epoch` (16 hex digits), `offset` (the room's latest) | first message after the handshake; the next `history` messages are the room's messages the member has not seen, oldest first |
 //! | `gap` | `room`, `epoch`, `from`, `to` | after the welcome of a resumed member, when the room's history no longer holds offsets `from` to `to` (or the epoch changed: `to` is then absent); live, when the room's epoch changes under a member |
-//! | `message` | `offset`, `room`, `from` (name), `id` (member id), `text`, `ts` (ms since the Unix epoch) | a member sent text |
+//! | `message` | `offset`, `room`, `from` (name), `id` (member id), `text`, `ts` (ms since the Unix epoch), `key` (if the sender gave one) | a member sent text |
 //! | `join` / `leave` | `room`, `id`, `name`, `ts` | presence (no offset: not kept, not recovered) |
 //! | `error` | `code`, `text` | the server refused what the member sent (the member stays) |
 //!
@@ -55,6 +55,8 @@ pub(crate) enum ServerEvent<'a> {
         id: &'a str,
         text: &'a str,
         ts: u64,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        key: Option<&'a str>,
     },
     Join {
         room: &'a str,
@@ -102,13 +104,21 @@ struct ClientMessage {
     #[serde(rename = "type")]
     kind: String,
     text: String,
+    #[serde(default)]
+    key: Option<String>,
 }
 
-/// The text a client's text message carries.
-pub(crate) fn client_text(raw: &str) -> std::borrow::Cow<'_, str> {
+/// Longest conflation key kept (longer ones are cut).
+const MAX_KEY: usize = 64;
+
+/// The text a client's text message carries, and its conflation key.
+pub(crate) fn client_message(raw: &str) -> (std::borrow::Cow<'_, str>, Option<String>) {
     match serde_json::from_str::<ClientMessage>(raw) {
-        Ok(message) if message.kind == "message" => message.text.into(),
-        _ => raw.into(),
+        Ok(message) if message.kind == "message" => {
+            let key = message.key.map(|key| key.chars().take(MAX_KEY).collect());
+            (message.text.into(), key)
+        }
+        _ => (raw.into(), None),
     }
 }
 
@@ -129,9 +139,11 @@ mod tests {
     }
 
     #[test]
-    fn client_text_unwraps_the_envelope_only() {
-        assert_eq!(client_text(r#"{"type":"message","text":"hi"}"#), "hi");
-        assert_eq!(client_text(r#"{"type":"other","text":"hi"}"#), r#"{"type":"other","text":"hi"}"#);
-        assert_eq!(client_text("plain"), "plain");
+    fn client_messages_unwrap_the_envelope_only() {
+        let text = |raw| client_message(raw).0.into_owned();
+        assert_eq!(text(r#"{"type":"message","text":"hi"}"#), "hi");
+        assert_eq!(text(r#"{"type":"other","text":"hi"}"#), r#"{"type":"other","text":"hi"}"#);
+        assert_eq!(text("plain"), "plain");
+        assert_eq!(client_message(r#"{"type":"message","text":"1","key":"BTC"}"#).1.as_deref(), Some("BTC"));
     }
 }

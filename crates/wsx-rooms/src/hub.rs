@@ -3,9 +3,11 @@
 //! compressed once per deflate setting) and the same bytes are queued for
 //! every local member of the room.
 //!
-//! Each member has a bounded [`Outbox`]; a member whose outbox is full is
-//! removed and told to close with 1008, so a slow member never slows the
-//! room. A broker hands what local members must receive to
+//! Each member has a bounded [`Outbox`]; what happens when it is full is
+//! the room's [`SlowPolicy`]: the member is removed and closed with 1008
+//! (the default), the oldest queued message is dropped, or (conflation)
+//! a queued message with the same key as the new one is replaced by it —
+//! so a slow member never slows the room. A broker hands what local members must receive to
 //! [`Hub::deliver`]; the hub knows nothing of brokers.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -15,7 +17,9 @@ use bytes::Bytes;
 use tokio::sync::Notify;
 use wsx::{PreparedMessage, Utf8Bytes};
 
+use crate::auth::RoomSet;
 use crate::envelope::{MemberInfo, stamp};
+use crate::metrics::{Metrics, add};
 
 /// Where a message stands in its room: the room's epoch (changes when its
 /// history is lost) and the message's offset (consecutive from 1 within an
@@ -77,6 +81,26 @@ pub struct Delivery {
 pub(crate) struct Outgoing {
     pub(crate) seq: Option<Seq>,
     pub(crate) message: PreparedMessage,
+    /// The conflation key (only in conflating rooms).
+    pub(crate) key: Option<Arc<str>>,
+}
+
+/// What a room does with a member whose queue is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum SlowPolicy {
+    /// Remove the member and close it with 1008 (policy violation).
+    #[default]
+    Close,
+    /// Drop the oldest queued message to make room (the member sees a
+    /// jump in offsets).
+    DropOldest,
+    /// Keep only the newest message per key (`"key"` of a `message`
+    /// envelope): a new message replaces a queued one with its key, and
+    /// moves to the back; when none shares its key and the queue is full,
+    /// the oldest goes. Messages without a key are only ever dropped oldest
+    /// first.
+    Conflate,
 }
 
 /// A member's bounded queue of outgoing messages.
@@ -90,14 +114,19 @@ pub(crate) struct Outbox {
 struct OutboxState {
     queue: VecDeque<Outgoing>,
     capacity: usize,
+    policy: SlowPolicy,
     /// Dropped for being too slow: the session closes with 1008.
     kicked: bool,
 }
 
 /// What became of a message offered to an outbox.
 #[derive(Debug, PartialEq, Eq)]
-enum Offered {
+pub(crate) enum Offered {
     Queued,
+    /// Queued in place of the oldest message.
+    DroppedOldest,
+    /// Queued in place of an older message with its key.
+    Conflated,
     /// Full: the member is dropped.
     Kicked,
 }
@@ -110,8 +139,8 @@ pub(crate) enum Taken {
 }
 
 impl Outbox {
-    pub(crate) fn new(capacity: usize) -> Self {
-        let state = OutboxState { queue: VecDeque::new(), capacity: capacity.max(1), kicked: false };
+    pub(crate) fn new(capacity: usize, policy: SlowPolicy) -> Self {
+        let state = OutboxState { queue: VecDeque::new(), capacity: capacity.max(1), policy, kicked: false };
         Self { state: Mutex::new(state), ready: Notify::new() }
     }
 
@@ -119,22 +148,33 @@ impl Outbox {
         self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn offer(&self, outgoing: Outgoing) -> Offered {
+    pub(crate) fn offer(&self, outgoing: Outgoing) -> Offered {
         let mut state = self.state();
         if state.kicked {
             return Offered::Kicked;
         }
-        if state.queue.len() >= state.capacity {
-            state.kicked = true;
-            state.queue.clear();
-            drop(state);
-            self.ready.notify_one();
-            return Offered::Kicked;
+        let mut offered = Offered::Queued;
+        if state.policy == SlowPolicy::Conflate
+            && let Some(key) = &outgoing.key
+            && let Some(at) = state.queue.iter().position(|queued| queued.key.as_ref() == Some(key))
+        {
+            state.queue.remove(at);
+            offered = Offered::Conflated;
+        } else if state.queue.len() >= state.capacity {
+            if state.policy == SlowPolicy::Close {
+                state.kicked = true;
+                state.queue.clear();
+                drop(state);
+                self.ready.notify_one();
+                return Offered::Kicked;
+            }
+            state.queue.pop_front();
+            offered = Offered::DroppedOldest;
         }
         state.queue.push_back(outgoing);
         drop(state);
         self.ready.notify_one();
-        Offered::Queued
+        offered
     }
 
     /// Waits for messages (at most `batch`) or the kick.
@@ -161,10 +201,19 @@ struct Member {
     outbox: Arc<Outbox>,
 }
 
+#[derive(Default)]
+struct LocalRoom {
+    policy: SlowPolicy,
+    members: BTreeMap<u64, Member>,
+}
+
 struct HubInner {
-    rooms: Mutex<HashMap<String, BTreeMap<u64, Member>>>,
+    rooms: Mutex<HashMap<String, LocalRoom>>,
     /// Put the offset into text envelopes.
     stamped: bool,
+    /// Slow-member policies by room pattern, first match wins.
+    policies: Vec<(RoomSet, SlowPolicy)>,
+    metrics: Arc<Metrics>,
 }
 
 /// This node's members, by room, and the fan-out to them. Cheap to clone
@@ -179,24 +228,36 @@ impl std::fmt::Debug for Hub {
 }
 
 impl Hub {
-    pub(crate) fn new(stamped: bool) -> Self {
-        Self(Arc::new(HubInner { rooms: Mutex::new(HashMap::new()), stamped }))
+    pub(crate) fn new(stamped: bool, policies: Vec<(RoomSet, SlowPolicy)>, metrics: Arc<Metrics>) -> Self {
+        Self(Arc::new(HubInner { rooms: Mutex::new(HashMap::new()), stamped, policies, metrics }))
     }
 
-    fn rooms(&self) -> MutexGuard<'_, HashMap<String, BTreeMap<u64, Member>>> {
+    fn rooms(&self) -> MutexGuard<'_, HashMap<String, LocalRoom>> {
         self.0.rooms.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// The slow-member policy of `room`.
+    pub fn policy(&self, room: &str) -> SlowPolicy {
+        self.0.policies.iter().find(|(rooms, _)| rooms.allows(room)).map_or(SlowPolicy::Close, |(_, policy)| *policy)
+    }
+
     pub(crate) fn add(&self, room: &str, key: u64, info: MemberInfo, outbox: Arc<Outbox>) {
-        self.rooms().entry(room.to_owned()).or_default().insert(key, Member { info, outbox });
+        let mut rooms = self.rooms();
+        let local = rooms
+            .entry(room.to_owned())
+            .or_insert_with(|| LocalRoom { policy: self.policy(room), ..LocalRoom::default() });
+        local.members.insert(key, Member { info, outbox });
+        add(&self.0.metrics.members, 1);
     }
 
     /// Removes a member; true if the room has no local member left.
     pub(crate) fn remove(&self, room: &str, key: u64) -> bool {
         let mut rooms = self.rooms();
-        let Some(members) = rooms.get_mut(room) else { return true };
-        members.remove(&key);
-        let empty = members.is_empty();
+        let Some(local) = rooms.get_mut(room) else { return true };
+        if local.members.remove(&key).is_some() {
+            self.0.metrics.members.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        let empty = local.members.is_empty();
         if empty {
             rooms.remove(room);
         }
@@ -215,28 +276,115 @@ impl Hub {
 
     /// The room's local members.
     pub fn members(&self, room: &str) -> Vec<MemberInfo> {
-        self.rooms().get(room).map(|members| members.values().map(|m| m.info.clone()).collect()).unwrap_or_default()
+        self.rooms().get(room).map(|local| local.members.values().map(|m| m.info.clone()).collect()).unwrap_or_default()
     }
 
     /// Encodes the message once and queues it for every local member of the
-    /// room but `except`; a member whose queue is full is removed and told
-    /// to close (1008). Deliveries of one room must come in offset order.
+    /// room but `except`, under the room's [`SlowPolicy`]; a member removed
+    /// by it is told to close (1008). Deliveries of one room must come in
+    /// offset order.
     pub fn deliver(&self, room: &str, delivery: &Delivery) {
+        let metrics = &self.0.metrics;
         let mut rooms = self.rooms();
-        let Some(members) = rooms.get_mut(room) else { return };
-        let outgoing = Outgoing { seq: delivery.seq, message: delivery.relay.prepare(delivery.seq, self.0.stamped) };
-        members.retain(|&key, member| {
-            Some(key) == delivery.except
-                || match member.outbox.offer(outgoing.clone()) {
-                    Offered::Queued => true,
-                    Offered::Kicked => {
-                        tracing::warn!(room, member = %member.info.id, name = %member.info.name, "room member too slow; dropping it (1008)");
-                        false
-                    }
+        let Some(local) = rooms.get_mut(room) else { return };
+        let key = match (&delivery.relay, local.policy) {
+            (Relay::Text(text), SlowPolicy::Conflate) => conflation_key(text),
+            _ => None,
+        };
+        let message = delivery.relay.prepare(delivery.seq, self.0.stamped);
+        let outgoing = Outgoing { seq: delivery.seq, message, key };
+        add(&metrics.messages_out, 1);
+        let mut kicked = 0;
+        local.members.retain(|&key, member| {
+            if Some(key) == delivery.except {
+                return true;
+            }
+            add(&metrics.deliveries, 1);
+            match member.outbox.offer(outgoing.clone()) {
+                Offered::Queued => true,
+                Offered::DroppedOldest => {
+                    add(&metrics.dropped_oldest, 1);
+                    true
                 }
+                Offered::Conflated => {
+                    add(&metrics.conflated, 1);
+                    true
+                }
+                Offered::Kicked => {
+                    tracing::warn!(room, member = %member.info.id, name = %member.info.name, "room member too slow; dropping it (1008)");
+                    kicked += 1;
+                    false
+                }
+            }
         });
-        if members.is_empty() {
+        if kicked > 0 {
+            metrics.members.fetch_sub(kicked, std::sync::atomic::Ordering::Relaxed);
+        }
+        if local.members.is_empty() {
             rooms.remove(room);
         }
+    }
+}
+
+/// The `key` of a `message` envelope, if it has one.
+fn conflation_key(envelope: &str) -> Option<Arc<str>> {
+    #[derive(serde::Deserialize)]
+    struct Keyed<'a> {
+        #[serde(borrow)]
+        key: Option<std::borrow::Cow<'a, str>>,
+    }
+    let keyed: Keyed<'_> = serde_json::from_str(envelope).ok()?;
+    keyed.key.map(|key| Arc::from(&*key))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outgoing(offset: u64, key: Option<&str>) -> Outgoing {
+        let seq = Some(Seq { epoch: 1, offset });
+        Outgoing { seq, message: PreparedMessage::text(offset.to_string()), key: key.map(Arc::from) }
+    }
+
+    async fn offsets(outbox: &Outbox) -> Vec<u64> {
+        match outbox.take(usize::MAX).await {
+            Taken::Messages(batch) => batch.iter().filter_map(|o| o.seq.map(|s| s.offset)).collect(),
+            Taken::Kicked => panic!("kicked"),
+        }
+    }
+
+    #[tokio::test]
+    async fn drop_oldest_keeps_the_newest() {
+        let outbox = Outbox::new(3, SlowPolicy::DropOldest);
+        let offered: Vec<Offered> = (1..=5).map(|o| outbox.offer(outgoing(o, None))).collect();
+        assert_eq!(offered[..3], [Offered::Queued, Offered::Queued, Offered::Queued]);
+        assert_eq!(offered[3..], [Offered::DroppedOldest, Offered::DroppedOldest]);
+        assert_eq!(offsets(&outbox).await, vec![3, 4, 5]);
+    }
+
+    #[tokio::test]
+    async fn conflation_keeps_the_newest_per_key_in_order() {
+        let outbox = Outbox::new(3, SlowPolicy::Conflate);
+        for (offset, key) in [(1, "a"), (2, "b"), (3, "a"), (4, "c"), (5, "b")] {
+            outbox.offer(outgoing(offset, Some(key)));
+        }
+        // a→3 replaced 1, b→5 replaced 2; order by offset.
+        assert_eq!(offsets(&outbox).await, vec![3, 4, 5]);
+        for (offset, key) in [(6, "a"), (7, "b"), (8, "c"), (9, "d")] {
+            outbox.offer(outgoing(offset, Some(key)));
+        }
+        // Full with three distinct keys: "d" pushes out the oldest.
+        assert_eq!(offsets(&outbox).await, vec![7, 8, 9]);
+        assert_eq!(conflation_key(r#"{"offset":1,"type":"message","key":"BTC","text":"1"}"#).as_deref(), Some("BTC"));
+        assert_eq!(conflation_key(r#"{"type":"message","text":"1"}"#), None);
+    }
+
+    #[tokio::test]
+    async fn close_kicks_when_full() {
+        let outbox = Outbox::new(2, SlowPolicy::Close);
+        assert_eq!(outbox.offer(outgoing(1, None)), Offered::Queued);
+        assert_eq!(outbox.offer(outgoing(2, None)), Offered::Queued);
+        assert_eq!(outbox.offer(outgoing(3, None)), Offered::Kicked);
+        assert!(matches!(outbox.take(8).await, Taken::Kicked));
     }
 }

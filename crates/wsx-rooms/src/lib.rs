@@ -36,6 +36,7 @@ pub mod auth;
 mod broker;
 mod envelope;
 mod hub;
+mod metrics;
 mod session;
 
 use std::sync::Arc;
@@ -52,7 +53,8 @@ pub use broker::{
 pub use envelope::MemberInfo;
 use envelope::{ServerEvent, epoch_hex, now_ms};
 use hub::Outbox;
-pub use hub::{Delivery, Hub, Relay, Seq};
+pub use hub::{Delivery, Hub, Relay, Seq, SlowPolicy};
+pub use metrics::Metrics;
 
 /// The demo page: a self-contained chat client for the rooms (HTML, CSS
 /// and plain JavaScript in one file) using the browser's own `WebSocket`,
@@ -80,11 +82,14 @@ pub struct RoomsConfig {
     pub queue: usize,
     /// What members exchange. Default [`Protocol::Envelope`].
     pub protocol: Protocol,
+    /// Slow-member policies by room pattern, first match wins; other
+    /// rooms use [`SlowPolicy::Close`].
+    pub policies: Vec<(RoomSet, SlowPolicy)>,
 }
 
 impl Default for RoomsConfig {
     fn default() -> Self {
-        Self { history: 50, queue: 1024, protocol: Protocol::Envelope }
+        Self { history: 50, queue: 1024, protocol: Protocol::Envelope, policies: Vec::new() }
     }
 }
 
@@ -104,6 +109,13 @@ impl RoomsConfig {
     /// What members exchange.
     pub fn protocol(mut self, protocol: Protocol) -> Self {
         self.protocol = protocol;
+        self
+    }
+
+    /// The slow-member policy of the rooms matching `rooms` (after those
+    /// given before).
+    pub fn policy(mut self, rooms: RoomSet, policy: SlowPolicy) -> Self {
+        self.policies.push((rooms, policy));
         self
     }
 }
@@ -184,6 +196,7 @@ impl Membership {
 /// Every room of this node, with the broker that links them to the others.
 pub struct Rooms {
     config: RoomsConfig,
+    metrics: Arc<Metrics>,
     node: u64,
     next_member: AtomicU64,
     hub: Hub,
@@ -206,25 +219,38 @@ impl Rooms {
     /// Rooms shared through the Redis at `url` ([`RedisBroker`]); call
     /// inside a tokio runtime. Fails only on a malformed URL.
     pub fn with_redis(config: RoomsConfig, url: &str) -> Result<Self, BrokerError> {
-        let (hub, node) = Self::parts(&config);
+        let (hub, node, metrics) = Self::parts(&config);
         let broker = RedisBroker::start(url, hub.clone(), node, config.history)?;
-        Ok(Self::assemble(config, hub, node, Box::new(broker)))
+        Ok(Self::assemble(config, hub, node, metrics, Box::new(broker)))
     }
 
     /// Rooms on a broker of your own: `make` gets the hub to deliver to
     /// and this node's id.
     pub fn with_broker<B: Broker>(config: RoomsConfig, make: impl FnOnce(Hub, u64) -> B) -> Self {
-        let (hub, node) = Self::parts(&config);
+        let (hub, node, metrics) = Self::parts(&config);
         let broker = Box::new(make(hub.clone(), node));
-        Self::assemble(config, hub, node, broker)
+        Self::assemble(config, hub, node, metrics, broker)
     }
 
-    fn parts(config: &RoomsConfig) -> (Hub, u64) {
-        (Hub::new(config.protocol == Protocol::Envelope), rand::random::<u64>())
+    fn parts(config: &RoomsConfig) -> (Hub, u64, Arc<Metrics>) {
+        let metrics = Arc::new(Metrics::default());
+        let hub = Hub::new(config.protocol == Protocol::Envelope, config.policies.clone(), metrics.clone());
+        (hub, rand::random::<u64>(), metrics)
     }
 
-    fn assemble(config: RoomsConfig, hub: Hub, node: u64, broker: Box<dyn Broker>) -> Self {
-        Self { config, node, next_member: AtomicU64::new(0), hub, broker }
+    fn assemble(config: RoomsConfig, hub: Hub, node: u64, metrics: Arc<Metrics>, broker: Box<dyn Broker>) -> Self {
+        Self { config, metrics, node, next_member: AtomicU64::new(0), hub, broker }
+    }
+
+    /// The counters.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// Appends the counters and the broker's state to `out` in the
+    /// Prometheus text format.
+    pub fn render_metrics(&self, out: &mut String) {
+        self.metrics.render(self.broker.link_state(), out);
     }
 
     /// This node's members.
@@ -256,7 +282,7 @@ impl Rooms {
         let id = format!("{:016x}-{key}", self.node);
         let name = identity.name.unwrap_or_else(|| format!("guest-{key}"));
         let info = MemberInfo { id, name };
-        let outbox = Arc::new(Outbox::new(self.config.queue));
+        let outbox = Arc::new(Outbox::new(self.config.queue, self.hub.policy(room)));
         let stamped = self.config.protocol == Protocol::Envelope;
         // In the hub before the broker reads the history: a message is then
         // in the history, or queued live, or both (the cursor drops the
@@ -380,11 +406,16 @@ impl Rooms {
         }
     }
 
-    pub(crate) async fn send_text(&self, membership: &Membership, text: &str) -> Result<(), BrokerError> {
+    pub(crate) async fn send_text(
+        &self,
+        membership: &Membership,
+        text: &str,
+        key: Option<&str>,
+    ) -> Result<(), BrokerError> {
         let relay = if membership.stamped {
             let info = &membership.info;
-            let event =
-                ServerEvent::Message { room: &membership.room, from: &info.name, id: &info.id, text, ts: now_ms() };
+            let room = &membership.room;
+            let event = ServerEvent::Message { room, from: &info.name, id: &info.id, text, ts: now_ms(), key };
             Relay::Text(event.to_json().into())
         } else {
             Relay::Text(text.to_owned().into())
@@ -398,7 +429,12 @@ impl Rooms {
 
     async fn publish(&self, membership: &Membership, relay: Relay) -> Result<(), BrokerError> {
         let publication = Publication { relay, sender: Some(membership.key), kept: membership.stamped };
-        self.broker.publish(&membership.room, publication).await.map(drop)
+        let start = std::time::Instant::now();
+        let result = self.broker.publish(&membership.room, publication).await;
+        metrics::add(&self.metrics.publish_count, 1);
+        metrics::add(&self.metrics.publish_micros, u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX));
+        metrics::add(if result.is_ok() { &self.metrics.messages_in } else { &self.metrics.refused }, 1);
+        result.map(drop)
     }
 }
 

@@ -7,8 +7,9 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use wsx::{CloseCode, Message, PreparedMessage, WebSocket};
 
 use crate::auth::{FORBIDDEN, Refusal};
-use crate::envelope::{ServerEvent, client_text, epoch_hex};
+use crate::envelope::{ServerEvent, client_message, epoch_hex};
 use crate::hub::{Outgoing, Seq, Taken};
+use crate::metrics::add;
 use crate::{BrokerError, Membership, Rooms};
 
 /// Largest message a member may send to a room: each one is copied to every
@@ -32,7 +33,15 @@ where
         ws.feed_prepared(&message).await?;
     }
     ws.flush().await?;
-    match relay(rooms, &mut ws, membership).await? {
+    let ending = relay(rooms, &mut ws, membership).await?;
+    let metrics = &rooms.metrics;
+    match &ending {
+        Ending::Closed => {}
+        Ending::TooBig => add(&metrics.closed_too_big, 1),
+        Ending::TooSlow => add(&metrics.closed_slow, 1),
+        Ending::Refused(_) => add(&metrics.closed_refused, 1),
+    }
+    match ending {
         Ending::Closed => Ok(()),
         Ending::TooBig => ws.close(CloseCode::MESSAGE_TOO_BIG, "too big for a room").await.map(drop),
         Ending::Refused(refusal) => {
@@ -61,7 +70,8 @@ where
                     return Ok(Ending::Refused(Refusal::new(FORBIDDEN, reason)));
                 }
                 Some(Ok(Message::Text(text))) if text.len() <= MAX_ROOM_MESSAGE => {
-                    let result = rooms.send_text(membership, &client_text(&text)).await;
+                    let (text, key) = client_message(&text);
+                    let result = rooms.send_text(membership, &text, key.as_deref()).await;
                     refused(ws, result).await?;
                 }
                 Some(Ok(Message::Binary(data))) if data.len() <= MAX_ROOM_MESSAGE => {

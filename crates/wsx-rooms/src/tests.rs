@@ -51,7 +51,7 @@ async fn history_is_capped_and_sent_in_order_with_offsets() {
     let rooms = rooms(2, 8);
     let alice = rooms.join("r", Identity::guest(Some("alice".into())), None).await.unwrap();
     for text in ["one", "two", "three"] {
-        rooms.send_text(&alice, text).await.unwrap();
+        rooms.send_text(&alice, text, None).await.unwrap();
     }
     let bob = rooms.join("r", Identity::guest(Some("bob".into())), None).await.unwrap();
     let greeting = texts(&bob.greeting);
@@ -78,7 +78,7 @@ async fn history_is_capped_in_bytes_too() {
 async fn zero_history_keeps_nothing() {
     let rooms = rooms(0, 8);
     let alice = rooms.join("r", Identity::guest(None), None).await.unwrap();
-    rooms.send_text(&alice, "gone").await.unwrap();
+    rooms.send_text(&alice, "gone", None).await.unwrap();
     let bob = rooms.join("r", Identity::guest(None), None).await.unwrap();
     assert_eq!(bob.greeting.len(), 1);
 }
@@ -89,12 +89,12 @@ async fn a_resumed_member_gets_exactly_what_it_missed_or_a_gap() {
     let alice = rooms.join("r", Identity::guest(None), None).await.unwrap();
     let bob = rooms.join("r", Identity::guest(None), None).await.unwrap();
     let epoch = u64::from_str_radix(texts(&bob.greeting)[0]["epoch"].as_str().unwrap(), 16).unwrap();
-    rooms.send_text(&alice, "1").await.unwrap();
+    rooms.send_text(&alice, "1", None).await.unwrap();
     let seen = drain(&bob).await;
     assert_eq!(seen.iter().filter(|m| m["type"] == "message").count(), 1);
     rooms.leave(bob).await;
     for text in ["2", "3"] {
-        rooms.send_text(&alice, text).await.unwrap();
+        rooms.send_text(&alice, text, None).await.unwrap();
     }
     let bob = rooms.join("r", Identity::guest(None), Some(Resume { epoch, offset: 1 })).await.unwrap();
     let greeting = texts(&bob.greeting);
@@ -103,7 +103,7 @@ async fn a_resumed_member_gets_exactly_what_it_missed_or_a_gap() {
     assert_eq!(missed, vec![(2, "2".into()), (3, "3".into())]);
     // Later, further back than the history holds: the gap first.
     for text in ["4", "5", "6"] {
-        rooms.send_text(&alice, text).await.unwrap();
+        rooms.send_text(&alice, text, None).await.unwrap();
     }
     let carol = rooms.join("r", Identity::guest(None), Some(Resume { epoch, offset: 1 })).await.unwrap();
     let greeting = texts(&carol.greeting);
@@ -130,7 +130,7 @@ async fn a_full_queue_drops_the_member_only() {
     drain(&slow).await;
     drain(&fast).await;
     for i in 0..5 {
-        rooms.send_text(&sender, &i.to_string()).await.unwrap();
+        rooms.send_text(&sender, &i.to_string(), None).await.unwrap();
         drain(&fast).await;
     }
     assert!(matches!(slow.outbox.take(8).await, Taken::Kicked));
@@ -143,7 +143,7 @@ async fn raw_rooms_relay_as_sent_without_greeting_or_presence() {
     let a = rooms.join("broadcast", Identity::guest(None), None).await.unwrap();
     let b = rooms.join("broadcast", Identity::guest(None), None).await.unwrap();
     assert!(a.greeting.is_empty() && b.greeting.is_empty());
-    rooms.send_text(&a, "plain").await.unwrap();
+    rooms.send_text(&a, "plain", None).await.unwrap();
     match tokio::time::timeout(std::time::Duration::from_millis(50), b.outbox.take(8)).await {
         Ok(Taken::Messages(batch)) => {
             assert_eq!(batch.len(), 1);
