@@ -25,7 +25,9 @@
 //! either ordered by Redis or not sent, never delivered to some members
 //! only. A background task reconnects with back-off, resubscribes, registers
 //! the local members again and delivers what the node missed while its
-//! subscription was down (history after the last offset it delivered). A
+//! subscription was down (history after the last offset it delivered; a
+//! room keeps at least 1,024 entries for this, however few it sends to
+//! members). A
 //! restarted Redis has lost the rooms: the next epoch differs, and members
 //! are told of the gap.
 //!
@@ -47,6 +49,11 @@ use wsx::Utf8Bytes;
 use super::{BoxFuture, Broker, BrokerError, Joined, LinkState, Publication, Resume, resume_from};
 use crate::envelope::MemberInfo;
 use crate::hub::{Delivery, Hub, Relay, Seq};
+
+/// Entries kept per room at least, whatever the history sent to new
+/// members: what a node whose subscription dropped catches up from, and
+/// what a resuming member can get back.
+const RETAIN: usize = 1024;
 
 /// Deadline of one connection attempt or one command.
 const DEADLINE: Duration = Duration::from_secs(2);
@@ -176,7 +183,11 @@ impl Broker for RedisBroker {
             let Some((epoch, latest, entries)) = inner.read(&mut conn, room).await else {
                 return Joined { members, ..Joined::default() };
             };
-            let history = entries.into_iter().filter_map(|entry| Some((entry.seq?.offset, entry.relay))).collect();
+            // Members get at most `history` of the retained entries (the
+            // rest is for nodes catching up).
+            let skip = entries.len().saturating_sub(inner.history);
+            let history =
+                entries.into_iter().skip(skip).filter_map(|entry| Some((entry.seq?.offset, entry.relay))).collect();
             let (history, gap) = resume_from(epoch, latest, history, inner.history, resume);
             Joined { members, epoch, latest, history, gap }
         })
@@ -231,7 +242,7 @@ impl Broker for RedisBroker {
             let [epoch_key, seq_key, history_key] = keys(room);
             let mut script = ::redis::cmd("EVAL");
             script.arg(PUBLISH).arg(3).arg(epoch_key).arg(seq_key).arg(history_key);
-            script.arg(fresh_epoch()).arg(tail).arg(inner.history).arg(channel(room));
+            script.arg(fresh_epoch()).arg(tail).arg(inner.history.max(RETAIN)).arg(channel(room));
             let result = with_deadline(script.query_async::<(String, u64)>(&mut conn)).await;
             let (epoch, offset) = inner.check(result, "publishing").ok_or_else(unavailable)?;
             let epoch = u64::from_str_radix(&epoch, 16).map_err(|_| unavailable())?;
