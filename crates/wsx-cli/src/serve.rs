@@ -457,7 +457,7 @@ async fn echo(incoming: IncomingRequest<Transport>) -> Result<(), wsx::Error> {
         };
         // Once a close has started (a shutdown's 1001, say) keep reading
         // until the peer's Close instead of failing on the send.
-        if (message.is_text() || message.is_binary()) && *ws.state() == wsx::proto::State::Open {
+        if (message.is_text() || message.is_binary()) && ws.is_open() {
             ws.send(message).await?;
         }
     }

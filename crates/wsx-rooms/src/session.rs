@@ -87,7 +87,7 @@ where
                 Taken::Messages(batch) => {
                     // Closing already (a shutdown's 1001): the Close
                     // exchange goes on in `recv`.
-                    if *ws.state() != wsx::proto::State::Open {
+                    if !ws.is_open() {
                         continue;
                     }
                     let mut fed = false;
@@ -114,7 +114,7 @@ where
 {
     match result {
         Ok(()) => Ok(()),
-        Err(error) if *ws.state() == wsx::proto::State::Open => {
+        Err(error) if ws.is_open() => {
             let text = format!("not delivered: {error}");
             let event = ServerEvent::Error { code: "unavailable", text: &text };
             ws.send(Message::text(event.to_json())).await

@@ -48,8 +48,11 @@ pub use handshake::{Accept, IncomingRequest, accept, accept_with};
 pub use http2::{Http2Connection, Http2Settings, Http2Stream};
 pub use policy::{AllowedOrigins, HandshakePolicy, cookie, select_subprotocol};
 pub use proxy::{Proxy, ProxyError, ProxyKind};
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub use server::__fuzz_serve_http2;
 pub use server::{Server, ServerOptions, ServerStats, ShutdownSignal, serve, serve_tls};
-pub use split::{ReadHalf, WriteHalf};
+pub use split::{ReadHalf, ReuniteError, WriteHalf};
 pub use tls::{TlsAcceptor, TlsConnector, TlsError};
 pub use transport::{MaybeTls, Transport};
 pub use websocket::WebSocket;
@@ -58,4 +61,6 @@ pub use websocket::WebSocket;
 pub use rustls;
 /// permessage-deflate settings, for [`Config::compression`].
 pub use wsx_proto::extension::DeflateConfig;
-pub use wsx_proto::{self as proto, CloseCode, CloseFrame, CloseOutcome, Message, PreparedMessage, Utf8Bytes};
+pub use wsx_proto::{
+    self as proto, CloseCode, CloseFrame, CloseOutcome, Message, Negotiated, PreparedMessage, State, Utf8Bytes,
+};
