@@ -4,7 +4,6 @@ mod bench;
 mod connect;
 mod demo;
 mod exec;
-mod rooms;
 mod serve;
 mod term;
 

@@ -1,23 +1,23 @@
-//! `wsx serve`: echo and broadcast endpoints, or a command per connection (`--exec`).
+//! `wsx serve`: clap options and wiring — echo, the rooms of `wsx-rooms`
+//! (`/rooms/{name}`, and `/broadcast` as a room without envelope or
+//! history), the demo page, `/stats`; or a command per connection (`--exec`).
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
 use clap::Args;
 use tokio::net::TcpListener;
-use tokio::sync::mpsc;
-use wsx::{CloseCode, IncomingRequest, Message, Transport, WebSocket};
+use wsx::{IncomingRequest, Transport};
+use wsx_rooms::{Identity, JoinParams, Protocol, RoomSet, Rooms, RoomsConfig, SlowPolicy};
 
 use crate::demo;
 use crate::exec;
-use crate::rooms::{self, Rooms, RoomsConfig};
 
 /// Options of `wsx serve`.
 #[derive(Debug, Args)]
@@ -90,9 +90,25 @@ pub(crate) struct ServeArgs {
     /// Messages queued for a slow /rooms member before it is dropped with 1008.
     #[arg(long, default_value_t = 1024)]
     room_queue: usize,
-    /// Share rooms with other `wsx serve` nodes through Redis Pub/Sub (redis://HOST:PORT).
+    /// Share rooms with other `wsx serve` nodes through Redis (redis://HOST:PORT).
     #[arg(long, value_name = "URL")]
     redis: Option<String>,
+    /// Require a JWT signed with this HMAC secret (HS256/384/512) on
+    /// /rooms/{name} and /broadcast, in `Authorization: Bearer …` or
+    /// `?token=`: claims `sub`, `name`, `exp`, `join` and `publish` (room
+    /// patterns). Refusals close with 4001 (no or invalid token), 4002
+    /// (expired) or 4003 (room not allowed).
+    #[arg(long, value_name = "SECRET", env = "WSX_TOKEN_SECRET", hide_env_values = true)]
+    token_secret: Option<String>,
+    /// What a room does with a member that falls --room-queue messages
+    /// behind, for rooms matching PATTERN (a name, `*`, or a prefix ending
+    /// in `*`; repeatable, first match wins): close (1008, the default),
+    /// drop-oldest, or conflate (keep the newest message per "key").
+    #[arg(long = "room-policy", value_name = "PATTERN=POLICY", value_parser = parse_room_policy)]
+    room_policies: Vec<(String, SlowPolicy)>,
+    /// With --token-secret, still let clients without a token in, as guests.
+    #[arg(long, requires = "token_secret")]
+    allow_anonymous: bool,
     /// Log format on stderr: text (coloured on a terminal only) or json
     /// (one object per line, for log collectors).
     #[arg(long, value_enum, default_value = "text")]
@@ -184,15 +200,29 @@ pub(crate) async fn run(args: ServeArgs) -> ExitCode {
         .idle_timeout((args.idle_timeout > 0).then(|| Duration::from_secs(args.idle_timeout)))
         .handshake_timeout(Duration::from_secs(args.handshake_timeout))
         .close_timeout(Duration::from_secs(args.close_timeout));
-    let hub = Arc::new(Hub::new(args.broadcast_queue));
-    let rooms_config = RoomsConfig { history: args.history, queue: args.room_queue, redis: args.redis.clone() };
-    let rooms = match Rooms::start(rooms_config) {
+    let broadcast = Rooms::new(RoomsConfig::default().history(0).queue(args.broadcast_queue).protocol(Protocol::Raw));
+    let rooms_config = args
+        .room_policies
+        .iter()
+        .fold(RoomsConfig::default().history(args.history).queue(args.room_queue), |config, (pattern, policy)| {
+            config.policy(RoomSet::of([pattern.as_str()]), *policy)
+        });
+    let rooms = match &args.redis {
+        Some(url) => Rooms::with_redis(rooms_config, url),
+        None => Ok(Rooms::new(rooms_config)),
+    };
+    let rooms = match rooms {
         Ok(rooms) => rooms,
         Err(error) => {
-            eprintln!("wsx serve: {error}");
+            eprintln!("wsx serve: --redis: {error}");
             return ExitCode::FAILURE;
         }
     };
+    let auth = args
+        .token_secret
+        .as_ref()
+        .map(|secret| wsx_rooms::TokenAuth::hmac(secret.as_bytes()).allow_anonymous(args.allow_anonymous));
+    let endpoints = Arc::new(Endpoints { stats: TransportStats::default(), broadcast, rooms, auth });
     let options = wsx::ServerOptions::default()
         .max_connections(args.max_connections)
         .max_handshakes(args.max_handshakes)
@@ -218,7 +248,7 @@ pub(crate) async fn run(args: ServeArgs) -> ExitCode {
             let exec = Arc::new(exec::Exec::new(command, args.max_message));
             server.run(move |incoming| exec::route(incoming, exec.clone())).await
         }
-        None => server.run(move |incoming| route(incoming, hub.clone(), rooms.clone())).await,
+        None => server.run(move |incoming| route(incoming, endpoints.clone())).await,
     };
     match result {
         Ok(stats) => {
@@ -238,6 +268,18 @@ fn tls_acceptor(args: &ServeArgs) -> Result<Option<wsx::TlsAcceptor>, wsx::Error
         (Some(cert), Some(key)) => wsx::TlsAcceptor::from_pem_files(cert, key).map(Some),
         _ => Ok(None),
     }
+}
+
+/// `--room-policy PATTERN=POLICY`.
+fn parse_room_policy(value: &str) -> Result<(String, SlowPolicy), String> {
+    let (pattern, policy) = value.split_once('=').ok_or("expected PATTERN=POLICY, e.g. 'ticker.*=conflate'")?;
+    let policy = match policy {
+        "close" => SlowPolicy::Close,
+        "drop-oldest" => SlowPolicy::DropOldest,
+        "conflate" => SlowPolicy::Conflate,
+        other => return Err(format!("unknown policy {other:?} (close, drop-oldest, conflate)")),
+    };
+    Ok((pattern.to_owned(), policy))
 }
 
 /// Origin allow-list and subprotocols from the options.
@@ -261,17 +303,42 @@ async fn termination_signal() -> &'static str {
     }
 }
 
-async fn route(incoming: IncomingRequest<Transport>, hub: Arc<Hub>, rooms: Arc<Rooms>) {
+/// What the built-in endpoints share.
+struct Endpoints {
+    stats: TransportStats,
+    broadcast: Rooms,
+    rooms: Rooms,
+    /// --token-secret.
+    auth: Option<wsx_rooms::TokenAuth>,
+}
+
+impl Endpoints {
+    /// Who the request is: from its token with --token-secret, else a guest.
+    fn identify(&self, request: &http::Request<()>, name: Option<String>) -> Result<Identity, wsx_rooms::Refusal> {
+        match &self.auth {
+            Some(auth) => auth.identify(request),
+            None => Ok(Identity::guest(name)),
+        }
+    }
+}
+
+async fn route(incoming: IncomingRequest<Transport>, endpoints: Arc<Endpoints>) {
     let peer = incoming.peer_addr();
     let path = incoming.request().uri().path().to_owned();
     let transport = transport_name(incoming.http_version());
     if path == "/stats" && incoming.offer().is_err() {
         // Boxed, like the endpoints: the connection's task keeps no room for it.
-        let _ = Box::pin(incoming.reject(stats_response(), Bytes::from(hub.stats.to_json()))).await;
+        let _ = Box::pin(incoming.reject(stats_response(), Bytes::from(endpoints.stats.to_json()))).await;
         return;
     }
-    let _open = incoming.offer().is_ok().then(|| hub.stats.open(incoming.http_version()));
-    let result = endpoint(incoming, &path, hub.clone(), rooms).await;
+    if path == "/metrics" && incoming.offer().is_err() {
+        let mut body = endpoints.stats.to_prometheus();
+        endpoints.rooms.render_metrics(&mut body);
+        let _ = Box::pin(incoming.reject(metrics_response(), Bytes::from(body))).await;
+        return;
+    }
+    let _open = incoming.offer().is_ok().then(|| endpoints.stats.open(incoming.http_version()));
+    let result = endpoint(incoming, &path, &endpoints).await;
     match result {
         Ok(()) => tracing::info!(?peer, %path, transport, "connection closed"),
         Err(error) => tracing::info!(?peer, %path, transport, %error, "connection ended with an error"),
@@ -290,6 +357,14 @@ fn transport_name(version: http::Version) -> &'static str {
 fn stats_response() -> http::Response<()> {
     let mut response = http::Response::new(());
     response.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+    response.headers_mut().insert(http::header::CACHE_CONTROL, http::HeaderValue::from_static("no-store"));
+    response
+}
+
+fn metrics_response() -> http::Response<()> {
+    let mut response = http::Response::new(());
+    let kind = http::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8");
+    response.headers_mut().insert(http::header::CONTENT_TYPE, kind);
     response.headers_mut().insert(http::header::CACHE_CONTROL, http::HeaderValue::from_static("no-store"));
     response
 }
@@ -326,6 +401,31 @@ impl TransportStats {
     }
 }
 
+impl TransportStats {
+    /// The counts in the Prometheus text format (`GET /metrics`).
+    fn to_prometheus(&self) -> String {
+        let mut out = String::new();
+        for (name, kind, help, counters) in [
+            ("wsx_websockets_open", "gauge", "WebSockets open, by the HTTP version that carried them.", &self.open),
+            (
+                "wsx_websockets_total",
+                "counter",
+                "WebSockets accepted, by the HTTP version that carried them.",
+                &self.total,
+            ),
+        ] {
+            out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n"));
+            for (slot, transport) in ["http/1.1", "h2"].iter().enumerate() {
+                out.push_str(&format!(
+                    "{name}{{transport=\"{transport}\"}} {}\n",
+                    counters[slot].load(Ordering::Relaxed)
+                ));
+            }
+        }
+        out
+    }
+}
+
 impl Drop for OpenSocket<'_> {
     fn drop(&mut self) {
         self.0.open[self.1].fetch_sub(1, Ordering::Relaxed);
@@ -338,16 +438,23 @@ impl Drop for OpenSocket<'_> {
 fn endpoint<'a>(
     incoming: IncomingRequest<Transport>,
     path: &'a str,
-    hub: Arc<Hub>,
-    rooms: Arc<Rooms>,
+    endpoints: &'a Endpoints,
 ) -> Pin<Box<dyn Future<Output = Result<(), wsx::Error>> + Send + 'a>> {
     match path {
         "/" if incoming.offer().is_err() && incoming.request().method() == http::Method::GET => {
             Box::pin(demo::serve(incoming))
         }
-        room if room.starts_with("/rooms/") => Box::pin(rooms::session::run(incoming, rooms, &room["/rooms/".len()..])),
+        room if room.starts_with("/rooms/") => {
+            let params = JoinParams::from_query(incoming.request().uri().query());
+            let room = &room["/rooms/".len()..];
+            let identity = endpoints.identify(incoming.request(), params.name);
+            Box::pin(endpoints.rooms.accept(incoming, room, identity, params.resume))
+        }
         "/echo" => Box::pin(echo(incoming)),
-        "/broadcast" => Box::pin(broadcast(incoming, hub)),
+        "/broadcast" => {
+            let identity = endpoints.identify(incoming.request(), None);
+            Box::pin(endpoints.broadcast.accept(incoming, "broadcast", identity, None))
+        }
         _ => {
             let response = http::Response::builder().status(http::StatusCode::NOT_FOUND).body(());
             match response {
@@ -384,97 +491,6 @@ async fn echo(incoming: IncomingRequest<Transport>) -> Result<(), wsx::Error> {
     failure.map_or(Ok(()), Err)
 }
 
-/// Clients of `/broadcast`, each with a bounded queue of outgoing messages;
-/// and the server's WebSocket counts by transport.
-struct Hub {
-    stats: TransportStats,
-    next_id: AtomicU64,
-    clients: Mutex<HashMap<u64, mpsc::Sender<Message>>>,
-    queue: usize,
-}
-
-impl Hub {
-    fn new(queue: usize) -> Self {
-        Self {
-            stats: TransportStats::default(),
-            next_id: AtomicU64::new(0),
-            clients: Mutex::new(HashMap::new()),
-            queue: queue.max(1),
-        }
-    }
-
-    fn join(&self) -> (u64, mpsc::Receiver<Message>) {
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let (tx, rx) = mpsc::channel(self.queue);
-        self.clients.lock().unwrap_or_else(|p| p.into_inner()).insert(id, tx);
-        (id, rx)
-    }
-
-    fn leave(&self, id: u64) {
-        self.clients.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
-    }
-
-    /// Delivers to every other client; one whose queue is full is dropped
-    /// (its receiver sees the channel close and closes with 1008).
-    fn publish(&self, from: u64, message: &Message) {
-        let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
-        clients.retain(|&id, tx| {
-            id == from
-                || match tx.try_send(message.clone()) {
-                    Ok(()) => true,
-                    Err(mpsc::error::TrySendError::Full(_)) => {
-                        tracing::warn!(client = id, "broadcast client too slow; dropping it");
-                        false
-                    }
-                    Err(mpsc::error::TrySendError::Closed(_)) => false,
-                }
-        });
-    }
-}
-
-async fn broadcast(incoming: IncomingRequest<Transport>, hub: Arc<Hub>) -> Result<(), wsx::Error> {
-    // Join before answering 101, so a client that sees the upgrade is
-    // already subscribed.
-    let (id, outbox) = hub.join();
-    let ws = match incoming.accept().await {
-        Ok(ws) => ws,
-        Err(error) => {
-            hub.leave(id);
-            return Err(error);
-        }
-    };
-    let result = relay_broadcast(ws, &hub, id, outbox).await;
-    hub.leave(id);
-    result
-}
-
-async fn relay_broadcast(
-    mut ws: WebSocket<Transport>,
-    hub: &Hub,
-    id: u64,
-    mut outbox: mpsc::Receiver<Message>,
-) -> Result<(), wsx::Error> {
-    loop {
-        tokio::select! {
-            incoming = ws.recv() => match incoming {
-                Some(Ok(message @ (Message::Text(_) | Message::Binary(_)))) => hub.publish(id, &message),
-                Some(Ok(_)) => {}
-                Some(Err(error)) => return Err(error),
-                None => return Ok(()),
-            },
-            outgoing = outbox.recv() => match outgoing {
-                Some(message) if ws.is_open() => ws.send(message).await?,
-                // Closing already (a shutdown's 1001): the Close exchange goes on in `recv`.
-                Some(_) => {}
-                None => {
-                    ws.close(CloseCode::POLICY_VIOLATION, "too slow").await?;
-                    return Ok(());
-                }
-            },
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -489,8 +505,8 @@ mod tests {
     /// is boxed to its own size).
     #[test]
     fn routing_future_stays_small() {
-        let size = future_size(&|(incoming, hub, rooms): (IncomingRequest<Transport>, Arc<Hub>, Arc<Rooms>)| {
-            route(incoming, hub, rooms)
+        let size = future_size(&|(incoming, endpoints): (IncomingRequest<Transport>, Arc<Endpoints>)| {
+            route(incoming, endpoints)
         });
         assert!(size <= 512, "the routing future takes {size} bytes");
     }

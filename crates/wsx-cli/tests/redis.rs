@@ -146,7 +146,7 @@ async fn soak_across_nodes_loses_duplicates_and_reorders_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn nodes_survive_redis_going_away_and_resubscribe() {
+async fn nodes_survive_redis_going_away_refuse_meanwhile_and_resubscribe() {
     let mut redis = Redis::start();
     let a = node(&redis, &[]).await;
     let b = node(&redis, &[]).await;
@@ -157,27 +157,110 @@ async fn nodes_survive_redis_going_away_and_resubscribe() {
     wait_for_members(&mut alice, &mut known_a, &names).await;
     wait_for_members(&mut carol, &mut known_c, &names).await;
     wait_for_members(&mut bob, &mut known_b, &names).await;
+    alice.send(text("before")).await.unwrap();
+    assert_eq!(next_of(&mut bob, "message").await["text"], "before");
+    assert_eq!(next_of(&mut carol, "message").await["text"], "before");
 
     redis.stop();
     a.wait_log(LOST, 1).await;
     b.wait_log(LOST, 1).await;
-    // Local members keep talking while Redis is away.
+    // Redis orders every room: without it a message is refused to its
+    // sender, never delivered to some members only.
     alice.send(text("during")).await.unwrap();
-    assert_eq!(next_of(&mut carol, "message").await["text"], "during");
+    let refused = next_of(&mut alice, "error").await;
+    assert_eq!(refused["code"], "unavailable");
+    assert!(refused["text"].as_str().unwrap().starts_with("not delivered"), "{refused}");
 
     redis.restart();
     a.wait_log(CONNECTED, 2).await;
     b.wait_log(CONNECTED, 2).await;
     alice.send(text("after")).await.unwrap();
-    // Bob (node B) gets "after"; "during" may come first, once, if node A
-    // published it after node B had resubscribed.
-    let first = next_of(&mut bob, "message").await;
-    if first["text"] == "during" {
-        assert_eq!(next_of(&mut bob, "message").await["text"], "after");
-    } else {
-        assert_eq!(first["text"], "after");
+    // The restarted Redis lost the room: a new epoch, told as a gap, then
+    // "after" — and never "during".
+    for member in [&mut bob, &mut carol] {
+        let gap = next_json(member).await;
+        assert_eq!((gap["type"].as_str(), gap["from"].as_u64()), (Some("gap"), Some(2)), "{gap}");
+        let after = next_json(member).await;
+        assert_eq!((after["text"].as_str(), after["offset"].as_u64()), (Some("after"), Some(1)), "{after}");
     }
     bob.send(text("back")).await.unwrap();
     assert_eq!(next_of(&mut alice, "message").await["text"], "back");
-    assert_eq!(next_of(&mut carol, "message").await["text"], "after");
+    assert_eq!(next_of(&mut carol, "message").await["text"], "back");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_restarted_mid_stream_each_message_reaches_everyone_once_or_is_refused() {
+    const COUNT: usize = 600;
+    let mut redis = Redis::start();
+    let a = node(&redis, &["--history", "0"]).await;
+    let b = node(&redis, &["--history", "0"]).await;
+    let names = ["publisher".to_owned(), "ra".to_owned(), "rb".to_owned()];
+    let (mut publisher, mut known_p) = join_and_wait(&a.address, "mid", "publisher").await;
+    let (mut ra, mut known_a) = join_and_wait(&a.address, "mid", "ra").await;
+    let (mut rb, mut known_b) = join_and_wait(&b.address, "mid", "rb").await;
+    wait_for_members(&mut publisher, &mut known_p, &names).await;
+    wait_for_members(&mut ra, &mut known_a, &names).await;
+    wait_for_members(&mut rb, &mut known_b, &names).await;
+
+    // The publisher counts the refusals it is told of, until "done" (sent
+    // by a reader once it has everything) shows no more can come.
+    let (mut incoming, mut outgoing) = publisher.split();
+    let refusals = tokio::spawn(async move {
+        let mut refused = 0;
+        loop {
+            let message = match tokio::time::timeout(support::WAIT, incoming.recv()).await {
+                Ok(Some(Ok(Message::Text(text)))) => serde_json::from_str::<Value>(&text).unwrap(),
+                Ok(Some(Ok(_))) => continue,
+                other => panic!("publisher: {other:?}"),
+            };
+            match message["type"].as_str() {
+                Some("error") => {
+                    assert_eq!(message["code"], "unavailable", "{message}");
+                    refused += 1;
+                }
+                Some("message") if message["text"] == "done" => return refused,
+                _ => {}
+            }
+        }
+    });
+    let sender = tokio::spawn(async move {
+        for i in 0..COUNT {
+            outgoing.send(text(&i.to_string())).await.unwrap();
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        }
+        outgoing
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    redis.stop();
+    a.wait_log(LOST, 1).await;
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    redis.restart();
+    let mut outgoing = sender.await.unwrap();
+    // The link comes back by itself; then an end marker goes through.
+    a.wait_log(CONNECTED, 2).await;
+    b.wait_log(CONNECTED, 2).await;
+    outgoing.send(text("end")).await.unwrap();
+
+    // Each reader: what it received, in order, no gap but the epoch's.
+    let mut received = Vec::new();
+    for reader in [&mut ra, &mut rb] {
+        let mut got: Vec<usize> = Vec::new();
+        loop {
+            let message = next_json(reader).await;
+            match message["type"].as_str() {
+                Some("message") if message["text"] == "end" => break,
+                Some("message") => got.push(message["text"].as_str().unwrap().parse().unwrap()),
+                _ => {}
+            }
+        }
+        received.push(got);
+    }
+    ra.send(text("done")).await.unwrap();
+    let refused = refusals.await.unwrap();
+    assert_eq!(received[0], received[1], "both nodes delivered the same messages");
+    let got = &received[0];
+    assert!(got.windows(2).all(|w| w[0] < w[1]), "in order, never twice: {got:?}");
+    assert_eq!(got.len() + refused, COUNT, "every message delivered or refused ({} + {refused})", got.len());
+    assert!(refused > 0, "the restart fell mid-stream");
+    assert!(got.last().is_some_and(|&last| last + refused >= COUNT - 1), "delivery resumed after the restart");
 }

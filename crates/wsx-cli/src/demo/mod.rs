@@ -5,8 +5,8 @@
 use bytes::Bytes;
 use wsx::IncomingRequest;
 
-/// The page: HTML, CSS and plain JavaScript in one file.
-const PAGE: &str = include_str!("index.html");
+/// The page: HTML, CSS and plain JavaScript in one file (kept with the rooms).
+const PAGE: &str = wsx_rooms::DEMO_PAGE;
 
 /// Answers `GET /` with the page (and closes the connection).
 pub(crate) async fn serve(incoming: IncomingRequest<wsx::Transport>) -> Result<(), wsx::Error> {
