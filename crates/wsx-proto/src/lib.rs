@@ -42,6 +42,8 @@ pub mod frame;
 pub mod handshake;
 pub mod message;
 pub mod prepared;
+#[cfg(feature = "rustls")]
+pub mod tls;
 pub mod uri;
 pub mod utf8;
 

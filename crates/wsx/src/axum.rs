@@ -31,9 +31,9 @@ use http::request::Parts;
 use wsx_proto::handshake::ClientOffer;
 
 use crate::config::Config;
-use crate::handshake::Accept;
+use wsx_proto::handshake::Accept;
 use crate::hyper::{Rejection, Upgrade, UpgradedIo, head_of, prepare};
-use crate::policy::HandshakePolicy;
+use wsx_proto::handshake::HandshakePolicy;
 use crate::websocket::WebSocket;
 
 /// The extractor: a valid WebSocket handshake request.

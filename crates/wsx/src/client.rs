@@ -11,7 +11,6 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use wsx_proto::handshake::{ClientRequest, HandshakeError, parse_response};
 use wsx_proto::uri::WsUri;
-use wsx_proto::{Negotiated, Role};
 
 use crate::config::Config;
 use crate::error::{Error, TimeoutKind};
@@ -296,7 +295,7 @@ impl Options {
     /// TLS for `uri` over `io`, under the handshake deadline.
     async fn tls_handshake(&self, uri: &WsUri, io: MaybeTls, alpn: Alpn) -> Result<MaybeTls, Error> {
         let deadline = self.config.handshake_timeout;
-        tokio::time::timeout(deadline, self.tls.connect(uri.host(), io, alpn))
+        tokio::time::timeout(deadline, crate::tls::connect(&self.tls, uri.host(), io, alpn))
             .await
             .map_err(|_| Error::Timeout { kind: TimeoutKind::Handshake, after: deadline })?
     }
@@ -311,7 +310,7 @@ impl Options {
             let io = open_transport(&uri, self.proxy.as_ref(), self.connect_timeout).await?;
             let deadline = config.handshake_timeout;
             let attempt = tokio::time::timeout(deadline, async {
-                let io = if uri.is_secure() { self.tls.connect(uri.host(), io, Alpn::Http1).await? } else { io };
+                let io = if uri.is_secure() { crate::tls::connect(&self.tls, uri.host(), io, Alpn::Http1).await? } else { io };
                 handshake_inner(Transport::Http1(io), request.clone(), config.clone()).await
             })
             .await
@@ -400,7 +399,7 @@ async fn handshake_inner<S: AsyncRead + AsyncWrite + Unpin>(
 ) -> Result<(WebSocket<S>, Response<()>), Error> {
     let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::try_from_os_rng()
         .map_err(|e| Error::Io { context: "seeding the handshake-key RNG", source: std::io::Error::other(e) })?;
-    let handshake = crate::compression::offer(request, &config).into_handshake(&mut rng)?;
+    let handshake = request.deflate_offers(config.protocol.compression.as_ref()).into_handshake(&mut rng)?;
     let mut out = BytesMut::with_capacity(512);
     handshake.encode(&mut out);
     io.write_all(&out).await.map_err(Error::io("sending the handshake request"))?;
@@ -426,8 +425,7 @@ async fn handshake_inner<S: AsyncRead + AsyncWrite + Unpin>(
     }
     let accepted = handshake.validate_response(&response)?;
     tracing::debug!(subprotocol = ?accepted.subprotocol, "handshake accepted");
-    let deflate = crate::compression::accepted(&config, &accepted)?;
-    let negotiated = Negotiated::new(Role::Client).with_subprotocol(accepted.subprotocol).with_deflate(deflate);
+    let negotiated = accepted.negotiated(config.protocol.compression.as_ref())?;
     let ws = WebSocket::from_upgraded(io, negotiated, config, &buf[consumed..])?;
     Ok((ws, response))
 }

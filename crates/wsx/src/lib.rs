@@ -23,7 +23,6 @@
 #[cfg(feature = "axum")]
 pub mod axum;
 mod client;
-mod compression;
 mod config;
 mod error;
 mod handshake;
@@ -32,7 +31,6 @@ mod http2;
 pub mod hyper;
 #[cfg(target_os = "linux")]
 mod low_water;
-mod policy;
 mod proxy;
 mod redirect;
 mod server;
@@ -44,9 +42,8 @@ mod websocket;
 pub use client::{ClientBuilder, HttpMode, connect};
 pub use config::{Config, Keepalive};
 pub use error::{Error, TimeoutKind};
-pub use handshake::{Accept, IncomingRequest, accept, accept_with};
+pub use handshake::{IncomingRequest, accept, accept_with};
 pub use http2::{Http2Connection, Http2Settings, Http2Stream};
-pub use policy::{AllowedOrigins, HandshakePolicy, cookie, select_subprotocol};
 pub use proxy::{Proxy, ProxyError, ProxyKind};
 pub use server::{Server, ServerOptions, ServerStats, ShutdownSignal, serve, serve_tls};
 pub use split::{ReadHalf, WriteHalf};
@@ -58,4 +55,5 @@ pub use websocket::WebSocket;
 pub use rustls;
 /// permessage-deflate settings, for [`Config::compression`].
 pub use wsx_proto::extension::DeflateConfig;
+pub use wsx_proto::handshake::{Accept, AllowedOrigins, HandshakePolicy, cookie, select_subprotocol};
 pub use wsx_proto::{self as proto, CloseCode, CloseFrame, CloseOutcome, Message, PreparedMessage, Utf8Bytes};

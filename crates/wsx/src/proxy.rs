@@ -198,7 +198,7 @@ impl Proxy {
         match self.kind {
             ProxyKind::Http => self.http_connect(MaybeTls::Plain(tcp), host, port).await,
             ProxyKind::Https => {
-                let tls = self.tls.connect(&self.host, MaybeTls::Plain(tcp), crate::tls::Alpn::Http1).await?;
+                let tls = crate::tls::connect(&self.tls, &self.host, MaybeTls::Plain(tcp), crate::tls::Alpn::Http1).await?;
                 self.http_connect(tls, host, port).await
             }
             ProxyKind::Socks5 => {

@@ -34,7 +34,7 @@ use crate::config::Config;
 use crate::error::{Error, TimeoutKind};
 use crate::handshake::{IncomingRequest, Origin};
 use crate::http2::{Http2Settings, serve_connection};
-use crate::policy::HandshakePolicy;
+use wsx_proto::handshake::HandshakePolicy;
 use crate::tls::{ALPN_H2, TlsAcceptor};
 use crate::transport::{MaybeTls, Transport};
 
@@ -524,7 +524,7 @@ async fn classify<F>(tcp: TcpStream, tls: Option<TlsAcceptor>, shared: Arc<Share
     let origin = Origin { peer: tcp.peer_addr().ok(), local: tcp.local_addr().ok(), tls: tls.is_some() };
     let (io, http2) = match tls {
         Some(tls) => {
-            let stream = tokio::time::timeout_at(deadline, tls.accept(tcp)).await.map_err(expired)??;
+            let stream = tokio::time::timeout_at(deadline, crate::tls::accept(&tls, tcp)).await.map_err(expired)??;
             let http2 = stream.get_ref().1.alpn_protocol() == Some(ALPN_H2);
             (MaybeTls::ServerTls(Box::new(stream)), http2)
         }
