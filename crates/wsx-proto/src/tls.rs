@@ -86,6 +86,14 @@ pub enum TlsError {
 }
 
 impl TlsError {
+    /// The TLS failure behind an I/O error out of a TLS handshake (rustls
+    /// reports them as I/O errors carrying its own), if rustls is behind
+    /// it; `host` is the name the certificate was verified against.
+    pub fn from_io(error: &io::Error, host: &str) -> Option<Self> {
+        let rustls_error = error.get_ref()?.downcast_ref::<rustls::Error>()?;
+        Some(Self::from_rustls(rustls_error.clone(), host))
+    }
+
     /// Maps a rustls error to the cause it names; `host` is the name the
     /// certificate was verified against.
     pub fn from_rustls(error: rustls::Error, host: &str) -> Self {

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use bytes::BytesMut;
-use http::{HeaderName, HeaderValue, Response};
+use http::Response;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use wsx_proto::handshake::{ClientRequest, HandshakeError, parse_response};
@@ -117,12 +117,7 @@ impl ClientBuilder {
     /// Adds a request header. Names and values are checked; CR, LF and NUL
     /// are refused, as are the headers the handshake itself sets.
     pub fn header(mut self, name: &str, value: &str) -> Self {
-        self.request = self.request.and_then(|request| {
-            let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| HandshakeError::InvalidHeaderName)?;
-            let value =
-                HeaderValue::from_str(value).map_err(|_| HandshakeError::InvalidHeaderValue { name: name.clone() })?;
-            Ok(request.header(name, value))
-        });
+        self.request = self.request.and_then(|request| Ok(request.header_str(name, value)?));
         self
     }
 
@@ -310,7 +305,11 @@ impl Options {
             let io = open_transport(&uri, self.proxy.as_ref(), self.connect_timeout).await?;
             let deadline = config.handshake_timeout;
             let attempt = tokio::time::timeout(deadline, async {
-                let io = if uri.is_secure() { crate::tls::connect(&self.tls, uri.host(), io, Alpn::Http1).await? } else { io };
+                let io = if uri.is_secure() {
+                    crate::tls::connect(&self.tls, uri.host(), io, Alpn::Http1).await?
+                } else {
+                    io
+                };
                 handshake_inner(Transport::Http1(io), request.clone(), config.clone()).await
             })
             .await

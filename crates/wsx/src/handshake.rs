@@ -15,8 +15,8 @@ use bytes::{Bytes, BytesMut};
 use http::{HeaderValue, Request, Response, StatusCode, Version};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use wsx_proto::handshake::{
-    Accept, ClientOffer, HandshakePolicy, HandshakeError, encode_response, error_response, parse_request, validate_extended_connect,
-    validate_request,
+    Accept, ClientOffer, HandshakeError, HandshakePolicy, encode_response, error_response, parse_request,
+    validate_extended_connect, validate_request,
 };
 
 use crate::config::Config;

@@ -21,9 +21,9 @@ use wsx_proto::handshake::{ClientOffer, error_response, validate_extended_connec
 
 use crate::config::Config;
 use crate::error::Error;
+use crate::websocket::WebSocket;
 use wsx_proto::handshake::Accept;
 use wsx_proto::handshake::HandshakePolicy;
-use crate::websocket::WebSocket;
 
 /// The connection hyper hands over after the 101.
 pub type UpgradedIo = TokioIo<::hyper::upgrade::Upgraded>;

@@ -34,9 +34,9 @@ use crate::config::Config;
 use crate::error::{Error, TimeoutKind};
 use crate::handshake::{IncomingRequest, Origin};
 use crate::http2::{Http2Settings, serve_connection};
-use wsx_proto::handshake::HandshakePolicy;
 use crate::tls::{ALPN_H2, TlsAcceptor};
 use crate::transport::{MaybeTls, Transport};
+use wsx_proto::handshake::HandshakePolicy;
 
 /// RFC 9113 §3.4: "the client connection preface starts with a sequence of
 /// 24 octets".

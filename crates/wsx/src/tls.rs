@@ -20,8 +20,8 @@ use crate::transport::MaybeTls;
 /// Turns an I/O error out of a TLS handshake into [`Error::Tls`] when rustls
 /// is behind it, and into [`Error::Io`] otherwise.
 pub(crate) fn handshake_error(error: io::Error, host: &str, context: &'static str) -> Error {
-    match error.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()) {
-        Some(rustls_error) => Error::Tls(TlsError::from_rustls(rustls_error.clone(), host)),
+    match TlsError::from_io(&error, host) {
+        Some(tls) => Error::Tls(tls),
         None => Error::Io { context, source: error },
     }
 }

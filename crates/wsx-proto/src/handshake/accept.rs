@@ -11,9 +11,9 @@
 use http::{HeaderMap, HeaderName, HeaderValue, Response};
 
 use super::{ClientAccepted, ClientOffer, ClientRequest, HandshakeError, accept_response_with_extensions};
+use crate::Role;
 use crate::connection::Negotiated;
 use crate::extension::{DeflateConfig, DeflateParams, negotiate_client, negotiate_server};
-use crate::Role;
 
 /// The `Server` header of a server's answers.
 pub const SERVER_NAME: &str = concat!("wsx/", env!("CARGO_PKG_VERSION"));

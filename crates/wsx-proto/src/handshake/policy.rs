@@ -9,9 +9,9 @@
 //! [`HandshakePolicy::choose_subprotocol`] when it accepts with the
 //! defaults.
 
+use super::ClientOffer;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Response, StatusCode};
-use super::ClientOffer;
 
 /// What a server decides about every WebSocket handshake before and when
 /// the application accepts it: which origins may connect, which
