@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use wsx_proto::handshake::HandshakeError;
 use wsx_proto::uri::UriError;
-use wsx_proto::{CloseOutcome, ProtocolError, SendError};
+use wsx_proto::{ProtocolError, SendError};
 
 /// Why a deadline fired.
 #[non_exhaustive]
@@ -61,18 +61,12 @@ pub enum Error {
         /// The cap.
         limit: usize,
     },
-    /// The connection is closed; the outcome says how.
-    #[error("connection closed ({code})", code = .0.code())]
-    Closed(Box<CloseOutcome>),
     /// The application refused the handshake with this HTTP status.
     #[error("handshake refused by the application with {status}")]
     Rejected {
         /// The status sent.
         status: http::StatusCode,
     },
-    /// `wss://` was requested but this build has no TLS support.
-    #[error("wss:// needs TLS support, which this build of wsx does not include")]
-    TlsUnsupported,
     /// The TLS handshake failed or TLS could not be set up; the error names
     /// the cause (expired certificate, wrong host name, unknown CA …).
     #[error("TLS: {0}")]

@@ -56,4 +56,6 @@ pub use rustls;
 /// permessage-deflate settings, for [`Config::compression`].
 pub use wsx_proto::extension::DeflateConfig;
 pub use wsx_proto::handshake::{Accept, AllowedOrigins, HandshakePolicy, cookie, select_subprotocol};
-pub use wsx_proto::{self as proto, CloseCode, CloseFrame, CloseOutcome, Message, PreparedMessage, Utf8Bytes};
+pub use wsx_proto::{
+    self as proto, CloseCode, CloseFrame, CloseOutcome, Message, Negotiated, PreparedMessage, State, Utf8Bytes,
+};

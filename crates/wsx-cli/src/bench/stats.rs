@@ -50,7 +50,6 @@ pub(super) fn error_kind(phase: &str, error: &wsx::Error) -> String {
         wsx::Error::Io { source, .. } => format!("{phase}: {}", io_kind(source)),
         wsx::Error::Timeout { kind, .. } => format!("{phase}: {kind:?} timeout").to_lowercase(),
         wsx::Error::Protocol(error) => format!("protocol error (closed with {})", error.close_code()),
-        wsx::Error::Closed(outcome) => format!("{phase}: connection closed ({})", outcome.code()),
         wsx::Error::Tls(error) => format!("tls: {error}"),
         wsx::Error::WriteBufferFull { .. } => "write buffer full (server not reading)".to_owned(),
         other => format!("{phase}: {other}"),
