@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# End-to-end echo benchmark: wsx against tokio-tungstenite, fastwebsockets,
-# yawc and a raw TCP echo, with the neutral generator in bench/src/bin/loadgen.rs.
+# End-to-end echo benchmark: wsx against Bun (uWebSockets), fastwebsockets,
+# sockudo-ws, yawc, tokio-tungstenite and a raw TCP echo, with the neutral
+# generator in bench/src/bin/loadgen.rs. Bun comes from npm (bench/bun,
+# installed here by `npm ci` when missing).
 #
 #   bash bench/run.sh          # full matrix, 3 rounds (long)
 #   bash bench/run.sh quick    # a few cells, 1 round, short durations (development)
@@ -10,19 +12,23 @@
 # (docs/bench/results.jsonl); quick mode writes to bench/target/quick/. Environment overrides: ROUNDS, DURATION (s),
 # WARMUP (s), SERVERS ("tcp wsx ..."), BATCHED_SERVERS (hand-batched peers
 # for the pipelined cells; "" for none), SERVER_CPU, GEN_CPU, IDLE_CONNS,
-# OUT_DIR, CELLS ("SIZE:CONNS:INFLIGHT:bin|text ...").
+# SERVER_THREADS, OUT_DIR, CELLS ("SIZE:CONNS:INFLIGHT:bin|text ...").
 set -euo pipefail
 
 mode=${1:-full}
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
-servers=(${SERVERS:-tcp wsx fastwebsockets yawc tungstenite})
+servers=(${SERVERS:-tcp wsx bun fastwebsockets sockudo yawc tungstenite})
 # Peers rewritten by hand to flush once per batch of ready replies
 # (NAME_batched runs echo_NAME --batched): they join the pipelined cells
 # (more than one message in flight) only.
 batched=(${BATCHED_SERVERS-yawc_batched tungstenite_batched})
+# Cores (taskset lists: "0" or "0-7") and the servers' runtime threads
+# (1: a current-thread runtime; Bun runs its JavaScript on one thread
+# whatever it is told).
 server_cpu=${SERVER_CPU:-0}
 gen_cpu=${GEN_CPU:-1}
+server_threads=${SERVER_THREADS:-1}
 
 case $mode in
 quick)
@@ -74,6 +80,14 @@ else
     (cd "$here" && cargo build --release --bins)
 fi
 bin=$here/target/release
+bun_version=none
+if [[ " ${servers[*]} " == *" bun "* ]]; then
+    if [ ! -x "$here/bun/node_modules/.bin/bun" ]; then
+        echo "installing Bun (npm ci in bench/bun)..." >&2
+        (cd "$here/bun" && npm ci --no-audit --no-fund --loglevel=error)
+    fi
+    bun_version=$("$here/bun/node_modules/.bin/bun" --version)
+fi
 
 # 10,000 idle connections need as many descriptors on each side.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
@@ -112,12 +126,13 @@ echo "load average at the start: $(cut -d' ' -f1-3 /proc/loadavg) (other load on
 commit=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
 if [ -n "$(git -C "$root" status --porcelain -- crates 2>/dev/null)" ]; then commit+=" (with uncommitted changes in crates/)"; fi
 cpu_model=$(awk -F': ' '/model name/{print $2; exit}' /proc/cpuinfo)
-printf '{"meta":true,"mode":"%s","rounds":"%s","measured seconds per cell":"%s (at least 10 where more than 64 MiB is in flight)","warm-up seconds":"%s (at least 3 there)","cells":"%s","idle connections":"%s","wsx commit":"%s","machine":"%s, %s cores, Linux %s","load average at the start":"%s","date":"%s"}\n' \
-    "$mode" "$rounds" "$duration" "$warmup" "${cells[*]}" "$idle_conns" "$commit" "$cpu_model" "$(nproc)" "$(uname -r)" "$(cut -d' ' -f1-3 /proc/loadavg)" "$(date -u +%FT%TZ)" >>"$jsonl"
+printf '{"meta":true,"mode":"%s","rounds":"%s","measured seconds per cell":"%s (at least 10 where more than 64 MiB is in flight)","warm-up seconds":"%s (at least 3 there)","cells":"%s","idle connections":"%s","wsx commit":"%s","machine":"%s, %s cores, Linux %s","load average at the start":"%s","date":"%s","bun":"%s","server cores":"%s","server threads":"%s","generator cores":"%s"}\n' \
+    "$mode" "$rounds" "$duration" "$warmup" "${cells[*]}" "$idle_conns" "$commit" "$cpu_model" "$(nproc)" "$(uname -r)" "$(cut -d' ' -f1-3 /proc/loadavg)" "$(date -u +%FT%TZ)" "$bun_version" "$server_cpu" "$server_threads" "$gen_cpu" >>"$jsonl"
 
 server_command() { # name -> the server's binary and its flags
     case $1 in
     *_batched) echo "$bin/echo_${1%_batched} --batched" ;;
+    bun) echo "$here/bun/node_modules/.bin/bun $here/bun/echo.js" ;;
     *) echo "$bin/echo_$1" ;;
     esac
 }
@@ -126,7 +141,7 @@ start_server() { # name -> sets server_pid, server_addr
     local name=$1
     : >"$work/server.out"
     # shellcheck disable=SC2046
-    taskset -c "$server_cpu" $(server_command "$name") --threads 1 --listen 127.0.0.1:0 >"$work/server.out" 2>&1 &
+    taskset -c "$server_cpu" $(server_command "$name") --threads "$server_threads" --listen 127.0.0.1:0 >"$work/server.out" 2>&1 &
     server_pid=$!
     for _ in $(seq 100); do
         grep -q '^listening on ' "$work/server.out" && break

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Autobahn TestSuite conformance run with kosoku (DESIGN.md §6).
+# Autobahn TestSuite conformance run with kosoku (docs/design.md §6).
 #
 #   scripts/autobahn.sh server [extra kosoku args...]   # kosoku drives `wsx serve`
 #   scripts/autobahn.sh client [extra kosoku args...]   # the autobahn_client example drives kosoku
@@ -28,7 +28,7 @@
 #                     (crates/wsx/examples/autobahn_bridge.rs) sits between kosoku,
 #                     which speaks HTTP/1.1 only, and wsx, which speaks RFC 8441
 #                     WebSockets over HTTP/2; it copies the WebSocket bytes unchanged
-#                     (DESIGN.md §8). Its log is OUT/bridge.log.
+#                     (docs/design.md §8). Its log is OUT/bridge.log.
 #                       server role: kosoku -> bridge (HTTP/1.1 in) -> `wsx serve` over
 #                         h2c; `wsx serve` must answer HTTP/2 with prior knowledge on
 #                         its normal --listen port (no new flag), with

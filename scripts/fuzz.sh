@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs the cargo-fuzz targets in fuzz/ (every &[u8] entry point of wsx-proto).
+# Runs the cargo-fuzz targets in fuzz/ (every &[u8] entry point of wsx-proto,
+# and h2_server: the server's HTTP/2 path fed client frames).
 #
 #   scripts/fuzz.sh                 every target for 25 s (what CI runs)
 #   scripts/fuzz.sh 3600            every target for an hour
@@ -22,7 +23,7 @@ cd "$root"
 
 seconds="${1:-25}"
 shift || true
-all_targets=(frame_header connection_server connection_client handshake_request handshake_response extension_params inflate utf8 message_round_trip)
+all_targets=(frame_header connection_server connection_client handshake_request handshake_response extension_params inflate utf8 message_round_trip h2_server)
 if (($#)); then targets=("$@"); else targets=("${all_targets[@]}"); fi
 rss_limit="${FUZZ_RSS_LIMIT_MB:-512}"
 cargo_fuzz_version=0.13.2

@@ -71,7 +71,7 @@ stage_limit() {
         clippy | doc | bench) echo 1200 ;;
         test) echo 1800 ;;
         autobahn-*) echo 1800 ;;
-        fuzz) echo 600 ;;
+        fuzz) echo 900 ;;
     esac
 }
 needs_venv() { [[ "$1" == readme || "$1" == peers* || "$1" == autobahn-* ]]; }

@@ -4,6 +4,8 @@
 //! break — no panic, only the documented close codes, every message within
 //! the limits, a connection that always ends `Closed`.
 
+pub mod h2;
+
 use bytes::Bytes;
 use wsx_proto::{CloseCode, CloseOutcome, Config, Connection, Event, Message, Negotiated, Role, State, Transmit};
 

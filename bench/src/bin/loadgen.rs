@@ -16,7 +16,8 @@
 //! Idle mode (`--idle`): opens C connections, completes the handshakes and
 //! reports the server's RSS growth per connection. With `--idle-echo`, each
 //! connection then sends one S-byte message and reads its echo, and the RSS
-//! growth is reported again. With `--deflate` the handshakes offer
+//! growth is reported again, `--settle` seconds (default 2) after the echoes.
+//! With `--deflate` the handshakes offer
 //! permessage-deflate (RFC 7692; refused by a server that declines it) and
 //! the message is compressed: a deflate library builds and checks these few
 //! messages, outside any timed path.
@@ -52,6 +53,8 @@ struct Args {
     server_pid: Option<u32>,
     idle: bool,
     idle_echo: bool,
+    /// Seconds between the echoes and the RSS reading (`--settle`).
+    settle: f64,
     deflate: bool,
     sources: u8,
     tags: Vec<(String, String)>,
@@ -61,7 +64,7 @@ fn usage(msg: &str) -> ! {
     eprintln!(
         "{msg}\nusage: loadgen --url ws://HOST:PORT/PATH | --raw HOST:PORT\n  \
          [--connections C] [--size S] [--text] [--inflight K] [--duration D] [--warmup W]\n  \
-         [--verify-every N] [--server-pid PID] [--idle [--idle-echo] [--deflate]] [--sources N]\n  \
+         [--verify-every N] [--server-pid PID] [--idle [--idle-echo [--settle SECS]] [--deflate]] [--sources N]\n  \
          [--tag KEY=VALUE]..."
     );
     std::process::exit(2)
@@ -82,6 +85,7 @@ fn parse_args() -> Args {
         server_pid: None,
         idle: false,
         idle_echo: false,
+        settle: 2.0,
         deflate: false,
         sources: 1,
         tags: Vec::new(),
@@ -117,6 +121,7 @@ fn parse_args() -> Args {
             "--server-pid" => a.server_pid = Some(num(value(), &flag)),
             "--idle" => a.idle = true,
             "--idle-echo" => a.idle_echo = true,
+            "--settle" => a.settle = num(value(), &flag),
             "--deflate" => a.deflate = true,
             "--sources" => a.sources = num(value(), &flag),
             "--tag" => {
@@ -649,11 +654,14 @@ async fn idle(args: Args) -> String {
                 Err(e) => shared.error(format!("echo: {e}")),
             }
         }
-        tokio::time::sleep(Duration::from_secs(2)).await;
+        // A server may release per-connection state once it is quiet
+        // (wsx: `Config::compression_release`): `--settle` waits for it.
+        tokio::time::sleep(Duration::from_secs_f64(args.settle)).await;
         let after_echo = rss(args.server_pid);
         out.insert("size".into(), json!(args.size));
         out.insert("text".into(), json!(args.text));
         out.insert("compressed_echoes".into(), json!(compressed_echoes));
+        out.insert("settle_s".into(), json!(args.settle));
         out.insert("server_rss_after_echo_kib".into(), json!(after_echo));
         if let (Some(b), Some(a), false) = (before, after_echo, conns.is_empty()) {
             out.insert("rss_per_conn_after_echo_kib".into(), json!((a as f64 - b as f64) / conns.len() as f64));

@@ -13,8 +13,8 @@ use plotters::prelude::*;
 use serde_json::Value;
 
 /// Servers in the order they are shown; the first is the ceiling.
-const SERVERS: [&str; 5] = ["tcp", "wsx", "fastwebsockets", "yawc", "tungstenite"];
-const PEERS: [&str; 3] = ["fastwebsockets", "yawc", "tungstenite"];
+const SERVERS: [&str; 7] = ["tcp", "wsx", "bun", "fastwebsockets", "sockudo", "yawc", "tungstenite"];
+const PEERS: [&str; 5] = ["bun", "fastwebsockets", "sockudo", "yawc", "tungstenite"];
 /// Peers rewritten by hand to queue every ready reply and flush once; run
 /// in the pipelined cells only.
 const BATCHED: [&str; 2] = ["yawc_batched", "tungstenite_batched"];
@@ -23,6 +23,8 @@ fn display(server: &str) -> &str {
     match server {
         "tcp" => "raw TCP echo",
         "tungstenite" => "tokio-tungstenite",
+        "bun" => "Bun (uWebSockets; a JavaScript runtime)",
+        "sockudo" => "sockudo-ws",
         "yawc_batched" => "yawc, hand-batched",
         "tungstenite_batched" => "tokio-tungstenite, hand-batched",
         other => other,
@@ -487,7 +489,7 @@ fn main() {
         let _ = writeln!(md, "{}\n", args.title);
     }
     md.push_str("![server CPU per message relative to a raw TCP echo](chart.svg)\n\n");
-    md.push_str("Each server is an echo server on one core (`taskset -c 0`, `--threads 1`: a current-thread tokio runtime); the neutral generator `bench/src/bin/loadgen.rs` runs on the other core (`taskset -c 1`) with pre-built masked frames and its own frame parser. Servers run one after the other within each cell, in an order rotated every round (A/B interleaved), each in a fresh process. `cell` is message size × connections.\n\n");
+    md.push_str("Each server is an echo server pinned to the server cores with the runtime threads given under \"This run\" (one thread: a current-thread tokio runtime); the neutral generator `bench/src/bin/loadgen.rs` runs on the generator cores with pre-built masked frames and its own frame parser. Servers run one after the other within each cell, in an order rotated every round (A/B interleaved), each in a fresh process. `cell` is message size × connections.\n\n");
     if let Some(m) = &meta {
         md.push_str("### This run\n\n");
         if let Some(obj) = m.as_object() {
@@ -503,12 +505,18 @@ fn main() {
         ("tokio-tungstenite", "tokio-tungstenite"),
         ("tungstenite", "tungstenite"),
         ("fastwebsockets", "fastwebsockets (features `upgrade`, `simd`; FragmentCollector)"),
+        ("sockudo-ws", "sockudo-ws (features `simd`, `tokio-runtime`; default Config)"),
         ("yawc", "yawc (default features off: no TLS; `with_utf8()`)"),
         ("hyper", "hyper (upgrade path of fastwebsockets and yawc)"),
         ("tokio", "tokio"),
     ] {
         let _ = writeln!(md, "- {label}: {}", versions.get(name).map_or("?", String::as_str));
     }
+    let bun = meta.as_ref().and_then(|m| m["bun"].as_str()).unwrap_or("?");
+    let _ = writeln!(
+        md,
+        "- Bun: {bun} (npm `bun`, bench/bun/package-lock.json): its built-in `Bun.serve` WebSocket server, uWebSockets in C++ under a JavaScript runtime whose echo handler is JavaScript (bench/bun/echo.js)"
+    );
     md.push_str("- wsx: this repository (see `wsx commit` above), `wsx::serve` with the settings of `wsx serve` (bench/src/bin/echo_wsx.rs)\n");
 
     cpu_table(&mut md, &table, &present);

@@ -415,7 +415,7 @@ async fn write_pending(stdin: Option<&mut ChildStdin>, pending: Option<&mut Pend
 /// shutdown's 1001): then the line is dropped and `recv` goes on with the
 /// closing handshake.
 async fn send(ws: &mut WebSocket<Transport>, message: Message) -> Result<(), wsx::Error> {
-    if *ws.state() == wsx::proto::State::Open {
+    if ws.is_open() {
         ws.send(message).await?;
     }
     Ok(())
@@ -442,7 +442,7 @@ async fn drain(
 /// Closes with `code` and `reason`, or, when a close has started already,
 /// reads until the peer's Close.
 async fn finish(ws: &mut WebSocket<Transport>, code: CloseCode, reason: &str) -> Result<(), wsx::Error> {
-    if *ws.state() == wsx::proto::State::Open {
+    if ws.is_open() {
         ws.close(code, reason).await?;
     } else {
         while let Some(message) = ws.recv().await {

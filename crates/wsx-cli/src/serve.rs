@@ -350,7 +350,7 @@ async fn echo(incoming: IncomingRequest<Transport>) -> Result<(), wsx::Error> {
         };
         // Once a close has started (a shutdown's 1001, say) keep reading
         // until the peer's Close instead of failing on the send.
-        if (message.is_text() || message.is_binary()) && *ws.state() == wsx::proto::State::Open {
+        if (message.is_text() || message.is_binary()) && ws.is_open() {
             ws.send(message).await?;
         }
     }
@@ -436,7 +436,7 @@ async fn relay_broadcast(
                 None => return Ok(()),
             },
             outgoing = outbox.recv() => match outgoing {
-                Some(message) if *ws.state() == wsx::proto::State::Open => ws.send(message).await?,
+                Some(message) if ws.is_open() => ws.send(message).await?,
                 // Closing already (a shutdown's 1001): the Close exchange goes on in `recv`.
                 Some(_) => {}
                 None => {

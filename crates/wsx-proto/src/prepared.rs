@@ -214,6 +214,24 @@ mod tests {
     }
 
     #[test]
+    fn a_client_prepared_message_reaches_a_server_intact_at_every_length_encoding() {
+        // Up to 125 bytes the client builds the frame on the stack; from 126
+        // on (16-bit length) it stages the header and masks the copy.
+        let mut client = connection(Role::Client, Config::default());
+        let mut server = connection(Role::Server, Config::default());
+        for len in [0, 1, 7, 8, 9, 15, 16, 17, 124, 125, 126, 127, 300, 65_536] {
+            let data: Vec<u8> = (0..len).map(|i| (i * 7 + 3) as u8).collect();
+            let text: String = (0..len).map(|i| char::from(b'a' + (i % 26) as u8)).collect();
+            client.send_prepared(&PreparedMessage::binary(data.clone())).unwrap();
+            client.send_prepared(&PreparedMessage::text(text.as_str())).unwrap();
+            server.receive(&drain(&mut client));
+            assert_eq!(server.poll_event(), Some(Event::Message(Message::binary(data))), "{len} bytes");
+            assert_eq!(server.poll_event(), Some(Event::Message(Message::text(text))), "{len} bytes");
+            assert_eq!(server.poll_event(), None);
+        }
+    }
+
+    #[test]
     fn a_client_draws_a_fresh_key_for_every_copy() {
         // RFC 6455 §5.3: "a new masking key" for every frame, prepared or not.
         let prepared = PreparedMessage::binary(vec![0xA5u8; 37]);

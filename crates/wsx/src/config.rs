@@ -1,5 +1,5 @@
 //! Driver settings: protocol limits plus the deadlines and buffers that only
-//! a driver with a clock and a socket can enforce (DESIGN §5).
+//! a driver with a clock and a socket can enforce (docs/design.md §5).
 
 use std::time::Duration;
 
@@ -38,6 +38,14 @@ pub struct Config {
     /// Close with 1001 after this long without any frame from the peer.
     /// Default none.
     pub idle_timeout: Option<Duration>,
+    /// With permessage-deflate, free zlib's state (≈ 180 KiB per
+    /// connection) once no compressed message has passed either way for
+    /// between one and two of these periods; only the last window of each
+    /// direction stays (at most `2^window_bits` bytes each), and the next
+    /// compressed message rebuilds the state from it. Default 10 s; `None`
+    /// keeps the state for the connection's life (no rebuild, most memory).
+    /// Like keepalive, it runs while the connection is being read.
+    pub compression_release: Option<Duration>,
     /// `send` waits while more than this many bytes are queued. Default 64 KiB.
     pub write_buffer_high_water: usize,
     /// Hard cap on queued bytes; past it the connection fails with 1008.
@@ -58,6 +66,7 @@ impl Default for Config {
             close_timeout: Duration::from_secs(10),
             keepalive: Some(Keepalive::default()),
             idle_timeout: None,
+            compression_release: Some(Duration::from_secs(10)),
             write_buffer_high_water: 64 * 1024,
             write_buffer_max: None,
             handshake_limits: HandshakeLimits::default(),
@@ -119,6 +128,13 @@ impl Config {
     /// Sets (or turns off) the idle timeout.
     pub fn idle_timeout(mut self, timeout: Option<Duration>) -> Self {
         self.idle_timeout = timeout;
+        self
+    }
+
+    /// Sets (or turns off) the release of permessage-deflate's state on a
+    /// quiet connection.
+    pub fn compression_release(mut self, after: Option<Duration>) -> Self {
+        self.compression_release = after;
         self
     }
 

@@ -45,8 +45,11 @@ pub use error::{Error, TimeoutKind};
 pub use handshake::{IncomingRequest, accept, accept_with};
 pub use http2::{Http2Connection, Http2Settings, Http2Stream};
 pub use proxy::{Proxy, ProxyError, ProxyKind};
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub use server::__fuzz_serve_http2;
 pub use server::{Server, ServerOptions, ServerStats, ShutdownSignal, serve, serve_tls};
-pub use split::{ReadHalf, WriteHalf};
+pub use split::{ReadHalf, ReuniteError, WriteHalf};
 pub use tls::{TlsAcceptor, TlsConnector, TlsError};
 pub use transport::{MaybeTls, Transport};
 pub use websocket::WebSocket;

@@ -577,9 +577,20 @@ where
     F: Fn(IncomingRequest<Transport>) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    let Some(settings) = &shared.http2 else { return };
     let origin = Origin { peer: Some(peer), local: io.tcp().local_addr().ok(), tls: io.is_tls() };
     tracing::debug!(%peer, tls = origin.tls, "HTTP/2 connection");
+    serve_http2_streams(io, peer, origin, shared).await;
+}
+
+/// [`serve_http2`] once the connection's origin is known, over any byte
+/// stream (the fuzz targets feed it from memory).
+async fn serve_http2_streams<T, F, Fut>(io: T, peer: SocketAddr, origin: Origin, shared: &Arc<Shared<F>>)
+where
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    F: Fn(IncomingRequest<Transport>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let Some(settings) = &shared.http2 else { return };
     serve_connection(io, settings, shared.shutdown.clone(), |stream| {
         let live = shared.tracker.enter();
         let mut respond = stream.respond;
@@ -601,6 +612,32 @@ where
         });
     })
     .await;
+}
+
+/// The HTTP/2 path of [`Server`] over any byte stream, with the default
+/// settings, policy and [`Http2Settings`]: what a cleartext connection that
+/// sent the preface gets, from its first frame to every stream's handler.
+/// For the fuzz targets only (feature `fuzzing`); not part of the API.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub async fn __fuzz_serve_http2<T, F, Fut>(io: T, config: Config, handler: F)
+where
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    F: Fn(IncomingRequest<Transport>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let shared = Arc::new(Shared {
+        handler,
+        config,
+        policy: Arc::new(HandshakePolicy::default()),
+        http2: Some(Http2Settings::default()),
+        tracker: Arc::new(Tracker::default()),
+        shutdown: ShutdownSignal::new(),
+        max_connections: ServerOptions::default().max_connections,
+        counters: Arc::new(Counters::default()),
+    });
+    let peer = SocketAddr::from(([127, 0, 0, 1], 0));
+    serve_http2_streams(io, peer, Origin { peer: Some(peer), local: None, tls: false }, &shared).await;
 }
 
 /// Accepts connections with the default [`ServerOptions`] and

@@ -1,6 +1,11 @@
 //! Reading and writing halves of one connection, for two tasks. They share
 //! the protocol core under a mutex that is never held across an `.await`:
-//! each poll locks, makes progress, unlocks.
+//! each poll locks, makes progress, unlocks. The writing half sends as
+//! `WebSocket` does (`send`, `send_uncompressed`, `feed`, `flush`,
+//! `send_prepared`, `feed_prepared`, `close`), except that it writes at
+//! once: the reading half runs apart from it, so there is no next receive
+//! to write coalesced replies. `ReadHalf::reunite` puts the halves back
+//! together.
 
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -9,7 +14,7 @@ use std::task::{Context, Poll, Wake, Waker};
 use futures_core::Stream;
 use futures_sink::Sink;
 use tokio::io::{AsyncRead, AsyncWrite};
-use wsx_proto::{CloseCode, CloseFrame, Message, State};
+use wsx_proto::{CloseCode, CloseFrame, Message, PreparedMessage, State};
 
 use crate::error::Error;
 use crate::websocket::WebSocket;
@@ -127,7 +132,56 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ReadHalf<S> {
         let (mut ws, waker) = self.shared.enter(READER, cx);
         ws.poll_recv(&mut Context::from_waker(&waker))
     }
+
+    /// Puts the two halves of one [`WebSocket`] back together; halves of
+    /// different connections are handed back in the error.
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), wsx::Error> {
+    /// let (ws, _) = wsx::connect("ws://127.0.0.1:9001/echo").await?;
+    /// let (reader, writer) = ws.split();
+    /// let ws = reader.reunite(writer).expect("halves of one connection");
+    /// # drop(ws); Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`ReuniteError`] when `writer` was split from another connection.
+    pub fn reunite(self, writer: WriteHalf<S>) -> Result<WebSocket<S>, ReuniteError<S>> {
+        if !Arc::ptr_eq(&self.shared, &writer.shared) {
+            return Err(ReuniteError { reader: self, writer });
+        }
+        drop(writer);
+        match Arc::try_unwrap(self.shared) {
+            Ok(shared) => Ok(shared.ws.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner())),
+            // The two halves were the only owners; kept for completeness.
+            Err(shared) => {
+                Err(ReuniteError { reader: ReadHalf { shared: shared.clone() }, writer: WriteHalf { shared } })
+            }
+        }
+    }
 }
+
+/// Two halves that were not split from the same [`WebSocket`], handed back.
+pub struct ReuniteError<S> {
+    /// The reading half given.
+    pub reader: ReadHalf<S>,
+    /// The writing half given.
+    pub writer: WriteHalf<S>,
+}
+
+impl<S> std::fmt::Debug for ReuniteError<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ReuniteError")
+    }
+}
+
+impl<S> std::fmt::Display for ReuniteError<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the halves were split from different WebSockets")
+    }
+}
+
+impl<S> std::error::Error for ReuniteError<S> {}
 
 impl<S: AsyncRead + AsyncWrite + Unpin> WriteHalf<S> {
     /// Sends a message and flushes it; see [`WebSocket::send`].
@@ -136,6 +190,37 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WriteHalf<S> {
         std::future::poll_fn(|cx| self.with(cx, |ws, cx| ws.poll_send_ready(cx))).await?;
         self.may_close(|ws| ws.start_send_message(message))?;
         self.flush().await
+    }
+
+    /// Sends a text or binary message uncompressed even when
+    /// permessage-deflate is in use, and flushes it; see
+    /// [`WebSocket::send_uncompressed`].
+    pub async fn send_uncompressed(&mut self, message: impl Into<Message>) -> Result<(), Error> {
+        let message = message.into();
+        std::future::poll_fn(|cx| self.with(cx, |ws, cx| ws.poll_send_ready(cx))).await?;
+        self.may_close(|ws| ws.start_send(message, false))?;
+        self.flush().await
+    }
+
+    /// Queues a message without flushing, for sending several in one write;
+    /// see [`WebSocket::feed`].
+    pub async fn feed(&mut self, message: impl Into<Message>) -> Result<(), Error> {
+        let message = message.into();
+        std::future::poll_fn(|cx| self.with(cx, |ws, cx| ws.poll_send_ready(cx))).await?;
+        self.may_close(|ws| ws.start_send_message(message))
+    }
+
+    /// Sends a message encoded once for many connections, and flushes it;
+    /// see [`WebSocket::send_prepared`].
+    pub async fn send_prepared(&mut self, message: &PreparedMessage) -> Result<(), Error> {
+        self.feed_prepared(message).await?;
+        self.flush().await
+    }
+
+    /// Queues a prepared message without flushing, like [`feed`](Self::feed).
+    pub async fn feed_prepared(&mut self, message: &PreparedMessage) -> Result<(), Error> {
+        std::future::poll_fn(|cx| self.with(cx, |ws, cx| ws.poll_send_ready(cx))).await?;
+        self.may_close(|ws| ws.start_send_prepared(message))
     }
 
     /// Writes everything queued.

@@ -91,6 +91,9 @@ pub struct WebSocket<S> {
     close_timer: Option<Pin<Box<Sleep>>>,
     keepalive: Option<KeepaliveState>,
     idle_timer: Option<Pin<Box<Sleep>>>,
+    /// The release of permessage-deflate's state on a quiet connection
+    /// (`Config::compression_release`), when compression was agreed.
+    compression_release: Option<CompressionRelease>,
     /// When the last message arrived, while an idle timeout is set: the
     /// idle timer is moved to its real deadline only when it fires, not
     /// at every message.
@@ -170,6 +173,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         });
         let idle_timer = config.idle_timeout.map(|d| Box::pin(tokio::time::sleep_until(now + d)));
         let going_away = config.shutdown.as_ref().map(|signal| Box::pin(signal.owned_future()));
+        let compression_release =
+            config.compression_release.filter(|_| conn.negotiated().deflate.is_some()).map(|period| {
+                CompressionRelease {
+                    period,
+                    timer: Box::pin(tokio::time::sleep_until(now + period)),
+                    armed: false,
+                    seen: 0,
+                }
+            });
         Ok(Self {
             io,
             conn,
@@ -182,6 +194,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
             close_timer: None,
             keepalive,
             idle_timer,
+            compression_release,
             last_activity: now,
             timers_waker: None,
             going_away,
@@ -319,6 +332,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         self.conn.state()
     }
 
+    /// Whether messages can still be sent: no Close was sent or received
+    /// yet (`State::Open`).
+    pub fn is_open(&self) -> bool {
+        self.conn.is_open()
+    }
+
     /// The transport.
     pub fn get_ref(&self) -> &S {
         &self.io
@@ -341,7 +360,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     }
 
     /// Queues a message; `compress: false` opts it out of permessage-deflate.
-    fn start_send(&mut self, message: Message, compress: bool) -> Result<(), Error> {
+    pub(crate) fn start_send(&mut self, message: Message, compress: bool) -> Result<(), Error> {
         if self.phase != Phase::Active {
             return Err(Error::Send(wsx_proto::SendError::Closed));
         }
@@ -746,6 +765,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
                 break;
             }
         }
+        self.poll_compression_release(cx);
         if let Some(signal) = self.going_away.as_mut()
             && signal.as_mut().poll(cx).is_ready()
         {
@@ -777,6 +797,33 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         Ok(())
     }
 
+    /// Frees permessage-deflate's state after a whole period without a
+    /// compressed message; arms the period at the first one after that.
+    fn poll_compression_release(&mut self, cx: &mut Context<'_>) {
+        let Some(release) = self.compression_release.as_mut() else { return };
+        let compressed = self.conn.compressed_messages();
+        if !release.armed {
+            if compressed == release.seen {
+                return;
+            }
+            release.armed = true;
+            release.seen = compressed;
+            release.timer.as_mut().reset(Instant::now() + release.period);
+        }
+        while release.timer.as_mut().poll(cx).is_ready() {
+            let compressed = self.conn.compressed_messages();
+            if compressed == release.seen {
+                if self.conn.release_compression() {
+                    tracing::trace!("quiet connection: compression state released");
+                }
+                release.armed = false;
+                return;
+            }
+            release.seen = compressed;
+            release.timer.as_mut().reset(Instant::now() + release.period);
+        }
+    }
+
     /// Whether polling the timers would change nothing: they were all
     /// polled with this waker, none was armed or moved since, none fired,
     /// the shutdown signal has not come, and a close under way has its
@@ -789,8 +836,29 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
                     && keepalive.awaiting.as_ref().is_none_or(|(_, deadline)| !deadline.is_elapsed())
             })
             && self.idle_timer.as_ref().is_none_or(|timer| !timer.is_elapsed())
+            && self.compression_release.as_ref().is_none_or(|release| release.quiet(self.conn.compressed_messages()))
             && (self.going_away.is_none() || self.config.shutdown.as_ref().is_none_or(|signal| !signal.is_triggered()))
             && (!self.conn.close_expected() || self.close_timer.as_ref().is_some_and(|timer| !timer.is_elapsed()))
+    }
+}
+
+/// The timer that frees permessage-deflate's state once no compressed
+/// message has passed for a whole period. Armed by the first compressed
+/// message after a release (or after the connection opens), so a quiet
+/// connection holds no running timer.
+struct CompressionRelease {
+    period: std::time::Duration,
+    timer: Pin<Box<Sleep>>,
+    armed: bool,
+    /// `Connection::compressed_messages` when the period began.
+    seen: u64,
+}
+
+impl CompressionRelease {
+    /// Whether polling would change nothing: the timer has not fired, or it
+    /// is disarmed and no compressed message has passed since.
+    fn quiet(&self, compressed: u64) -> bool {
+        if self.armed { !self.timer.is_elapsed() } else { compressed == self.seen }
     }
 }
 

@@ -445,6 +445,50 @@ async fn split_halves_echo_1000_messages_in_order_then_close() {
     echo_task.await.unwrap();
 }
 
+#[tokio::test]
+async fn the_write_half_sends_as_the_socket_does_and_the_halves_reunite() {
+    let (client, server) = pair().await;
+    let echo_task = tokio::spawn(echo(server));
+    let (mut reader, mut writer) = client.split();
+    // feed queues without writing; flush writes both at once.
+    writer.feed("one").await.unwrap();
+    writer.feed(Message::binary(vec![2u8; 3])).await.unwrap();
+    writer.flush().await.unwrap();
+    let prepared = wsx::PreparedMessage::text("to everyone");
+    writer.send_prepared(&prepared).await.unwrap();
+    writer.feed_prepared(&prepared).await.unwrap();
+    writer.flush().await.unwrap();
+    writer.send_uncompressed("plain").await.unwrap();
+    let mut got = Vec::new();
+    for _ in 0..5 {
+        got.push(reader.recv().await.unwrap().unwrap());
+    }
+    assert_eq!(
+        got,
+        [
+            Message::text("one"),
+            Message::binary(vec![2u8; 3]),
+            Message::text("to everyone"),
+            Message::text("to everyone"),
+            Message::text("plain")
+        ]
+    );
+    // Halves of another connection are handed back; its own halves reunite
+    // into a socket that carries on.
+    let (other_client, other_server) = pair().await;
+    let (other_reader, other_writer) = other_client.split();
+    let mismatch = reader.reunite(other_writer).unwrap_err();
+    let (reader, other_writer) = (mismatch.reader, mismatch.writer);
+    let mut ws = reader.reunite(writer).unwrap();
+    assert!(ws.is_open());
+    ws.send("again").await.unwrap();
+    assert_eq!(ws.recv().await.unwrap().unwrap(), Message::text("again"));
+    ws.close(CloseCode::NORMAL, "").await.unwrap();
+    assert!(!ws.is_open());
+    drop((other_reader, other_writer, other_server));
+    echo_task.await.unwrap();
+}
+
 // ----- Stream and Sink ---------------------------------------------------------------
 
 #[tokio::test]

@@ -7,6 +7,7 @@
 #![allow(clippy::unwrap_used, reason = "tests: a failure should panic")]
 
 mod pki;
+mod raw;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -339,13 +340,6 @@ async fn a_server_without_extended_connect_is_refused_clearly() {
     assert!(matches!(error, Err(wsx::Error::Http2Unavailable { .. })), "{error:?}");
 }
 
-/// A client-masked frame (mask key zero: the payload goes as is).
-fn masked_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
-    let mut frame = vec![0x80 | opcode, 0x80 | payload.len() as u8, 0, 0, 0, 0];
-    frame.extend_from_slice(payload);
-    frame
-}
-
 #[tokio::test]
 async fn a_violation_is_answered_in_full_before_the_application_sees_it() {
     // RFC 6455 §7.1.7: the connection is failed with a Close carrying the
@@ -371,7 +365,7 @@ async fn a_violation_is_answered_in_full_before_the_application_sees_it() {
     let response = tokio::time::timeout(WAIT, response).await.unwrap().unwrap();
     assert_eq!(response.status(), 200);
     // A Ping, then a frame with the reserved opcode 0x3, in one DATA frame.
-    let frames = [masked_frame(0x9, b"p"), masked_frame(0x3, b"")].concat();
+    let frames = [raw::client_frame(0x89, b"p"), raw::client_frame(0x83, b"")].concat();
     stream.send_data(Bytes::from(frames), false).unwrap();
     let mut body = response.into_body();
     let mut received = Vec::new();

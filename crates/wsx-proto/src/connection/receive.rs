@@ -122,6 +122,67 @@ impl Receiver {
 }
 
 impl Connection {
+    /// The common case, parsed without the general path's bookkeeping: a
+    /// whole text or binary frame with FIN set and no RSV bit, its length
+    /// in the header's 7- or 16-bit field, at the front of the buffer
+    /// between messages. `None` for anything else (a control frame, a
+    /// fragment, a frame not complete yet, any header the general path
+    /// would refuse), which `process_input` then handles, errors included;
+    /// for a frame taken here the checks and the result are the same.
+    #[inline]
+    pub(super) fn whole_data_frame(&mut self) -> Option<Result<Message, ProtocolError>> {
+        if self.rx.frame.is_some() || self.rx.assembly.is_some() {
+            return None;
+        }
+        let buf = &self.rx.buf[..];
+        let [b0, b1, ..] = *buf else { return None };
+        let text = match b0 {
+            0x81 => true,
+            0x82 => false,
+            _ => return None,
+        };
+        // RFC 6455 §5.1: client frames are masked, server frames are not.
+        let masked = b1 & 0x80 != 0;
+        if masked != (self.negotiated.role == Role::Server) {
+            return None;
+        }
+        let (len, mut header_len) = match b1 & 0x7F {
+            127 => return None,
+            126 => match buf.get(2..4) {
+                Some(&[high, low]) => (usize::from(u16::from_be_bytes([high, low])), 4),
+                _ => return None,
+            },
+            short => (usize::from(short), 2),
+        };
+        let key = if masked {
+            let key = <[u8; 4]>::try_from(buf.get(header_len..header_len + 4)?).ok()?;
+            header_len += 4;
+            Some(key)
+        } else {
+            None
+        };
+        // Over a limit: the general path fails the connection.
+        if len > self.config.max_frame_size || len > self.config.max_message_size {
+            return None;
+        }
+        let total = header_len + len;
+        if buf.len() < total {
+            return None;
+        }
+        self.rx.last_data_frame = total;
+        let payload = &mut self.rx.buf[header_len..total];
+        if let Some(key) = key {
+            apply_mask(payload, key, 0);
+        }
+        // RFC 6455 §8.1, as in `process_input`; the whole message is here.
+        if text && simdutf8::basic::from_utf8(payload).is_err() {
+            return Some(Err(ProtocolError::InvalidUtf8));
+        }
+        let mut payload = self.rx.buf.split_to(total).freeze();
+        payload.advance(header_len);
+        Some(Ok(if text { Message::Text(Utf8Bytes::from_validated(payload)) } else { Message::Binary(payload) }))
+    }
+
     /// Parses input until one event is ready (`Ok(Some)`) or more bytes are
     /// needed (`Ok(None)`).
     pub(super) fn process_input(&mut self) -> Result<Option<Event>, ProtocolError> {

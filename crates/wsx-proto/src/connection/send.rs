@@ -17,7 +17,7 @@ use crate::Role;
 use crate::close::{CloseCode, CloseFrame};
 use crate::error::SendError;
 use crate::extension::codec::Compressor;
-use crate::frame::mask::apply_mask;
+use crate::frame::mask::{apply_mask, mask_into};
 use crate::frame::{FrameHeader, OpCode};
 use crate::message::Message;
 use crate::utf8::{Utf8Bytes, Utf8Validator};
@@ -31,6 +31,10 @@ const INLINE_PAYLOAD: usize = 4 * 1024;
 /// allocators' per-thread caches (glibc's tcache serves up to 1,032 bytes):
 /// a lone reply allocates once per flush.
 const STAGING_ROOM: usize = 1024;
+
+/// Client payloads up to this size (the most a header's 7-bit length
+/// field holds) are masked into a frame built on the stack.
+const SMALL_MASKED: usize = 125;
 
 /// The kind of a data message, for [`Connection::send_fragment`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,12 +97,20 @@ impl Sender {
     }
 
     /// Makes room for `needed` more bytes in `staging`.
+    #[inline]
     fn reserve_staging(&mut self, needed: usize) {
+        if self.staging.capacity() - self.staging.len() < needed {
+            self.grow_staging(needed);
+        }
+    }
+
+    #[inline(never)]
+    fn grow_staging(&mut self, needed: usize) {
         if self.staging.capacity() == 0 {
             // Released while idle: a fresh allocation, without `reserve`'s
             // search for room to reclaim.
             self.staging = BytesMut::with_capacity(needed.max(STAGING_ROOM));
-        } else if self.staging.capacity() - self.staging.len() < needed {
+        } else {
             self.staging.reserve(needed.max(STAGING_ROOM));
         }
     }
@@ -458,6 +470,19 @@ impl Connection {
     /// taken or dropped per message.
     fn send_masked(&mut self, opcode: OpCode, payload: &[u8]) {
         let key = self.rng.next_u32().to_ne_bytes();
+        if payload.len() <= SMALL_MASKED {
+            // The whole frame built on the stack (FIN, no RSV bit, the
+            // 7-bit length, MASK and the key, §5.2) and staged with one copy.
+            let mut frame = [0u8; 6 + SMALL_MASKED];
+            frame[0] = 0x80 | opcode.as_u8();
+            frame[1] = 0x80 | payload.len() as u8;
+            frame[2..6].copy_from_slice(&key);
+            let end = 6 + payload.len();
+            mask_into(&mut frame[6..end], payload, key);
+            self.tx.reserve_staging(end);
+            self.tx.staging.extend_from_slice(&frame[..end]);
+            return;
+        }
         let header = FrameHeader {
             fin: true,
             rsv1: false,

@@ -28,14 +28,22 @@ pub const TAIL: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
 /// zlib's state (≈ 160 KiB with zlib-rs, whose hash table is 128 KiB
 /// whatever the memLevel) is allocated at the first message compressed, not
 /// when the connection opens: a connection that stays idle, or sends only
-/// messages under the threshold, does not pay for it. Once allocated it
+/// messages under the threshold, does not pay for it. While messages flow it
 /// stays (without context takeover it is reset after each message: freeing
 /// and allocating it again measured 26 % slower per message, `cargo bench -p
-/// wsx-proto --bench deflate -- "per line"`).
+/// wsx-proto --bench deflate -- "per line"`). [`release`](Self::release)
+/// frees it when the connection goes quiet, keeping only the last window of
+/// what was sent, from which the next message's
+/// compressor is primed as a preset dictionary: the peer's decompressor
+/// holds the same bytes in its window, so context takeover continues.
 pub struct Compressor {
     deflate: Option<Deflate>,
     config: zlib_rs::DeflateConfig,
     no_context_takeover: bool,
+    /// The sent stream's last window, with context takeover.
+    history: History,
+    /// Messages compressed.
+    uses: u64,
 }
 
 impl std::fmt::Debug for Compressor {
@@ -60,12 +68,31 @@ impl Compressor {
             mem_level: i32::from(mem_level.clamp(1, 9)),
             ..zlib_rs::DeflateConfig::default()
         };
-        Self { deflate: None, config, no_context_takeover }
+        let window = 1 << window_bits.clamp(9, 15);
+        Self { deflate: None, config, no_context_takeover, history: History::new(window), uses: 0 }
     }
 
-    /// Whether zlib's state is allocated (after the first message compressed).
+    /// Whether zlib's state is allocated (from the first message compressed
+    /// until [`release`](Self::release)).
     pub fn is_allocated(&self) -> bool {
         self.deflate.is_some()
+    }
+
+    /// Frees zlib's state; the next message allocates it again, primed with
+    /// the window of what was sent before (context takeover is unaffected).
+    /// Returns whether there was anything to free.
+    pub fn release(&mut self) -> bool {
+        self.deflate.take().is_some()
+    }
+
+    /// Bytes held while released: the sent stream's last window.
+    pub fn retained(&self) -> usize {
+        self.history.bytes.capacity()
+    }
+
+    /// Messages compressed so far.
+    pub fn uses(&self) -> u64 {
+        self.uses
     }
 
     /// Compresses one whole message (RFC 7692 §7.2.1): deflate, flush with
@@ -74,8 +101,18 @@ impl Compressor {
     /// # Errors
     /// [`CompressError`] if zlib fails (an internal error, never the input's fault).
     pub fn compress(&mut self, input: &[u8]) -> Result<Vec<u8>, CompressError> {
-        let config = self.config;
-        let deflate = self.deflate.get_or_insert_with(|| Deflate::new_with_config(config));
+        let deflate = match &mut self.deflate {
+            Some(deflate) => deflate,
+            empty => {
+                let mut fresh = Deflate::new_with_config(self.config);
+                if !self.history.is_empty() {
+                    // The peer's window holds these bytes: matches against
+                    // them are what context takeover allows (RFC 7692 §7.2.1).
+                    fresh.set_dictionary(self.history.contiguous()).map_err(|_| CompressError)?;
+                }
+                empty.insert(fresh)
+            }
+        };
         let mut out: Vec<u8> = Vec::with_capacity(input.len() / 2 + 64);
         let mut consumed = 0;
         loop {
@@ -109,14 +146,29 @@ impl Compressor {
         }
         if self.no_context_takeover {
             deflate.reset();
+        } else {
+            self.history.record(input);
         }
+        self.uses += 1;
         Ok(out)
     }
 }
 
 /// Our decompressor: one per connection, for any window the peer uses.
+///
+/// zlib's state (≈ 19 KiB, and the window, up to 32 KiB) is allocated at
+/// the first compressed message, and [`release`](Self::release) frees it
+/// when the connection goes quiet, keeping the received stream's last
+/// window to prime the next message's decompressor.
 pub struct Decompressor {
-    inflate: Inflate,
+    inflate: Option<Inflate>,
+    window_bits: u8,
+    /// The received stream's last window, with context takeover.
+    history: History,
+    /// Messages inflated.
+    uses: u64,
+    /// A message is being inflated (its state cannot be released).
+    in_message: bool,
     no_context_takeover: bool,
     /// The stream of this message ended with a BFINAL block.
     ended: bool,
@@ -136,7 +188,55 @@ impl Decompressor {
     /// `peer_window_bits` (8–15). A window of 8 is inflated with 9: zlib
     /// compressors silently turn 8 into 9, and a larger window always works.
     pub fn new(peer_window_bits: u8, no_context_takeover: bool) -> Self {
-        Self { inflate: Inflate::new(false, peer_window_bits.clamp(9, 15)), no_context_takeover, ended: false }
+        let window_bits = peer_window_bits.clamp(9, 15);
+        Self {
+            inflate: None,
+            window_bits,
+            history: History::new(1 << window_bits),
+            uses: 0,
+            in_message: false,
+            no_context_takeover,
+            ended: false,
+        }
+    }
+
+    /// Whether zlib's state is allocated (from the first compressed message
+    /// until [`release`](Self::release)).
+    pub fn is_allocated(&self) -> bool {
+        self.inflate.is_some()
+    }
+
+    /// Frees zlib's state between messages (not inside one: then it keeps
+    /// it and returns `false`); the next message allocates it again, primed
+    /// with the window of what was received.
+    pub fn release(&mut self) -> bool {
+        !self.in_message && self.inflate.take().is_some()
+    }
+
+    /// Messages inflated so far.
+    pub fn uses(&self) -> u64 {
+        self.uses
+    }
+
+    /// Bytes held while released: the received stream's last window.
+    pub fn retained(&self) -> usize {
+        self.history.bytes.capacity()
+    }
+
+    /// zlib's state, allocated (and primed with the history) if released.
+    fn state(&mut self) -> Result<&mut Inflate, ProtocolError> {
+        match &mut self.inflate {
+            Some(inflate) => Ok(inflate),
+            empty => {
+                let mut fresh = Inflate::new(false, self.window_bits);
+                if !self.history.is_empty() {
+                    fresh
+                        .set_dictionary(self.history.contiguous())
+                        .map_err(|_| ProtocolError::InvalidCompressedData)?;
+                }
+                Ok(empty.insert(fresh))
+            }
+        }
     }
 
     /// Inflates the payload of one frame of a compressed message, appending
@@ -155,6 +255,7 @@ impl Decompressor {
         limit: usize,
         mut utf8: Option<&mut Utf8Validator>,
     ) -> Result<(), ProtocolError> {
+        self.in_message = true;
         loop {
             if self.ended {
                 // A block with BFINAL ended the stream (RFC 7692 §7.2.3.4):
@@ -174,10 +275,11 @@ impl Decompressor {
             // more): zeroing a whole step for each small frame is costly.
             let space = (chunk.capacity() - start).min(hint);
             chunk.resize(start + space, 0);
-            let (in_before, out_before) = (self.inflate.total_in(), self.inflate.total_out());
-            let result = self.inflate.decompress(input, &mut chunk[start..], InflateFlush::SyncFlush);
-            let used = (self.inflate.total_in() - in_before) as usize;
-            let produced = (self.inflate.total_out() - out_before) as usize;
+            let inflate = self.state()?;
+            let (in_before, out_before) = (inflate.total_in(), inflate.total_out());
+            let result = inflate.decompress(input, &mut chunk[start..], InflateFlush::SyncFlush);
+            let used = (inflate.total_in() - in_before) as usize;
+            let produced = (inflate.total_out() - out_before) as usize;
             chunk.truncate(start + produced);
             input = &input[used..];
             let status = result.map_err(|_| ProtocolError::InvalidCompressedData)?;
@@ -220,14 +322,92 @@ impl Decompressor {
         }
         if self.ended || self.no_context_takeover {
             self.reset();
+        } else {
+            self.history.record_chunks(&out.chunks, out.len);
         }
+        self.in_message = false;
+        self.uses += 1;
         Ok(())
     }
 
     /// Drops the window and any partial message (after an error, or per message).
     pub fn reset(&mut self) {
-        self.inflate.reset(false);
+        if let Some(inflate) = self.inflate.as_mut() {
+            inflate.reset(false);
+        }
+        self.history.clear();
+        self.in_message = false;
         self.ended = false;
+    }
+}
+
+/// The last `window` bytes of a compressed stream's uncompressed data:
+/// what a compressor or decompressor released between messages needs to
+/// resume with context takeover (RFC 7692 §7.2.1: "the LZ77 sliding window
+/// ... used to compress the last message") — the window, not zlib's
+/// hash tables.
+#[derive(Debug)]
+struct History {
+    /// Up to `window` bytes; once full, a ring whose oldest byte is at
+    /// `oldest` (so recording a message copies only the message).
+    bytes: Vec<u8>,
+    oldest: usize,
+    window: usize,
+}
+
+impl History {
+    fn new(window: usize) -> Self {
+        Self { bytes: Vec::new(), oldest: 0, window }
+    }
+
+    /// Appends `data`, keeping the last `window` bytes.
+    fn record(&mut self, data: &[u8]) {
+        let data = &data[data.len().saturating_sub(self.window)..];
+        let room = self.window - self.bytes.len();
+        let (fill, mut rest) = data.split_at(data.len().min(room));
+        if !fill.is_empty() {
+            if self.bytes.len() + fill.len() > self.bytes.capacity() {
+                // Grows as a Vec does, but never past the window.
+                let target = (self.bytes.len() + fill.len()).max(self.bytes.capacity() * 2).min(self.window);
+                self.bytes.reserve_exact(target - self.bytes.len());
+            }
+            self.bytes.extend_from_slice(fill);
+        }
+        while !rest.is_empty() {
+            let n = rest.len().min(self.window - self.oldest);
+            self.bytes[self.oldest..self.oldest + n].copy_from_slice(&rest[..n]);
+            self.oldest = (self.oldest + n) % self.window;
+            rest = &rest[n..];
+        }
+    }
+
+    /// [`record`](Self::record) for a message held in chunks, `len` in all.
+    fn record_chunks(&mut self, chunks: &[Vec<u8>], len: usize) {
+        let mut skip = len.saturating_sub(self.window);
+        for chunk in chunks {
+            if skip >= chunk.len() {
+                skip -= chunk.len();
+                continue;
+            }
+            self.record(&chunk[skip..]);
+            skip = 0;
+        }
+    }
+
+    /// The bytes, oldest first (a preset dictionary).
+    fn contiguous(&mut self) -> &[u8] {
+        self.bytes.rotate_left(self.oldest);
+        self.oldest = 0;
+        &self.bytes
+    }
+
+    fn clear(&mut self) {
+        self.bytes.clear();
+        self.oldest = 0;
+    }
+
+    fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
     }
 }
 
@@ -418,6 +598,116 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// JSON-like lines, each unlike the one before but sharing most words.
+    fn lines(count: u32) -> Vec<Vec<u8>> {
+        (0..count)
+            .map(|i| {
+                format!("{{\"user\":\"u{}\",\"room\":\"lobby\",\"text\":\"message {i} of the day\"}}", i % 7)
+                    .into_bytes()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn rfc_7692_sharing_the_window_across_a_release() {
+        // The RFC's second "Hello", compressed after the state was freed:
+        // the same bytes, so the history primes the window exactly.
+        let mut c = Compressor::new(15, 8, 6, false);
+        c.compress(b"Hello").unwrap();
+        assert!(c.release());
+        assert!(!c.is_allocated());
+        assert_eq!(c.compress(b"Hello").unwrap(), [0xf2, 0x00, 0x11, 0x00, 0x00]);
+        let mut d = Decompressor::new(15, false);
+        assert_eq!(inflate_all(&mut d, &[&[0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00]]).unwrap(), b"Hello");
+        assert!(d.release());
+        assert_eq!(inflate_all(&mut d, &[&[0xf2, 0x00, 0x11, 0x00, 0x00]]).unwrap(), b"Hello");
+    }
+
+    #[test]
+    fn a_released_compressor_matches_one_that_never_was() {
+        // Context takeover across releases: a peer's decompressor that was
+        // never released inflates every message, and the released
+        // compressor compresses as well as one that kept its state (its
+        // hash chains differ, so its matches may too).
+        for bits in [9, 12, 15] {
+            let (mut kept, mut released) = (Compressor::new(bits, 5, 6, false), Compressor::new(bits, 5, 6, false));
+            let mut peer = Decompressor::new(bits, false);
+            let (mut kept_size, mut released_size) = (0, 0);
+            for (i, line) in lines(300).iter().enumerate() {
+                if i % 3 == 0 {
+                    released.release();
+                }
+                let packed = released.compress(line).unwrap();
+                released_size += packed.len();
+                kept_size += kept.compress(line).unwrap().len();
+                assert_eq!(inflate_all(&mut peer, &[&packed]).unwrap(), *line, "window {bits}, message {i}");
+            }
+            assert!(released_size * 100 <= kept_size * 105, "window {bits}: {released_size} against {kept_size}");
+            assert!(released.retained() <= 1 << bits);
+        }
+    }
+
+    #[test]
+    fn a_released_decompressor_inflates_what_refers_to_the_last_window() {
+        let messages = lines(300);
+        let mut c = Compressor::new(15, 8, 6, false);
+        let mut d = Decompressor::new(15, false);
+        for (i, line) in messages.iter().enumerate() {
+            let packed = c.compress(line).unwrap();
+            if i % 2 == 0 {
+                assert_eq!(d.release(), i > 0, "allocated from the first message on");
+            }
+            assert_eq!(inflate_all(&mut d, &[&packed]).unwrap(), *line, "message {i}");
+        }
+        // A large message, then one that repeats its end: the history holds
+        // the last window whole, across chunks.
+        let big: Vec<u8> = messages.iter().cycle().take(2000).flatten().copied().collect();
+        let packed = c.compress(&big).unwrap();
+        let mut out = Inflated::default();
+        for frame in packed.chunks(1000) {
+            d.inflate(frame, &mut out, 1 << 24, None).unwrap();
+            assert!(!d.release(), "never inside a message");
+        }
+        d.finish(&mut out, 1 << 24, None).unwrap();
+        assert_eq!(out.into_bytes(), big);
+        assert!(d.release());
+        assert_eq!(d.retained(), 1 << 15);
+        let tail = &big[big.len() - 20_000..];
+        assert_eq!(inflate_all(&mut d, &[&c.compress(tail).unwrap()]).unwrap(), tail);
+    }
+
+    #[test]
+    fn without_context_takeover_nothing_is_retained() {
+        let mut c = Compressor::new(12, 5, 6, true);
+        let mut d = Decompressor::new(12, true);
+        for line in lines(5) {
+            let packed = c.compress(&line).unwrap();
+            assert_eq!(inflate_all(&mut d, &[&packed]).unwrap(), line);
+        }
+        assert!(c.release() && d.release());
+        assert_eq!((c.uses(), d.uses()), (5, 5));
+        assert_eq!((c.retained(), d.retained()), (0, 0));
+    }
+
+    #[test]
+    fn the_history_keeps_the_last_window() {
+        let mut h = History::new(8);
+        h.record(b"abc");
+        h.record(b"defgh");
+        assert_eq!(h.contiguous(), b"abcdefgh");
+        h.record(b"ij");
+        assert_eq!(h.contiguous(), b"cdefghij");
+        h.record(b"0123456789");
+        assert_eq!(h.contiguous(), b"23456789");
+        h.record(b"x");
+        h.record(b"yz");
+        h.record_chunks(&[b"ab".to_vec(), b"c".to_vec()], 3);
+        assert_eq!(h.contiguous(), b"89xyzabc");
+        h.record_chunks(&[b"abcd".to_vec(), b"efghijk".to_vec()], 11);
+        assert_eq!(h.contiguous(), b"defghijk");
+        assert_eq!(h.bytes.capacity(), 8);
     }
 
     #[test]

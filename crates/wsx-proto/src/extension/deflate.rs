@@ -21,7 +21,7 @@ const SERVER_MAX_WINDOW_BITS: &str = "server_max_window_bits";
 const CLIENT_MAX_WINDOW_BITS: &str = "client_max_window_bits";
 
 /// permessage-deflate settings of one endpoint, for both roles. Defaults
-/// (DESIGN §5): our window 12 bits, memLevel 5, level 6, messages under 64
+/// (docs/design.md §5): our window 12 bits, memLevel 5, level 6, messages under 64
 /// bytes sent uncompressed, context takeover both ways, no limit asked of
 /// the peer.
 ///

@@ -24,7 +24,7 @@
 pub fn apply_mask(buf: &mut [u8], key: [u8; 4], offset: usize) {
     let key = rotate(key, offset);
     let mut chunks = buf.chunks_exact_mut(8);
-    let word = u64::from_ne_bytes([key[0], key[1], key[2], key[3], key[0], key[1], key[2], key[3]]);
+    let word = key_word(key);
     for chunk in &mut chunks {
         let mut bytes = [0u8; 8];
         bytes.copy_from_slice(chunk);
@@ -35,11 +35,48 @@ pub fn apply_mask(buf: &mut [u8], key: [u8; 4], offset: usize) {
     }
 }
 
+/// Copies `src` into `dst` (of the same length) masked with `key` from the
+/// payload's first byte: the copy and the mask in one pass, for a sender
+/// that must copy the payload anyway.
+///
+/// ```
+/// use wsx_proto::frame::mask::mask_into;
+/// let mut out = [0u8; 5];
+/// mask_into(&mut out, b"Hello", [0x37, 0xfa, 0x21, 0x3d]);
+/// assert_eq!(out, [0x7f, 0x9f, 0x4d, 0x51, 0x58]);
+/// ```
+///
+/// # Panics
+///
+/// If the lengths differ.
+#[inline]
+pub fn mask_into(dst: &mut [u8], src: &[u8], key: [u8; 4]) {
+    assert_eq!(dst.len(), src.len(), "mask_into: lengths differ");
+    let word = key_word(key);
+    let mut out = dst.chunks_exact_mut(8);
+    let mut input = src.chunks_exact(8);
+    for (to, from) in (&mut out).zip(&mut input) {
+        let mut bytes = [0u8; 8];
+        bytes.copy_from_slice(from);
+        to.copy_from_slice(&(u64::from_ne_bytes(bytes) ^ word).to_ne_bytes());
+    }
+    for (i, (to, from)) in out.into_remainder().iter_mut().zip(input.remainder()).enumerate() {
+        *to = from ^ key[i & 3];
+    }
+}
+
 /// The reference byte-at-a-time version, for tests and benchmarks.
 pub fn apply_mask_bytewise(buf: &mut [u8], key: [u8; 4], offset: usize) {
     for (i, byte) in buf.iter_mut().enumerate() {
         *byte ^= key[(i + offset) & 3];
     }
+}
+
+/// The key twice over, as the native-endian word that masks 8 bytes.
+#[inline]
+fn key_word(key: [u8; 4]) -> u64 {
+    let key = u64::from(u32::from_ne_bytes(key));
+    key | key << 32
 }
 
 /// The key as seen from byte `offset`: rotated left by `offset mod 4` bytes
@@ -63,6 +100,15 @@ mod tests {
             apply_mask(&mut fast, key, offset);
             apply_mask_bytewise(&mut slow, key, offset);
             prop_assert_eq!(&fast, &slow);
+        }
+
+        #[test]
+        fn mask_into_matches_a_copy_masked_in_place(data in proptest::collection::vec(any::<u8>(), 0..200), key: [u8; 4]) {
+            let mut copied = vec![0u8; data.len()];
+            mask_into(&mut copied, &data, key);
+            let mut in_place = data.clone();
+            apply_mask_bytewise(&mut in_place, key, 0);
+            prop_assert_eq!(copied, in_place);
         }
 
         #[test]

@@ -11,10 +11,10 @@
 //! SETTINGS or PINGs end in GOAWAY within the limits of [`Http2Settings`].
 
 use bytes::Bytes;
+use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::Http2Settings;
 use crate::server::ShutdownSignal;
-use crate::transport::MaybeTls;
 
 /// A request stream, before it becomes an [`IncomingRequest`](crate::IncomingRequest).
 pub(crate) struct StreamRequest {
@@ -26,8 +26,8 @@ pub(crate) struct StreamRequest {
 /// Serves one HTTP/2 connection: `on_stream` gets each request stream (and
 /// must not block: it spawns). On `shutdown` the connection sends GOAWAY
 /// and ends once its streams have (their WebSockets close with 1001).
-pub(crate) async fn serve_connection(
-    io: MaybeTls,
+pub(crate) async fn serve_connection<T: AsyncRead + AsyncWrite + Unpin>(
+    io: T,
     settings: &Http2Settings,
     shutdown: ShutdownSignal,
     mut on_stream: impl FnMut(StreamRequest),
