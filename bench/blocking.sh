@@ -85,5 +85,6 @@ for cell in "${cells[@]}"; do
     IFS=: read -r size conns <<<"$cell"
     wsx=$(awk -v s="$size" -v c="$conns" '$1 == s && $2 == c && $3 == "blocking_wsx" { print $4 }' "$work/results" | median)
     tung=$(awk -v s="$size" -v c="$conns" '$1 == s && $2 == c && $3 == "blocking_tungstenite" { print $4 }' "$work/results" | median)
-    printf '| %s B × %s | %s | %s | %s |\n' "$size" "$conns" "$wsx" "$tung" "$(awk -v a="$wsx" -v b="$tung" 'BEGIN { printf "%.2f", a / b }')"
+    awk -v s="$size" -v c="$conns" -v a="$wsx" -v b="$tung" \
+        'BEGIN { printf "| %s B × %s | %.1f | %.1f | %.2f |\n", s, c, a, b, a / b }'
 done
