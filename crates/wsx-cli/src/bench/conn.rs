@@ -15,8 +15,8 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures_util::stream::Stream as _;
 use futures_util::Sink as _;
+use futures_util::stream::Stream as _;
 use tokio::sync::oneshot;
 use tokio::time::{Instant, Sleep, sleep_until};
 use wsx::{CloseCode, Message, PreparedMessage};
