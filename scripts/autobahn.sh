@@ -20,6 +20,10 @@
 #   WSX_SERVE_ARGS    extra arguments for `wsx serve` (server role; default
 #                     '--compress-threshold 0')
 #   WSX_VENV          the venv holding kosoku (default .venv; made by setup-venv.sh)
+#   AUTOBAHN_DRIVER  tokio (default: `wsx serve` and the wsx autobahn_client) or
+#                     blocking: the wsx-blocking crate's thread-per-connection
+#                     blocking_echo_server example (server role) and its
+#                     blocking_autobahn_client example (client role); HTTP/1.1 only
 #   AUTOBAHN_TRANSPORT  http1 (default) or h2: with h2 the autobahn_bridge example
 #                     (crates/wsx/examples/autobahn_bridge.rs) sits between kosoku,
 #                     which speaks HTTP/1.1 only, and wsx, which speaks RFC 8441
@@ -50,10 +54,13 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 venv="${WSX_VENV:-$root/.venv}"
 target_dir="${CARGO_TARGET_DIR:-$root/target}"
-out="${AUTOBAHN_OUT:-$target_dir/autobahn/$role}"
+out="${AUTOBAHN_OUT:-$target_dir/autobahn/$role${AUTOBAHN_DRIVER:+-$AUTOBAHN_DRIVER}}"
 run_timeout="${AUTOBAHN_TIMEOUT:-1200}"
 parallelism="${AUTOBAHN_PARALLELISM:-1}"
 transport="${AUTOBAHN_TRANSPORT:-http1}"
+driver="${AUTOBAHN_DRIVER:-tokio}"
+[[ "$driver" == tokio || "$driver" == blocking ]] || { echo "AUTOBAHN_DRIVER: tokio or blocking, not '$driver'" >&2; exit 2; }
+[[ "$driver" == blocking && "$transport" != http1 ]] && { echo "AUTOBAHN_DRIVER=blocking runs over HTTP/1.1 only" >&2; exit 2; }
 [[ "$transport" == http1 || "$transport" == h2 || "$transport" == h3 ]] || { echo "AUTOBAHN_TRANSPORT: http1, h2 or h3, not '$transport'" >&2; exit 2; }
 [[ "$transport" == h3 && "$role" == client ]] && { echo "AUTOBAHN_TRANSPORT=h3: the server role only" >&2; exit 2; }
 exclude_list="${AUTOBAHN_EXCLUDE-}"
@@ -64,6 +71,7 @@ read -r -a serve_args <<<"${WSX_SERVE_ARGS:---compress-threshold 0}"
 
 label="$role"
 [[ "$transport" != http1 ]] && label="$role/$transport"
+[[ "$driver" == blocking ]] && label="$role/blocking"
 log() { echo "autobahn[$label]: $*"; }
 
 # --- background processes: every one we start is killed on exit -------------
@@ -125,13 +133,19 @@ kosoku="$venv/bin/kosoku"
 if [[ "${AUTOBAHN_SKIP_BUILD:-0}" != 1 ]]; then
     log "building release binaries"
     # `--bin wsx` is needed: with `--example` alone cargo builds no binary.
-    examples=(--example autobahn_client)
-    [[ "$transport" == h2 ]] && examples+=(--example autobahn_bridge)
-    [[ "$transport" == h3 ]] && examples+=(--example autobahn_bridge_h3)
-    run_waited timeout 1800 cargo build --release -p wsx-cli --bin wsx -p wsx "${examples[@]}"
+    if [[ "$driver" == blocking ]]; then
+        run_waited timeout 1800 cargo build --release -p wsx-blocking --example blocking_autobahn_client \
+            --example blocking_echo_server
+    else
+        examples=(--example autobahn_client)
+        [[ "$transport" == h2 ]] && examples+=(--example autobahn_bridge)
+        [[ "$transport" == h3 ]] && examples+=(--example autobahn_bridge_h3)
+        run_waited timeout 1800 cargo build --release -p wsx-cli --bin wsx -p wsx "${examples[@]}"
+    fi
 fi
 wsx_bin="$target_dir/release/wsx"
 client_bin="$target_dir/release/examples/autobahn_client"
+[[ "$driver" == blocking ]] && client_bin="$target_dir/release/examples/blocking_autobahn_client"
 bridge_bin="$target_dir/release/examples/autobahn_bridge"
 bridge_h3_bin="$target_dir/release/examples/autobahn_bridge_h3"
 
@@ -190,16 +204,23 @@ start_bridge_h3() {
 
 # --- server role: kosoku drives `wsx serve` -----------------------------------
 run_server_role() {
-    [[ -x "$wsx_bin" ]] || { log "missing $wsx_bin"; return 1; }
-    local h3_args=()
-    if [[ "$transport" == h3 ]]; then
-        openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 -subj /CN=localhost \
-            -addext "subjectAltName=DNS:localhost" -addext "basicConstraints=critical,CA:FALSE" \
-            -keyout "$out/key.pem" -out "$out/cert.pem" 2>/dev/null || { log "openssl failed"; return 1; }
-        h3_args=(--tls-cert "$out/cert.pem" --tls-key "$out/key.pem" --http3)
+    if [[ "$driver" == blocking ]]; then
+        local echo_bin="$target_dir/release/examples/blocking_echo_server"
+        [[ -x "$echo_bin" ]] || { log "missing $echo_bin"; return 1; }
+        # --compress-threshold 0: every echo is compressed, as for wsx serve.
+        "$echo_bin" "127.0.0.1:$port" --compress-threshold 0 </dev/null >"$out/wsx-serve.log" 2>&1 &
+    else
+        [[ -x "$wsx_bin" ]] || { log "missing $wsx_bin"; return 1; }
+        local h3_args=()
+        if [[ "$transport" == h3 ]]; then
+            openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 -subj /CN=localhost \
+                -addext "subjectAltName=DNS:localhost" -addext "basicConstraints=critical,CA:FALSE" \
+                -keyout "$out/key.pem" -out "$out/cert.pem" 2>/dev/null || { log "openssl failed"; return 1; }
+            h3_args=(--tls-cert "$out/cert.pem" --tls-key "$out/key.pem" --http3)
+        fi
+        "$wsx_bin" serve --listen "127.0.0.1:$port" "${serve_args[@]}" "${h3_args[@]}" \
+            </dev/null >"$out/wsx-serve.log" 2>&1 &
     fi
-    "$wsx_bin" serve --listen "127.0.0.1:$port" "${serve_args[@]}" "${h3_args[@]}" \
-        </dev/null >"$out/wsx-serve.log" 2>&1 &
     local server=$!
     pids+=("$server")
     if ! wait_port "$port" "$server" 30; then

@@ -4,8 +4,9 @@
 #   scripts/test.sh              all stages
 #   scripts/test.sh fmt clippy   only these stages (names below)
 #
-# Stages: setup readme fmt clippy bench test doc miri asan peers peers-h2 autobahn-server
-# autobahn-client autobahn-server-h2 autobahn-client-h2 fuzz.
+# Stages: setup readme fmt clippy no-tokio bench test doc miri asan peers peers-h2
+# autobahn-server autobahn-client autobahn-server-h2 autobahn-client-h2
+# autobahn-server-blocking autobahn-client-blocking fuzz.
 # Every stage runs even when an earlier one failed (a clippy lint must not hide
 # an Autobahn regression); the exit status is non-zero if any failed. The last
 # line is "N passed, N failed", counting stages.
@@ -18,7 +19,7 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
-all_stages=(setup readme fmt clippy bench test doc miri asan peers peers-h2 autobahn-server autobahn-client autobahn-server-h2 autobahn-client-h2 fuzz)
+all_stages=(setup readme fmt clippy no-tokio bench test doc miri asan peers peers-h2 autobahn-server autobahn-client autobahn-server-h2 autobahn-client-h2 autobahn-server-blocking autobahn-client-blocking fuzz)
 if (($#)); then stages=("$@"); else stages=("${all_stages[@]}"); fi
 for stage in "${stages[@]}"; do
     [[ " ${all_stages[*]} " == *" $stage "* ]] || { echo "unknown stage '$stage'; stages: ${all_stages[*]}" >&2; exit 2; }
@@ -37,6 +38,8 @@ stage_command() {
         readme) echo "bash scripts/readme.sh" ;;
         fmt) echo "cargo fmt --all -- --check" ;;
         clippy) echo "cargo clippy --workspace --all-targets --all-features -- -D warnings" ;;
+        # The blocking driver's dependency tree holds no async runtime.
+        no-tokio) echo "bash scripts/no-tokio.sh" ;;
         # bench/ is a workspace of its own (the peers' crates stay out of
         # ours): it must keep compiling, lint-clean, with every change.
         bench) echo "cargo clippy --manifest-path bench/Cargo.toml --all-targets -- -D warnings" ;;
@@ -52,13 +55,17 @@ stage_command() {
         # bridge (crates/wsx/examples/autobahn_bridge.rs).
         autobahn-server-h2) echo "env AUTOBAHN_TRANSPORT=h2 bash scripts/autobahn.sh server" ;;
         autobahn-client-h2) echo "env AUTOBAHN_TRANSPORT=h2 bash scripts/autobahn.sh client" ;;
+        # The same suites against the blocking driver (crates/wsx-blocking):
+        # its thread-per-connection echo server and its client.
+        autobahn-server-blocking) echo "env AUTOBAHN_DRIVER=blocking bash scripts/autobahn.sh server" ;;
+        autobahn-client-blocking) echo "env AUTOBAHN_DRIVER=blocking bash scripts/autobahn.sh client" ;;
         fuzz) echo "bash scripts/fuzz.sh 25" ;;
     esac
 }
 stage_limit() {
     case "$1" in
         setup) echo 1200 ;;
-        fmt | peers | peers-h2) echo 300 ;;
+        fmt | peers | peers-h2 | no-tokio) echo 300 ;;
         readme) echo 1800 ;;
         miri | asan) echo 900 ;;
         clippy | doc | bench) echo 1200 ;;

@@ -265,7 +265,7 @@ pub(crate) async fn run(args: ServeArgs) -> ExitCode {
 /// The TLS acceptor of --tls-cert/--tls-key, if given.
 fn tls_acceptor(args: &ServeArgs) -> Result<Option<wsx::TlsAcceptor>, wsx::Error> {
     match (&args.tls_cert, &args.tls_key) {
-        (Some(cert), Some(key)) => wsx::TlsAcceptor::from_pem_files(cert, key).map(Some),
+        (Some(cert), Some(key)) => wsx::TlsAcceptor::from_pem_files(cert, key).map(Some).map_err(wsx::Error::from),
         _ => Ok(None),
     }
 }

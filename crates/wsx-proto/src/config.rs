@@ -1,6 +1,25 @@
 //! Limits and behaviour of a connection (RFC 6455 §10.4 "Implementation-Specific Limits").
 
+use std::time::Duration;
+
 use crate::extension::DeflateConfig;
+
+/// Keepalive: a Ping every `interval`; no Pong within `timeout` closes the
+/// connection. Detects half-open peers and keeps idle proxies from dropping
+/// us. The core has no clock: the drivers run these timers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Keepalive {
+    /// Time between pings.
+    pub interval: Duration,
+    /// How long to wait for the matching pong.
+    pub timeout: Duration,
+}
+
+impl Default for Keepalive {
+    fn default() -> Self {
+        Self { interval: Duration::from_secs(20), timeout: Duration::from_secs(20) }
+    }
+}
 
 /// Connection settings. Every default is chosen to bound what a hostile peer
 /// can make us hold in memory; raise them deliberately.

@@ -42,6 +42,9 @@ pub mod frame;
 pub mod handshake;
 pub mod message;
 pub mod prepared;
+pub mod proxy;
+#[cfg(feature = "rustls")]
+pub mod tls;
 pub mod uri;
 pub mod utf8;
 

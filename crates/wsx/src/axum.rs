@@ -31,10 +31,10 @@ use http::request::Parts;
 use wsx_proto::handshake::ClientOffer;
 
 use crate::config::Config;
-use crate::handshake::Accept;
 use crate::hyper::{Rejection, Upgrade, UpgradedIo, head_of, prepare};
-use crate::policy::HandshakePolicy;
 use crate::websocket::WebSocket;
+use wsx_proto::handshake::Accept;
+use wsx_proto::handshake::HandshakePolicy;
 
 /// The extractor: a valid WebSocket handshake request.
 #[derive(Debug)]

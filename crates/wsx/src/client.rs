@@ -6,12 +6,11 @@
 use std::time::Duration;
 
 use bytes::BytesMut;
-use http::{HeaderName, HeaderValue, Response};
+use http::Response;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use wsx_proto::handshake::{ClientRequest, HandshakeError, parse_response};
 use wsx_proto::uri::WsUri;
-use wsx_proto::{Negotiated, Role};
 
 use crate::config::Config;
 use crate::error::{Error, TimeoutKind};
@@ -133,12 +132,7 @@ impl ClientBuilder {
     /// Adds a request header. Names and values are checked; CR, LF and NUL
     /// are refused, as are the headers the handshake itself sets.
     pub fn header(mut self, name: &str, value: &str) -> Self {
-        self.request = self.request.and_then(|request| {
-            let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| HandshakeError::InvalidHeaderName)?;
-            let value =
-                HeaderValue::from_str(value).map_err(|_| HandshakeError::InvalidHeaderValue { name: name.clone() })?;
-            Ok(request.header(name, value))
-        });
+        self.request = self.request.and_then(|request| Ok(request.header_str(name, value)?));
         self
     }
 
@@ -362,7 +356,7 @@ impl Options {
     /// TLS for `uri` over `io`, under the handshake deadline.
     async fn tls_handshake(&self, uri: &WsUri, io: MaybeTls, alpn: Alpn) -> Result<MaybeTls, Error> {
         let deadline = self.config.handshake_timeout;
-        tokio::time::timeout(deadline, self.tls.connect(uri.host(), io, alpn))
+        tokio::time::timeout(deadline, crate::tls::connect(&self.tls, uri.host(), io, alpn))
             .await
             .map_err(|_| Error::Timeout { kind: TimeoutKind::Handshake, after: deadline })?
     }
@@ -377,7 +371,11 @@ impl Options {
             let io = open_transport(&uri, self.proxy.as_ref(), self.connect_timeout).await?;
             let deadline = config.handshake_timeout;
             let attempt = tokio::time::timeout(deadline, async {
-                let io = if uri.is_secure() { self.tls.connect(uri.host(), io, Alpn::Http1).await? } else { io };
+                let io = if uri.is_secure() {
+                    crate::tls::connect(&self.tls, uri.host(), io, Alpn::Http1).await?
+                } else {
+                    io
+                };
                 handshake_inner(Transport::Http1(io), request.clone(), config.clone()).await
             })
             .await
@@ -466,7 +464,7 @@ async fn handshake_inner<S: AsyncRead + AsyncWrite + Unpin>(
 ) -> Result<(WebSocket<S>, Response<()>), Error> {
     let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::try_from_os_rng()
         .map_err(|e| Error::Io { context: "seeding the handshake-key RNG", source: std::io::Error::other(e) })?;
-    let handshake = crate::compression::offer(request, &config).into_handshake(&mut rng)?;
+    let handshake = request.deflate_offers(config.protocol.compression.as_ref()).into_handshake(&mut rng)?;
     let mut out = BytesMut::with_capacity(512);
     handshake.encode(&mut out);
     io.write_all(&out).await.map_err(Error::io("sending the handshake request"))?;
@@ -492,8 +490,7 @@ async fn handshake_inner<S: AsyncRead + AsyncWrite + Unpin>(
     }
     let accepted = handshake.validate_response(&response)?;
     tracing::debug!(subprotocol = ?accepted.subprotocol, "handshake accepted");
-    let deflate = crate::compression::accepted(&config, &accepted)?;
-    let negotiated = Negotiated::new(Role::Client).with_subprotocol(accepted.subprotocol).with_deflate(deflate);
+    let negotiated = accepted.negotiated(config.protocol.compression.as_ref())?;
     let ws = WebSocket::from_upgraded(io, negotiated, config, &buf[consumed..])?;
     Ok((ws, response))
 }

@@ -3,23 +3,8 @@
 
 use std::time::Duration;
 
+pub use wsx_proto::config::Keepalive;
 use wsx_proto::handshake::HandshakeLimits;
-
-/// Keepalive: a Ping every `interval`; no Pong within `timeout` closes the
-/// connection. Detects half-open peers and keeps idle proxies from dropping us.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Keepalive {
-    /// Time between pings.
-    pub interval: Duration,
-    /// How long to wait for the matching pong.
-    pub timeout: Duration,
-}
-
-impl Default for Keepalive {
-    fn default() -> Self {
-        Self { interval: Duration::from_secs(20), timeout: Duration::from_secs(20) }
-    }
-}
 
 /// Settings of one [`WebSocket`](crate::WebSocket) and its handshake: the
 /// protocol limits, deadlines and buffers. What a server decides about

@@ -12,77 +12,18 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
-use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode, Version};
+use http::{HeaderValue, Request, Response, StatusCode, Version};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use wsx_proto::handshake::{
-    ClientOffer, HandshakeError, encode_response, error_response, parse_request, validate_extended_connect,
-    validate_request,
+    Accept, ClientOffer, HandshakeError, HandshakePolicy, encode_response, error_response, parse_request,
+    validate_extended_connect, validate_request,
 };
-use wsx_proto::{Negotiated, Role};
 
 use crate::config::Config;
 use crate::error::{Error, TimeoutKind};
 use crate::http2::Http2Stream;
 use crate::http3::Http3Stream;
-use crate::policy::HandshakePolicy;
 use crate::websocket::WebSocket;
-
-/// The `Server` header of our answers.
-const SERVER_NAME: &str = concat!("wsx/", env!("CARGO_PKG_VERSION"));
-
-/// How to accept a handshake: the subprotocol chosen from the client's list
-/// and extra response headers (`Set-Cookie`, …).
-///
-/// ```
-/// let accept = wsx::Accept::default().subprotocol("chat.v2").header("set-cookie", "id=1");
-/// # let _ = accept;
-/// ```
-#[derive(Debug, Clone, Default)]
-pub struct Accept {
-    subprotocol: Option<String>,
-    headers: HeaderMap,
-    invalid_header: bool,
-}
-
-impl Accept {
-    /// Selects a subprotocol; it must be one the client offered.
-    pub fn subprotocol(mut self, protocol: impl Into<String>) -> Self {
-        self.subprotocol = Some(protocol.into());
-        self
-    }
-
-    /// Adds a response header (an invalid name or value makes `accept` fail).
-    pub fn header(mut self, name: &str, value: &str) -> Self {
-        match (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(value)) {
-            (Ok(name), Ok(value)) => {
-                self.headers.append(name, value);
-            }
-            _ => self.invalid_header = true,
-        }
-        self
-    }
-
-    /// The answer to `offer` (101 for an HTTP/1.1 upgrade, 200 for an
-    /// extended CONNECT) and what it agrees to; shared by every server path
-    /// (ours, hyper, axum). permessage-deflate is accepted when `config`
-    /// turns it on.
-    pub(crate) fn into_response(
-        self,
-        offer: &ClientOffer,
-        config: &Config,
-    ) -> Result<(Response<()>, Negotiated), Error> {
-        if self.invalid_header {
-            return Err(Error::Handshake(HandshakeError::InvalidHeaderName));
-        }
-        let deflate = config.protocol.compression.as_ref();
-        let (mut response, agreed) = crate::compression::accept(offer, self.subprotocol.as_deref(), deflate)?;
-        response.headers_mut().insert(http::header::SERVER, HeaderValue::from_static(SERVER_NAME));
-        for (name, value) in &self.headers {
-            response.headers_mut().append(name, value.clone());
-        }
-        Ok((response, Negotiated::new(Role::Server).with_subprotocol(self.subprotocol).with_deflate(agreed)))
-    }
-}
 
 /// A request read from a client, waiting for the application's decision:
 /// [`accept`](Self::accept), or [`reject`](Self::reject) with any HTTP
@@ -291,7 +232,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> IncomingRequest<S> {
     /// refuses, before the application sees it.
     async fn check_origin(self) -> Result<Self, Error> {
         let refusal = match &self.head.offer {
-            Ok(offer) => self.head.policy.check_origin(offer).err(),
+            Ok(offer) => self.head.policy.check_origin(offer).err().inspect(|_| {
+                tracing::debug!(origin = ?offer.origin, "origin not allowed: 403");
+            }),
             Err(_) => None,
         };
         match refusal {
@@ -326,7 +269,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> IncomingRequest<S> {
 
     /// The value of cookie `name` in the request, if sent (see [`crate::cookie`]).
     pub fn cookie(&self, name: &str) -> Option<&str> {
-        crate::policy::cookie(self.head.request.headers(), name)
+        wsx_proto::handshake::cookie(self.head.request.headers(), name)
     }
 
     /// The HTTP version of the request: `HTTP/1.1` for an upgrade, `HTTP/2`
@@ -401,7 +344,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> IncomingRequest<S> {
                 return Err(Error::Handshake(error));
             }
         };
-        let (mut response, negotiated) = accept.into_response(&offer, &self.head.config)?;
+        let (mut response, negotiated) = accept.respond(&offer, self.head.config.protocol.compression.as_ref())?;
         add_alt_svc(&mut response, self.head.alt_svc);
         let Head { leftover, config, peer, tls, .. } = *self.head;
         match self.reply {

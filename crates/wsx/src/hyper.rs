@@ -21,9 +21,9 @@ use wsx_proto::handshake::{ClientOffer, error_response, validate_extended_connec
 
 use crate::config::Config;
 use crate::error::Error;
-use crate::handshake::Accept;
-use crate::policy::HandshakePolicy;
 use crate::websocket::WebSocket;
+use wsx_proto::handshake::Accept;
+use wsx_proto::handshake::HandshakePolicy;
 
 /// The connection hyper hands over after the 101.
 pub type UpgradedIo = TokioIo<::hyper::upgrade::Upgraded>;
@@ -186,7 +186,7 @@ impl Upgrade {
     /// A 500 [`Rejection`] if `accept` is invalid (a subprotocol the client
     /// did not offer, a bad header).
     pub fn accept(self, accept: Accept) -> Result<(Response<Bytes>, PendingWebSocket), Rejection> {
-        match accept.into_response(&self.offer, &self.config) {
+        match accept.respond(&self.offer, self.config.protocol.compression.as_ref()) {
             Ok((response, negotiated)) => {
                 let pending = PendingWebSocket { on_upgrade: self.on_upgrade, negotiated, config: self.config };
                 Ok((response.map(|()| Bytes::new()), pending))

@@ -24,7 +24,6 @@
 #[cfg(feature = "axum")]
 pub mod axum;
 mod client;
-mod compression;
 mod config;
 mod error;
 mod handshake;
@@ -34,7 +33,6 @@ mod http3;
 pub mod hyper;
 #[cfg(target_os = "linux")]
 mod low_water;
-mod policy;
 mod proxy;
 mod redirect;
 mod server;
@@ -46,13 +44,12 @@ mod websocket;
 pub use client::{ClientBuilder, HttpMode, connect};
 pub use config::{Config, Keepalive};
 pub use error::{Error, TimeoutKind};
-pub use handshake::{Accept, IncomingRequest, accept, accept_with};
+pub use handshake::{IncomingRequest, accept, accept_with};
 pub use http2::{Http2Connection, Http2Settings, Http2Stream};
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub use http3::fuzz_decode as __fuzz_http3_decode;
 pub use http3::{Http3Connection, Http3Settings, Http3Stream};
-pub use policy::{AllowedOrigins, HandshakePolicy, cookie, select_subprotocol};
 pub use proxy::{Proxy, ProxyError, ProxyKind};
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
@@ -67,6 +64,7 @@ pub use websocket::WebSocket;
 pub use rustls;
 /// permessage-deflate settings, for [`Config::compression`].
 pub use wsx_proto::extension::DeflateConfig;
+pub use wsx_proto::handshake::{Accept, AllowedOrigins, HandshakePolicy, cookie, select_subprotocol};
 pub use wsx_proto::{
     self as proto, CloseCode, CloseFrame, CloseOutcome, Message, Negotiated, PreparedMessage, State, Utf8Bytes,
 };

@@ -35,9 +35,9 @@ use crate::error::{Error, TimeoutKind};
 use crate::handshake::{IncomingRequest, Origin};
 use crate::http2::{Http2Settings, serve_connection};
 use crate::http3::{Http3Settings, StreamRequest};
-use crate::policy::HandshakePolicy;
 use crate::tls::{ALPN_H2, TlsAcceptor};
 use crate::transport::{MaybeTls, Transport};
+use wsx_proto::handshake::HandshakePolicy;
 
 /// RFC 9113 §3.4: "the client connection preface starts with a sequence of
 /// 24 octets".
@@ -600,7 +600,7 @@ async fn classify<F>(tcp: TcpStream, tls: Option<TlsAcceptor>, shared: Arc<Share
     };
     let (io, http2) = match tls {
         Some(tls) => {
-            let stream = tokio::time::timeout_at(deadline, tls.accept(tcp)).await.map_err(expired)??;
+            let stream = tokio::time::timeout_at(deadline, crate::tls::accept(&tls, tcp)).await.map_err(expired)??;
             let http2 = stream.get_ref().1.alpn_protocol() == Some(ALPN_H2);
             (MaybeTls::ServerTls(Box::new(stream)), http2)
         }

@@ -1,415 +1,82 @@
-//! TLS for `wss://` (RFC 6455 §3, §4.1, §11.1.2) with rustls and the `ring`
-//! crypto provider, chosen explicitly so no process-wide default is needed
-//! and nothing can panic for want of one.
+//! TLS handshakes for `wss://` (RFC 6455 §4.1, §11.1.2) over tokio with
+//! tokio-rustls. The settings ([`TlsConnector`], [`TlsAcceptor`]) and the
+//! typed failure ([`TlsError`]) are [`wsx_proto::tls`]'s, shared with the
+//! blocking driver.
 //!
-//! Contract: [`TlsConnector`] holds the client's trust settings (the webpki
-//! roots by default, a custom root store, or the platform's roots behind the
-//! `native-roots` feature); server-name indication and host-name
-//! verification are always on unless [`TlsConnector::danger_accept_invalid_certs`]
-//! turns verification off. [`TlsAcceptor`] holds a server's certificate
-//! chain and key (PEM) and offers ALPN `http/1.1`. Handshake failures become
-//! a [`TlsError`] that names the cause (expired, wrong host, unknown CA …).
+//! Contract: server-name indication and host-name verification are always
+//! on unless the connector turns verification off; a failed handshake is
+//! [`Error::Tls`] when rustls refused it, [`Error::Io`] otherwise.
 
 use std::io;
-use std::path::Path;
-use std::sync::{Arc, OnceLock};
 
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::CryptoProvider;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
-use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, ServerConfig, SignatureScheme};
+use rustls::pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncWrite};
+pub(crate) use wsx_proto::tls::{ALPN_H2, Alpn};
+pub use wsx_proto::tls::{TlsAcceptor, TlsConnector, TlsError};
 
 use crate::error::Error;
 use crate::transport::MaybeTls;
 
-/// ALPN protocol id of HTTP/1.1, the only protocol a WebSocket handshake
-/// runs over here (RFC 6455 §4.1; RFC 7301).
-const ALPN_HTTP11: &[u8] = b"http/1.1";
-/// RFC 9113 §3.2: HTTP/2 over TLS is identified by "h2".
-pub(crate) const ALPN_H2: &[u8] = b"h2";
-/// RFC 9114 §3.1: HTTP/3 over QUIC is identified by "h3".
-pub(crate) const ALPN_H3: &[u8] = b"h3";
-
-/// The application protocols a client offers in its TLS handshake.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Alpn {
-    /// `http/1.1` only.
-    Http1,
-    /// `h2`, then `http/1.1`: the server chooses.
-    Http2OrHttp1,
-}
-
-fn provider() -> Arc<CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
-}
-
-/// Why a TLS handshake or TLS setting failed.
-#[non_exhaustive]
-#[derive(Debug, thiserror::Error)]
-pub enum TlsError {
-    /// The peer's certificate has expired.
-    #[error("certificate has expired")]
-    CertificateExpired,
-    /// The peer's certificate is not valid yet.
-    #[error("certificate is not valid yet")]
-    CertificateNotYetValid,
-    /// The certificate is not issued for the host name we connected to.
-    #[error("certificate is not valid for host name {host:?}")]
-    WrongHostName {
-        /// The host name (or address) we verified against.
-        host: String,
-    },
-    /// The certificate chains to no trusted root (an unknown or self-signed CA).
-    #[error("certificate is signed by an unknown certificate authority")]
-    UnknownIssuer,
-    /// The certificate was refused for another reason.
-    #[error("invalid certificate: {0}")]
-    InvalidCertificate(rustls::Error),
-    /// The peer sent a TLS alert and ended the handshake.
-    #[error("the peer refused the TLS handshake with alert {0:?}")]
-    AlertReceived(rustls::AlertDescription),
-    /// The peer did not speak TLS, or broke the TLS protocol.
-    #[error("TLS protocol error: {0}")]
-    Protocol(rustls::Error),
-    /// A certificate, key or root store could not be loaded.
-    #[error("TLS configuration: {0}")]
-    Config(String),
-}
-
-impl TlsError {
-    /// Maps a rustls error to the cause it names.
-    fn from_rustls(error: rustls::Error, host: &str) -> Self {
-        match error {
-            rustls::Error::InvalidCertificate(cause) => match cause {
-                CertificateError::Expired | CertificateError::ExpiredContext { .. } => Self::CertificateExpired,
-                CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
-                    Self::CertificateNotYetValid
-                }
-                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
-                    Self::WrongHostName { host: host.to_owned() }
-                }
-                CertificateError::UnknownIssuer => Self::UnknownIssuer,
-                other => Self::InvalidCertificate(rustls::Error::InvalidCertificate(other)),
-            },
-            rustls::Error::AlertReceived(alert) => Self::AlertReceived(alert),
-            other => Self::Protocol(other),
-        }
-    }
-}
-
 /// Turns an I/O error out of a TLS handshake into [`Error::Tls`] when rustls
 /// is behind it, and into [`Error::Io`] otherwise.
 pub(crate) fn handshake_error(error: io::Error, host: &str, context: &'static str) -> Error {
-    match error.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()) {
-        Some(rustls_error) => Error::Tls(TlsError::from_rustls(rustls_error.clone(), host)),
+    match TlsError::from_io(&error, host) {
+        Some(tls) => Error::Tls(tls),
         None => Error::Io { context, source: error },
     }
 }
 
-/// Which certificate authorities a client trusts.
-#[derive(Debug, Clone)]
-enum Roots {
-    Webpki,
-    #[cfg(feature = "native-roots")]
-    Native,
-    Custom(Arc<RootCertStore>),
+/// Runs the TLS client handshake over `io` for `host` (sent as SNI and
+/// verified against the certificate), offering `alpn`.
+pub(crate) async fn connect(tls: &TlsConnector, host: &str, io: MaybeTls, alpn: Alpn) -> Result<MaybeTls, Error> {
+    // RFC 6455 §4.1: "If /secure/ is true, the client MUST perform a TLS
+    // handshake over the connection after opening the connection and
+    // before sending the handshake data", and "MUST use the Server Name
+    // Indication extension in the TLS handshake".
+    let name = ServerName::try_from(host.to_owned())
+        .map_err(|_| TlsError::Config(format!("{host:?} is not a valid TLS server name")))?;
+    if tls.accepts_invalid_certs() {
+        tracing::warn!("TLS certificate verification is OFF: the peer is not authenticated");
+    }
+    let connector = tokio_rustls::TlsConnector::from(tls.client_config_for(alpn)?);
+    let stream =
+        connector.connect(name, io).await.map_err(|e| handshake_error(e, host, "TLS handshake with the server"))?;
+    Ok(MaybeTls::ClientTls(Box::new(stream)))
 }
 
-/// The client's TLS settings for `wss://` (and `https://` proxies).
-///
-/// Default: the Mozilla roots shipped in `webpki-roots`, SNI on, host-name
-/// verification on, TLS 1.2 and 1.3, ALPN `http/1.1`.
-///
-/// ```no_run
-/// # fn run() -> Result<(), wsx::Error> {
-/// let pem = std::fs::read("ca.pem").map_err(|e| wsx::Error::Io { context: "reading ca.pem", source: e })?;
-/// let tls = wsx::TlsConnector::new().root_certificates_pem(&pem)?;
-/// let builder = wsx::ClientBuilder::new("wss://localhost:9443/echo").tls(tls);
-/// # let _ = builder; Ok(()) }
-/// ```
-#[derive(Debug, Clone)]
-pub struct TlsConnector {
-    roots: Roots,
-    accept_invalid_certs: bool,
-    custom: Option<Arc<ClientConfig>>,
-    /// The configuration built from these settings, shared by clones, so
-    /// the root store is copied once and TLS sessions can be resumed.
-    built: Arc<OnceLock<Arc<ClientConfig>>>,
-    /// The same with ALPN `h2` offered first.
-    built_h2: Arc<OnceLock<Arc<ClientConfig>>>,
+/// Runs the TLS server handshake (no deadline of its own: callers wrap it
+/// in the handshake deadline).
+pub(crate) async fn accept<S>(tls: &TlsAcceptor, io: S) -> Result<tokio_rustls::server::TlsStream<S>, Error>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    tokio_rustls::TlsAcceptor::from(tls.config().clone())
+        .accept(io)
+        .await
+        .map_err(|e| handshake_error(e, "", "TLS handshake with the client"))
 }
 
-impl Default for TlsConnector {
-    fn default() -> Self {
-        Self::new()
+/// RFC 9114 §3.1: HTTP/3 over QUIC is identified by "h3".
+pub(crate) const ALPN_H3: &[u8] = b"h3";
+
+/// The connector's trust settings for QUIC (RFC 9001: TLS 1.3 inside QUIC),
+/// offering ALPN `h3` only.
+pub(crate) fn quic_client_config(tls: &TlsConnector) -> Result<quinn::crypto::rustls::QuicClientConfig, Error> {
+    if tls.accepts_invalid_certs() {
+        tracing::warn!("TLS certificate verification is OFF: the peer is not authenticated");
     }
+    let mut config = (*tls.client_config_for(Alpn::Http1)?).clone();
+    config.alpn_protocols = vec![ALPN_H3.to_vec()];
+    quinn::crypto::rustls::QuicClientConfig::try_from(config)
+        .map_err(|e| TlsError::Config(format!("unusable for QUIC: {e}")).into())
 }
 
-impl TlsConnector {
-    /// Trusts the `webpki-roots` certificate authorities.
-    pub fn new() -> Self {
-        Self {
-            roots: Roots::Webpki,
-            accept_invalid_certs: false,
-            custom: None,
-            built: Arc::default(),
-            built_h2: Arc::default(),
-        }
-    }
-
-    /// Trusts exactly the certificates of `store`.
-    pub fn root_store(mut self, store: RootCertStore) -> Self {
-        self.roots = Roots::Custom(Arc::new(store));
-        self.built = Arc::default();
-        self.built_h2 = Arc::default();
-        self
-    }
-
-    /// Trusts exactly the CA certificates in `pem` (one or more
-    /// `BEGIN CERTIFICATE` blocks).
-    ///
-    /// # Errors
-    /// [`TlsError::Config`] if the PEM holds no usable certificate.
-    pub fn root_certificates_pem(self, pem: &[u8]) -> Result<Self, Error> {
-        let mut store = RootCertStore::empty();
-        for cert in certificates_from_pem(pem)? {
-            store.add(cert).map_err(|e| TlsError::Config(format!("unusable CA certificate: {e}")))?;
-        }
-        Ok(self.root_store(store))
-    }
-
-    /// Trusts the platform's root certificates (via `rustls-native-certs`).
-    ///
-    /// # Errors
-    /// [`TlsError::Config`] if the platform store yields no certificate.
-    #[cfg(feature = "native-roots")]
-    pub fn native_roots(mut self) -> Result<Self, Error> {
-        let loaded = rustls_native_certs::load_native_certs();
-        if loaded.certs.is_empty() {
-            return Err(TlsError::Config(format!("no platform root certificates: {:?}", loaded.errors)).into());
-        }
-        self.roots = Roots::Native;
-        self.built = Arc::default();
-        self.built_h2 = Arc::default();
-        Ok(self)
-    }
-
-    /// **Dangerous:** accepts any certificate for any host — expired,
-    /// self-signed, issued to someone else. The connection is still
-    /// encrypted, but to whoever answers, so an active attacker can read and
-    /// change everything. For tests against throwaway certificates only.
-    pub fn danger_accept_invalid_certs(mut self, accept: bool) -> Self {
-        self.accept_invalid_certs = accept;
-        self.built = Arc::default();
-        self.built_h2 = Arc::default();
-        self
-    }
-
-    /// Uses a rustls configuration built by the caller as is (its ALPN,
-    /// roots, verifier and provider).
-    pub fn client_config(mut self, config: Arc<ClientConfig>) -> Self {
-        self.custom = Some(config);
-        self
-    }
-
-    fn build(&self, alpn: Alpn) -> Result<Arc<ClientConfig>, Error> {
-        if let Some(config) = &self.custom {
-            return Ok(config.clone());
-        }
-        let built = match alpn {
-            Alpn::Http1 => &self.built,
-            Alpn::Http2OrHttp1 => &self.built_h2,
-        };
-        if let Some(config) = built.get() {
-            return Ok(config.clone());
-        }
-        let builder = ClientConfig::builder_with_provider(provider())
-            .with_safe_default_protocol_versions()
-            .map_err(|e| TlsError::Config(e.to_string()))?;
-        let mut config = if self.accept_invalid_certs {
-            tracing::warn!("TLS certificate verification is OFF: the peer is not authenticated");
-            builder
-                .dangerous()
-                .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(provider())))
-                .with_no_client_auth()
-        } else {
-            builder.with_root_certificates(self.trusted_roots()?).with_no_client_auth()
-        };
-        config.alpn_protocols = match alpn {
-            Alpn::Http1 => vec![ALPN_HTTP11.to_vec()],
-            Alpn::Http2OrHttp1 => vec![ALPN_H2.to_vec(), ALPN_HTTP11.to_vec()],
-        };
-        Ok(built.get_or_init(|| Arc::new(config)).clone())
-    }
-
-    fn trusted_roots(&self) -> Result<Arc<RootCertStore>, Error> {
-        match &self.roots {
-            Roots::Webpki => Ok(Arc::new(RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() })),
-            #[cfg(feature = "native-roots")]
-            Roots::Native => {
-                let mut store = RootCertStore::empty();
-                let (_added, _ignored) =
-                    store.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
-                Ok(Arc::new(store))
-            }
-            Roots::Custom(store) => Ok(store.clone()),
-        }
-    }
-
-    /// The same trust settings for QUIC (RFC 9001: TLS 1.3 inside QUIC),
-    /// offering ALPN `h3` only.
-    pub(crate) fn quic_config(&self) -> Result<quinn::crypto::rustls::QuicClientConfig, Error> {
-        let mut config = (*self.build(Alpn::Http1)?).clone();
-        config.alpn_protocols = vec![ALPN_H3.to_vec()];
-        quinn::crypto::rustls::QuicClientConfig::try_from(config)
-            .map_err(|e| TlsError::Config(format!("unusable for QUIC: {e}")).into())
-    }
-
-    /// Runs the TLS client handshake over `io` for `host` (sent as SNI and
-    /// verified against the certificate), offering `alpn`.
-    pub(crate) async fn connect(&self, host: &str, io: MaybeTls, alpn: Alpn) -> Result<MaybeTls, Error> {
-        // RFC 6455 §4.1: "If /secure/ is true, the client MUST perform a TLS
-        // handshake over the connection after opening the connection and
-        // before sending the handshake data", and "MUST use the Server Name
-        // Indication extension in the TLS handshake".
-        let name = ServerName::try_from(host.to_owned())
-            .map_err(|_| TlsError::Config(format!("{host:?} is not a valid TLS server name")))?;
-        let connector = tokio_rustls::TlsConnector::from(self.build(alpn)?);
-        let stream =
-            connector.connect(name, io).await.map_err(|e| handshake_error(e, host, "TLS handshake with the server"))?;
-        Ok(MaybeTls::ClientTls(Box::new(stream)))
-    }
-}
-
-/// The verifier behind [`TlsConnector::danger_accept_invalid_certs`]: it
-/// still checks handshake signatures (so the session keys are bound to the
-/// certificate shown) but trusts any certificate.
-#[derive(Debug)]
-struct AcceptAnyCertificate(Arc<CryptoProvider>);
-
-impl ServerCertVerifier for AcceptAnyCertificate {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
-}
-
-/// A server's TLS settings: certificate chain, private key, ALPN `http/1.1`.
-///
-/// ```no_run
-/// # fn run() -> Result<(), wsx::Error> {
-/// let tls = wsx::TlsAcceptor::from_pem_files("cert.pem", "key.pem")?;
-/// # let _ = tls; Ok(()) }
-/// ```
-#[derive(Debug, Clone)]
-pub struct TlsAcceptor {
-    config: Arc<ServerConfig>,
-}
-
-impl TlsAcceptor {
-    /// From a PEM certificate chain (leaf first) and a PEM private key
-    /// (PKCS#8, PKCS#1 or SEC1).
-    ///
-    /// # Errors
-    /// [`TlsError::Config`] if either cannot be parsed or they do not match.
-    pub fn from_pem(cert_chain: &[u8], private_key: &[u8]) -> Result<Self, Error> {
-        let chain = certificates_from_pem(cert_chain)?;
-        let key = PrivateKeyDer::from_pem_slice(private_key)
-            .map_err(|e| TlsError::Config(format!("no usable private key in the PEM: {e}")))?;
-        let mut config = ServerConfig::builder_with_provider(provider())
-            .with_safe_default_protocol_versions()
-            .map_err(|e| TlsError::Config(e.to_string()))?
-            .with_no_client_auth()
-            .with_single_cert(chain, key)
-            .map_err(|e| TlsError::Config(format!("certificate and key refused: {e}")))?;
-        config.alpn_protocols = vec![ALPN_HTTP11.to_vec()];
-        Ok(Self::from_config(Arc::new(config)))
-    }
-
-    /// Reads [`from_pem`](Self::from_pem)'s inputs from two files.
-    ///
-    /// # Errors
-    /// [`Error::Io`] if a file cannot be read, else as `from_pem`.
-    pub fn from_pem_files(cert_chain: impl AsRef<Path>, private_key: impl AsRef<Path>) -> Result<Self, Error> {
-        let chain = std::fs::read(cert_chain).map_err(Error::io("reading the TLS certificate file"))?;
-        let key = std::fs::read(private_key).map_err(Error::io("reading the TLS key file"))?;
-        Self::from_pem(&chain, &key)
-    }
-
-    /// Uses a rustls server configuration built by the caller. A
-    /// [`Server`](crate::Server) sets its ALPN list: `h2` and `http/1.1`,
-    /// or `http/1.1` alone when HTTP/2 is off.
-    pub fn from_config(config: Arc<ServerConfig>) -> Self {
-        Self { config }
-    }
-
-    /// The same certificate, offering `h2` before `http/1.1` when `http2`.
-    pub(crate) fn with_alpn(&self, http2: bool) -> Self {
-        let mut config = (*self.config).clone();
-        config.alpn_protocols =
-            if http2 { vec![ALPN_H2.to_vec(), ALPN_HTTP11.to_vec()] } else { vec![ALPN_HTTP11.to_vec()] };
-        Self { config: Arc::new(config) }
-    }
-
-    /// The same certificate for QUIC (RFC 9001): ALPN `h3` only, no 0-RTT
-    /// (replayable early data is refused: quinn needs 0 or unlimited).
-    pub(crate) fn quic_config(&self) -> Result<quinn::crypto::rustls::QuicServerConfig, Error> {
-        let mut config = (*self.config).clone();
-        config.alpn_protocols = vec![ALPN_H3.to_vec()];
-        config.max_early_data_size = 0;
-        quinn::crypto::rustls::QuicServerConfig::try_from(config)
-            .map_err(|e| TlsError::Config(format!("unusable for QUIC: {e}")).into())
-    }
-
-    /// Runs the TLS server handshake (no deadline of its own: callers wrap
-    /// it in the handshake deadline).
-    pub(crate) async fn accept<S>(&self, io: S) -> Result<tokio_rustls::server::TlsStream<S>, Error>
-    where
-        S: AsyncRead + AsyncWrite + Unpin,
-    {
-        tokio_rustls::TlsAcceptor::from(self.config.clone())
-            .accept(io)
-            .await
-            .map_err(|e| handshake_error(e, "", "TLS handshake with the client"))
-    }
-}
-
-fn certificates_from_pem(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, Error> {
-    let certs = CertificateDer::pem_slice_iter(pem)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| TlsError::Config(format!("unreadable certificate PEM: {e}")))?;
-    if certs.is_empty() {
-        return Err(TlsError::Config("no certificate in the PEM".to_owned()).into());
-    }
-    Ok(certs)
+/// The acceptor's certificate for QUIC (RFC 9001): ALPN `h3` only, no 0-RTT
+/// (replayable early data is refused: quinn needs 0 or unlimited).
+pub(crate) fn quic_server_config(tls: &TlsAcceptor) -> Result<quinn::crypto::rustls::QuicServerConfig, Error> {
+    let mut config = (**tls.config()).clone();
+    config.alpn_protocols = vec![ALPN_H3.to_vec()];
+    config.max_early_data_size = 0;
+    quinn::crypto::rustls::QuicServerConfig::try_from(config)
+        .map_err(|e| TlsError::Config(format!("unusable for QUIC: {e}")).into())
 }

@@ -154,6 +154,19 @@ impl ClientRequest {
         self
     }
 
+    /// [`header`](Self::header) from strings, checked: CR, LF and NUL are
+    /// refused, as are invalid names.
+    ///
+    /// # Errors
+    /// [`HandshakeError::InvalidHeaderName`] or
+    /// [`HandshakeError::InvalidHeaderValue`].
+    pub fn header_str(self, name: &str, value: &str) -> Result<Self, HandshakeError> {
+        let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| HandshakeError::InvalidHeaderName)?;
+        let value =
+            HeaderValue::from_str(value).map_err(|_| HandshakeError::InvalidHeaderValue { name: name.clone() })?;
+        Ok(self.header(name, value))
+    }
+
     /// The extra headers, to edit in place.
     pub fn headers_mut(&mut self) -> &mut HeaderMap {
         &mut self.headers

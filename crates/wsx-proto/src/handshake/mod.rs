@@ -68,17 +68,21 @@
 //! # Ok::<(), wsx_proto::handshake::HandshakeError>(())
 //! ```
 
+mod accept;
 mod client;
 mod error;
 mod fields;
 mod http1;
 mod key;
+mod policy;
 mod server;
 
+pub use accept::{Accept, SERVER_NAME};
 pub use client::{ClientAccepted, ClientHandshake, ClientRequest, RESERVED_REQUEST_HEADERS};
 pub use error::HandshakeError;
 pub use http1::{HandshakeLimits, encode_request, encode_response, parse_request, parse_response};
 pub use key::{WEBSOCKET_GUID, accept_key, generate_key};
+pub use policy::{AllowedOrigins, HandshakePolicy, Refusal, cookie, select_subprotocol};
 pub use server::{
     ClientOffer, accept_response, accept_response_with_extensions, error_response, validate_extended_connect,
     validate_request,

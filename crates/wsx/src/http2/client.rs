@@ -16,7 +16,6 @@ use bytes::Bytes;
 use http::{Request, Response};
 use wsx_proto::handshake::ClientRequest;
 use wsx_proto::uri::WsUri;
-use wsx_proto::{Negotiated, Role};
 
 use super::{Http2Settings, Http2Stream, io_error};
 use crate::config::Config;
@@ -126,7 +125,7 @@ impl Http2Connection {
     }
 
     async fn open_inner(&self, request: ClientRequest) -> Result<(WebSocket<Transport>, Response<()>), Error> {
-        let handshake = crate::compression::offer(request, &self.config).into_extended_connect()?;
+        let handshake = request.deflate_offers(self.config.protocol.compression.as_ref()).into_extended_connect()?;
         let mut request = Request::new(());
         *request.method_mut() = handshake.request().method().clone();
         *request.uri_mut() = handshake.request().uri().clone();
@@ -140,8 +139,7 @@ impl Http2Connection {
         let (parts, body) = response.into_parts();
         let response = Response::from_parts(parts, ());
         let accepted = handshake.validate_response(&response)?;
-        let deflate = crate::compression::accepted(&self.config, &accepted)?;
-        let negotiated = Negotiated::new(Role::Client).with_subprotocol(accepted.subprotocol).with_deflate(deflate);
+        let negotiated = accepted.negotiated(self.config.protocol.compression.as_ref())?;
         let stream = Http2Stream::new(stream, body, self.peer, self.tls);
         let ws = WebSocket::from_upgraded(Transport::Http2(stream), negotiated, self.config.clone(), &[])?;
         Ok((ws, response))

@@ -16,7 +16,6 @@ use std::sync::Arc;
 use http::Response;
 use wsx_proto::handshake::ClientRequest;
 use wsx_proto::uri::WsUri;
-use wsx_proto::{Negotiated, Role};
 
 use super::error::{ErrorCode, H3Error};
 use super::qpack::{self, QpackError};
@@ -70,7 +69,7 @@ impl Http3Connection {
             .parse()
             .map_err(|_| Error::io("binding a UDP socket")(std::io::ErrorKind::InvalidInput.into()))?;
         let endpoint = quinn::Endpoint::client(local).map_err(Error::io("binding a UDP socket"))?;
-        let mut client = quinn::ClientConfig::new(Arc::new(tls.quic_config()?));
+        let mut client = quinn::ClientConfig::new(Arc::new(crate::tls::quic_client_config(tls)?));
         client.transport_config(Arc::new(settings.transport(false)));
         let connecting = endpoint
             .connect_with(client, remote, &host)
@@ -146,11 +145,10 @@ impl Http3Connection {
     }
 
     async fn open_inner(&self, request: ClientRequest) -> Result<(WebSocket<Transport>, Response<()>), Error> {
-        let handshake = crate::compression::offer(request, &self.config).into_extended_connect()?;
+        let handshake = request.deflate_offers(self.config.protocol.compression.as_ref()).into_extended_connect()?;
         let (response, stream) = self.open_stream(handshake.request()).await?;
         let accepted = handshake.validate_response(&response)?;
-        let deflate = crate::compression::accepted(&self.config, &accepted)?;
-        let negotiated = Negotiated::new(Role::Client).with_subprotocol(accepted.subprotocol).with_deflate(deflate);
+        let negotiated = accepted.negotiated(self.config.protocol.compression.as_ref())?;
         let ws = WebSocket::from_upgraded(Transport::Http3(stream), negotiated, self.config.clone(), &[])?;
         Ok((ws, response))
     }

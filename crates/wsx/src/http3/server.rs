@@ -51,7 +51,7 @@ pub(crate) fn bind_endpoint(
     settings: &Http3Settings,
     max_handshakes: usize,
 ) -> std::io::Result<quinn::Endpoint> {
-    let crypto = tls.quic_config().map_err(std::io::Error::other)?;
+    let crypto = crate::tls::quic_server_config(tls).map_err(std::io::Error::other)?;
     let mut config = quinn::ServerConfig::with_crypto(Arc::new(crypto));
     config
         .transport_config(Arc::new(settings.transport(true)))

@@ -9,19 +9,19 @@
 //! [`HandshakePolicy::choose_subprotocol`] when it accepts with the
 //! defaults.
 
+use super::ClientOffer;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Response, StatusCode};
-use wsx_proto::handshake::ClientOffer;
 
 /// What a server decides about every WebSocket handshake before and when
 /// the application accepts it: which origins may connect, which
 /// subprotocols it speaks, and whether one is required. Shared by
-/// [`Server`](crate::Server), the hyper and axum glue, whatever HTTP
-/// version carried the request.
+/// every server path of the `wsx` drivers (tokio and blocking; HTTP/1.1
+/// and HTTP/2, hyper and axum).
 ///
 /// ```
-/// let policy = wsx::HandshakePolicy::default()
-///     .allowed_origins(wsx::AllowedOrigins::new(["https://app.example.com"]))
+/// let policy = wsx_proto::handshake::HandshakePolicy::default()
+///     .allowed_origins(wsx_proto::handshake::AllowedOrigins::new(["https://app.example.com"]))
 ///     .subprotocols(["chat.v2", "chat.v1"])
 ///     .require_subprotocol(true);
 /// # let _ = policy;
@@ -35,7 +35,7 @@ pub struct HandshakePolicy {
 
 /// Why a [`HandshakePolicy`] refused a request: the response to send
 /// (boxed: a whole response head, on the rare path).
-pub(crate) type Refusal = Box<(Response<()>, Bytes)>;
+pub type Refusal = Box<(Response<()>, Bytes)>;
 
 impl HandshakePolicy {
     /// Refuses (403) handshakes from origins not in `origins`. Default: any
@@ -72,19 +72,16 @@ impl HandshakePolicy {
     }
 
     /// The 403 for an offer whose `Origin` is not allowed.
-    pub(crate) fn check_origin(&self, offer: &ClientOffer) -> Result<(), Refusal> {
+    pub fn check_origin(&self, offer: &ClientOffer) -> Result<(), Refusal> {
         match &self.allowed_origins {
-            Some(allowed) if !allowed.allows(offer.origin.as_ref()) => {
-                tracing::debug!(origin = ?offer.origin, "origin not allowed: 403");
-                Err(forbidden_origin())
-            }
+            Some(allowed) if !allowed.allows(offer.origin.as_ref()) => Err(forbidden_origin()),
             _ => Ok(()),
         }
     }
 
     /// The subprotocol to accept `offer` with, or the 400 when one is
     /// required and none is shared.
-    pub(crate) fn choose_subprotocol<'a>(&self, offer: &'a ClientOffer) -> Result<Option<&'a str>, Refusal> {
+    pub fn choose_subprotocol<'a>(&self, offer: &'a ClientOffer) -> Result<Option<&'a str>, Refusal> {
         match select_subprotocol(&offer.subprotocols, &self.subprotocols) {
             Some(protocol) => Ok(Some(protocol)),
             None if self.require_subprotocol => {
@@ -118,8 +115,8 @@ impl HandshakePolicy {
 /// victim) is allowed unless [`require_origin`](Self::require_origin) is set.
 ///
 /// ```
-/// let origins = wsx::AllowedOrigins::new(["https://app.example.com"]);
-/// let policy = wsx::HandshakePolicy::default().allowed_origins(origins);
+/// let origins = wsx_proto::handshake::AllowedOrigins::new(["https://app.example.com"]);
+/// let policy = wsx_proto::handshake::HandshakePolicy::default().allowed_origins(origins);
 /// # let _ = policy;
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -185,8 +182,8 @@ fn forbidden_origin() -> Refusal {
 ///
 /// ```
 /// let offered = vec!["v3".to_owned(), "v2".to_owned()];
-/// assert_eq!(wsx::select_subprotocol(&offered, &["v1", "v2"]), Some("v2"));
-/// assert_eq!(wsx::select_subprotocol(&offered, &["v1"]), None);
+/// assert_eq!(wsx_proto::handshake::select_subprotocol(&offered, &["v1", "v2"]), Some("v2"));
+/// assert_eq!(wsx_proto::handshake::select_subprotocol(&offered, &["v1"]), None);
 /// ```
 pub fn select_subprotocol<'a, S: AsRef<str>>(offered: &'a [String], supported: &[S]) -> Option<&'a str> {
     offered.iter().map(String::as_str).find(|protocol| supported.iter().any(|s| s.as_ref() == *protocol))
@@ -198,8 +195,8 @@ pub fn select_subprotocol<'a, S: AsRef<str>>(offered: &'a [String], supported: &
 /// ```
 /// let mut headers = http::HeaderMap::new();
 /// headers.insert("cookie", "theme=dark; session=abc123".parse().unwrap());
-/// assert_eq!(wsx::cookie(&headers, "session"), Some("abc123"));
-/// assert_eq!(wsx::cookie(&headers, "missing"), None);
+/// assert_eq!(wsx_proto::handshake::cookie(&headers, "session"), Some("abc123"));
+/// assert_eq!(wsx_proto::handshake::cookie(&headers, "missing"), None);
 /// ```
 pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
