@@ -11,6 +11,13 @@
 //! The sender keeps at most `--window` messages ahead of the slowest
 //! member, so the run measures delivery rather than the server's
 //! slow-member policy (which would drop members that fall behind).
+//!
+//! `--path /broadcast` measures a topic without envelope instead: every
+//! member joins `ws://NODE/broadcast`, the sender sends plain text and every
+//! text message a member receives counts (`wsx serve`'s `/broadcast`, or
+//! bench/bun/fanout.js, Bun's topics). `--server-pid PID` reads the server's
+//! resident memory before the members join and once they have, and reports
+//! it per member.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -43,6 +50,12 @@ struct Args {
     /// The room.
     #[arg(long, default_value = "load")]
     room: String,
+    /// Join this path instead of `/rooms/{room}`, with plain messages (no envelope).
+    #[arg(long)]
+    path: Option<String>,
+    /// The server's process id (Linux): report its resident memory per member.
+    #[arg(long)]
+    server_pid: Option<u32>,
 }
 
 /// Per-member counters shared with the sender.
@@ -73,9 +86,12 @@ fn main() -> ExitCode {
     }
 }
 
-async fn join(node: &str, room: &str, name: &str) -> Result<wsx::WebSocket<TcpStream>, String> {
+async fn join(node: &str, args: &Args, name: &str) -> Result<wsx::WebSocket<TcpStream>, String> {
     let tcp = TcpStream::connect(node).await.map_err(|e| format!("connecting to {node}: {e}"))?;
-    let url = format!("ws://{node}/rooms/{room}?name={name}");
+    let url = match &args.path {
+        Some(path) => format!("ws://{node}{path}"),
+        None => format!("ws://{node}/rooms/{}?name={name}", args.room),
+    };
     let (ws, _) = wsx::ClientBuilder::new(&url).connect_on(tcp).await.map_err(|e| format!("joining {url}: {e}"))?;
     Ok(ws)
 }
@@ -87,11 +103,13 @@ async fn run(args: Args) -> Result<(), String> {
         frames: AtomicU64::new(0),
         lost: AtomicUsize::new(0),
     });
-    let mut sender = join(&args.nodes[0], &args.room, "sender").await?;
+    let rss_before = args.server_pid.and_then(resident_kib);
+    let raw = args.path.is_some();
+    let mut sender = join(&args.nodes[0], &args, "sender").await?;
     for index in 0..receivers {
         let node = &args.nodes[(index + 1) % args.nodes.len()];
-        let ws = join(node, &args.room, &format!("m{index}")).await?;
-        tokio::spawn(receive(ws, index, counters.clone()));
+        let ws = join(node, &args, &format!("m{index}")).await?;
+        tokio::spawn(receive(ws, index, counters.clone(), raw));
     }
     // Let the presence events of all those joins drain first.
     let mut last = u64::MAX;
@@ -99,13 +117,21 @@ async fn run(args: Args) -> Result<(), String> {
         last = counters.frames.load(Ordering::Relaxed);
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+    let memory = match (rss_before, args.server_pid.and_then(resident_kib)) {
+        (Some(before), Some(after)) => format!(
+            " | server RSS {before} KiB before, {after} KiB joined: {:.1} KiB per member",
+            after.saturating_sub(before) as f64 / args.members.max(1) as f64
+        ),
+        _ => String::new(),
+    };
     let payload = "x".repeat(args.size);
     let started = Instant::now();
     for seq in 0..args.messages {
         while seq >= args.window && slowest(&counters) + args.window <= seq {
             tokio::time::sleep(Duration::from_micros(200)).await;
         }
-        let text = serde_json::json!({"type": "message", "text": payload}).to_string();
+        let text =
+            if raw { payload.clone() } else { serde_json::json!({"type": "message", "text": payload}).to_string() };
         sender.send(Message::text(text)).await.map_err(|e| format!("sending: {e}"))?;
     }
     let deadline = Instant::now() + Duration::from_secs(120);
@@ -118,7 +144,7 @@ async fn run(args: Args) -> Result<(), String> {
     let elapsed = started.elapsed().as_secs_f64();
     let delivered = receivers as u64 * args.messages;
     println!(
-        "nodes {} | members {} | messages {} x {} B | delivered {} in {:.3} s | {:.0} messages/s delivered | members lost {}",
+        "nodes {} | members {} | messages {} x {} B | delivered {} in {:.3} s | {:.0} messages/s delivered | members lost {}{memory}",
         args.nodes.len(),
         args.members,
         args.messages,
@@ -135,11 +161,18 @@ fn slowest(counters: &Counters) -> u64 {
     counters.received.iter().map(|c| c.load(Ordering::Relaxed)).min().unwrap_or(u64::MAX)
 }
 
-async fn receive(mut ws: wsx::WebSocket<TcpStream>, index: usize, counters: Arc<Counters>) {
+/// Resident memory of process `pid` in KiB (`VmRSS` of /proc/PID/status).
+fn resident_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|line| line.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+async fn receive(mut ws: wsx::WebSocket<TcpStream>, index: usize, counters: Arc<Counters>, raw: bool) {
     while let Some(Ok(message)) = ws.recv().await {
         counters.frames.fetch_add(1, Ordering::Relaxed);
         if let Message::Text(text) = message
-            && text.starts_with(r#"{"type":"message""#)
+            && (raw || text.starts_with(r#"{"type":"message""#))
         {
             counters.received[index].fetch_add(1, Ordering::Relaxed);
         }
