@@ -5,7 +5,10 @@
 #   scripts/test.sh fmt clippy   only these stages (names below)
 #
 # Stages: setup readme fmt clippy bench test doc miri asan peers peers-h2 autobahn-server
-# autobahn-client autobahn-server-h2 autobahn-client-h2 fuzz.
+# autobahn-client autobahn-server-h2 autobahn-client-h2 fuzz. Not among them by
+# default (CI's time is spent): autobahn-server-h3 and autobahn-client-h3, the
+# suite over HTTP/3 through crates/wsx/examples/autobahn_bridge_h3.rs
+# (`scripts/test.sh autobahn-server-h3 autobahn-client-h3`).
 # Every stage runs even when an earlier one failed (a clippy lint must not hide
 # an Autobahn regression); the exit status is non-zero if any failed. The last
 # line is "N passed, N failed", counting stages.
@@ -21,7 +24,7 @@ cd "$root"
 all_stages=(setup readme fmt clippy bench test doc miri asan peers peers-h2 autobahn-server autobahn-client autobahn-server-h2 autobahn-client-h2 fuzz)
 if (($#)); then stages=("$@"); else stages=("${all_stages[@]}"); fi
 for stage in "${stages[@]}"; do
-    [[ " ${all_stages[*]} " == *" $stage "* ]] || { echo "unknown stage '$stage'; stages: ${all_stages[*]}" >&2; exit 2; }
+    [[ " ${all_stages[*]} autobahn-server-h3 autobahn-client-h3 " == *" $stage "* ]] || { echo "unknown stage '$stage'; stages: ${all_stages[*]}" >&2; exit 2; }
 done
 
 export WSX_VENV="${WSX_VENV:-$root/.venv}"
@@ -52,6 +55,8 @@ stage_command() {
         # bridge (crates/wsx/examples/autobahn_bridge.rs).
         autobahn-server-h2) echo "env AUTOBAHN_TRANSPORT=h2 bash scripts/autobahn.sh server" ;;
         autobahn-client-h2) echo "env AUTOBAHN_TRANSPORT=h2 bash scripts/autobahn.sh client" ;;
+        autobahn-server-h3) echo "env AUTOBAHN_TRANSPORT=h3 bash scripts/autobahn.sh server" ;;
+        autobahn-client-h3) echo "env AUTOBAHN_TRANSPORT=h3 bash scripts/autobahn.sh client" ;;
         fuzz) echo "bash scripts/fuzz.sh 25" ;;
     esac
 }
