@@ -36,11 +36,16 @@
 #                       client role: `autobahn_client --http2 ws://HOST:PORT` (connects
 #                         over h2c with prior knowledge, every case an extended
 #                         CONNECT) -> bridge (HTTP/2 in) -> kosoku's fuzzing server.
-#                     or h3 (server role only): kosoku -> the autobahn_bridge_h3 example
-#                         (crates/wsx/examples/autobahn_bridge_h3.rs, HTTP/1.1 in) ->
-#                         `wsx serve --http3` over QUIC (RFC 9220) with a throw-away
-#                         certificate (openssl), every case an extended CONNECT on
-#                         one QUIC connection. Not run by CI (see the README).
+#                     or h3: the autobahn_bridge_h3 example
+#                     (crates/wsx/examples/autobahn_bridge_h3.rs) does the same for
+#                     RFC 9220 WebSockets over HTTP/3, with a throw-away certificate
+#                     (openssl, OUT/cert.pem), every case an extended CONNECT on one
+#                     QUIC connection. Not run by CI (see the README).
+#                       server role: kosoku -> bridge --mode server (HTTP/1.1 in) ->
+#                         `wsx serve --http3` over QUIC.
+#                       client role: `autobahn_client --http3 --ca OUT/cert.pem
+#                         wss://127.0.0.1:PORT` -> bridge --mode client (HTTP/3 in, QUIC
+#                         on the UDP port of PORT's number) -> kosoku's fuzzing server.
 #
 # The verdict is scripts/autobahn_check.py's: only OK or INFORMATIONAL passes.
 set -euo pipefail
@@ -62,7 +67,6 @@ driver="${AUTOBAHN_DRIVER:-tokio}"
 [[ "$driver" == tokio || "$driver" == blocking ]] || { echo "AUTOBAHN_DRIVER: tokio or blocking, not '$driver'" >&2; exit 2; }
 [[ "$driver" == blocking && "$transport" != http1 ]] && { echo "AUTOBAHN_DRIVER=blocking runs over HTTP/1.1 only" >&2; exit 2; }
 [[ "$transport" == http1 || "$transport" == h2 || "$transport" == h3 ]] || { echo "AUTOBAHN_TRANSPORT: http1, h2 or h3, not '$transport'" >&2; exit 2; }
-[[ "$transport" == h3 && "$role" == client ]] && { echo "AUTOBAHN_TRANSPORT=h3: the server role only" >&2; exit 2; }
 exclude_list="${AUTOBAHN_EXCLUDE-}"
 read -r -a exclude_globs <<<"${exclude_list//,/ }"
 # --compress-threshold 0: every echo is compressed (kosoku errors out on a text
@@ -186,20 +190,29 @@ bridge_alive() {
 }
 failed=0
 
-# start_bridge_h3: autobahn_bridge_h3 to `wsx serve --http3` on $port, sets $bridge_port.
+# make_cert: a throw-away certificate for localhost and 127.0.0.1 in OUT/cert.pem, OUT/key.pem.
+make_cert() {
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 -subj /CN=localhost \
+        -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" -addext "basicConstraints=critical,CA:FALSE" \
+        -keyout "$out/key.pem" -out "$out/cert.pem" 2>/dev/null || { log "openssl failed"; return 1; }
+}
+
+# start_bridge_h3 MODE TARGET ARGS...: autobahn_bridge_h3 on a free port, sets $bridge_port.
 start_bridge_h3() {
     [[ -x "$bridge_h3_bin" ]] || { log "missing $bridge_h3_bin"; return 1; }
+    local mode="$1" target="$2"
+    shift 2
     bridge_port="$(free_port)"
-    "$bridge_h3_bin" --listen "127.0.0.1:$bridge_port" --target "localhost:$port" --ca "$out/cert.pem" \
+    "$bridge_h3_bin" --mode "$mode" --listen "127.0.0.1:$bridge_port" --target "$target" "$@" \
         </dev/null >"$out/bridge.log" 2>&1 &
     bridge=$!
     pids+=("$bridge")
     if ! wait_port "$bridge_port" "$bridge" 30; then
-        log "autobahn_bridge_h3 did not start; its log:"
+        log "autobahn_bridge_h3 --mode $mode did not start; its log:"
         tail -n 30 "$out/bridge.log" || true
         return 1
     fi
-    log "autobahn_bridge_h3 (pid $bridge) on 127.0.0.1:$bridge_port -> h3://localhost:$port (log: $out/bridge.log)"
+    log "autobahn_bridge_h3 (pid $bridge, mode $mode) on 127.0.0.1:$bridge_port -> $target (log: $out/bridge.log)"
 }
 
 # --- server role: kosoku drives `wsx serve` -----------------------------------
@@ -213,9 +226,7 @@ run_server_role() {
         [[ -x "$wsx_bin" ]] || { log "missing $wsx_bin"; return 1; }
         local h3_args=()
         if [[ "$transport" == h3 ]]; then
-            openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 -subj /CN=localhost \
-                -addext "subjectAltName=DNS:localhost" -addext "basicConstraints=critical,CA:FALSE" \
-                -keyout "$out/key.pem" -out "$out/cert.pem" 2>/dev/null || { log "openssl failed"; return 1; }
+            make_cert || return 1
             h3_args=(--tls-cert "$out/cert.pem" --tls-key "$out/key.pem" --http3)
         fi
         "$wsx_bin" serve --listen "127.0.0.1:$port" "${serve_args[@]}" "${h3_args[@]}" \
@@ -236,7 +247,7 @@ run_server_role() {
         start_bridge server "h2c://127.0.0.1:$port" || return 1
         url="ws://127.0.0.1:$bridge_port/echo"
     elif [[ "$transport" == h3 ]]; then
-        start_bridge_h3 || return 1
+        start_bridge_h3 server "localhost:$port" --ca "$out/cert.pem" || return 1
         url="ws://127.0.0.1:$bridge_port/echo"
     fi
     log "wsx serve (pid $server) on 127.0.0.1:$port; kosoku ${exclude_args[*]} $* -> $url (log: $out/kosoku.log)"
@@ -310,6 +321,10 @@ PY
         fi
         start_bridge client "127.0.0.1:$port" || return 1
         client_args=(--http2 "ws://127.0.0.1:$bridge_port")
+    elif [[ "$transport" == h3 ]]; then
+        make_cert || return 1
+        start_bridge_h3 client "127.0.0.1:$port" --cert "$out/cert.pem" --key "$out/key.pem" || return 1
+        client_args=(--http3 --ca "$out/cert.pem" "wss://127.0.0.1:$bridge_port")
     fi
     log "kosoku fuzzing server on 127.0.0.1:$port serves $expected cases; running $client_bin ${client_args[*]} (log: $out/client.log)"
     local rc=0

@@ -7,6 +7,9 @@
 # Stages: setup readme fmt clippy no-tokio bench test doc miri asan peers peers-h2
 # autobahn-server autobahn-client autobahn-server-h2 autobahn-client-h2
 # autobahn-server-blocking autobahn-client-blocking fuzz.
+# Not among them by default (CI's time is spent): autobahn-server-h3 and
+# autobahn-client-h3, the suite over HTTP/3 through
+# crates/wsx/examples/autobahn_bridge_h3.rs (`scripts/test.sh autobahn-server-h3 autobahn-client-h3`).
 # Every stage runs even when an earlier one failed (a clippy lint must not hide
 # an Autobahn regression); the exit status is non-zero if any failed. The last
 # line is "N passed, N failed", counting stages.
@@ -22,7 +25,7 @@ cd "$root"
 all_stages=(setup readme fmt clippy no-tokio bench test doc miri asan peers peers-h2 autobahn-server autobahn-client autobahn-server-h2 autobahn-client-h2 autobahn-server-blocking autobahn-client-blocking fuzz)
 if (($#)); then stages=("$@"); else stages=("${all_stages[@]}"); fi
 for stage in "${stages[@]}"; do
-    [[ " ${all_stages[*]} " == *" $stage "* ]] || { echo "unknown stage '$stage'; stages: ${all_stages[*]}" >&2; exit 2; }
+    [[ " ${all_stages[*]} autobahn-server-h3 autobahn-client-h3 " == *" $stage "* ]] || { echo "unknown stage '$stage'; stages: ${all_stages[*]}" >&2; exit 2; }
 done
 
 export WSX_VENV="${WSX_VENV:-$root/.venv}"
@@ -59,6 +62,8 @@ stage_command() {
         # its thread-per-connection echo server and its client.
         autobahn-server-blocking) echo "env AUTOBAHN_DRIVER=blocking bash scripts/autobahn.sh server" ;;
         autobahn-client-blocking) echo "env AUTOBAHN_DRIVER=blocking bash scripts/autobahn.sh client" ;;
+        autobahn-server-h3) echo "env AUTOBAHN_TRANSPORT=h3 bash scripts/autobahn.sh server" ;;
+        autobahn-client-h3) echo "env AUTOBAHN_TRANSPORT=h3 bash scripts/autobahn.sh client" ;;
         fuzz) echo "bash scripts/fuzz.sh 25" ;;
     esac
 }

@@ -389,6 +389,47 @@ impl<S: AsyncRead + AsyncWrite + Unpin> IncomingRequest<S> {
         }
     }
 
+    /// Answers with `response` exactly as given (no header added, nothing
+    /// negotiated or checked) and returns the connection (HTTP/1.1) or the
+    /// request stream (HTTP/2, HTTP/3) as a byte stream, with the bytes
+    /// that arrived after an HTTP/1.1 head. For bridges and proxies that
+    /// carry another endpoint's WebSocket bytes unchanged, as
+    /// [`Http3Connection::open_stream`](crate::Http3Connection::open_stream)
+    /// on the client side; [`accept`](Self::accept) is the WebSocket
+    /// server, [`reject`](Self::reject) the way to refuse.
+    ///
+    /// # Errors
+    /// The answer could not be sent within the handshake deadline.
+    pub async fn accept_stream(self, response: Response<()>) -> Result<(S, Bytes), Error> {
+        let Head { leftover, config, peer, tls, .. } = *self.head;
+        let timeout = config.handshake_timeout;
+        match self.reply {
+            Reply::Http1 { mut io, .. } => {
+                respond_http1(&mut io, &response, &[], timeout).await?;
+                Ok((io, leftover.freeze()))
+            }
+            Reply::Http2 { mut respond, body, wrap } => {
+                let send = respond.send_response(response, false).map_err(|error| Error::Io {
+                    context: "sending the extended CONNECT response",
+                    source: crate::http2::io_error(error),
+                })?;
+                Ok((wrap(Http2Stream::new(send, body, peer, tls)), Bytes::new()))
+            }
+            Reply::Http3(reply) => {
+                let Http3Reply { mut send, reader, connection, wrap } = *reply;
+                let head = crate::http3::encode_head(&response);
+                tokio::time::timeout(timeout, send.write_all(&head))
+                    .await
+                    .map_err(|_| Error::Timeout { kind: TimeoutKind::Handshake, after: timeout })?
+                    .map_err(|error| Error::Io {
+                        context: "sending the extended CONNECT response",
+                        source: error.into(),
+                    })?;
+                Ok((wrap(Http3Stream::new(reader, send, connection)), Bytes::new()))
+            }
+        }
+    }
+
     /// Refuses with any response (401 with `WWW-Authenticate`, 403, 404 …),
     /// or serves a plain HTTP request (`GET /` with a page). On HTTP/1.1 the
     /// connection is then shut down; on HTTP/2 only the stream ends. Never

@@ -2,7 +2,7 @@
 //! many sockets on one QUIC connection, `Alt-Svc` on the TCP answers, the
 //! fallback to TCP when QUIC is blocked or refused, one socket's end
 //! leaving the others alone, shutdown with 1001 and GOAWAY, and the
-//! handshake policy on HTTP/3.
+//! handshake policy on HTTP/3; and the raw streams a bridge uses.
 
 #![allow(clippy::unwrap_used, reason = "tests: a failure should panic")]
 
@@ -262,4 +262,49 @@ async fn http3_needs_tls() {
     let server = wsx::Server::new(listener, wsx::Config::default()).http3(wsx::Http3Settings::default()).unwrap();
     let error = server.run(|_| async {}).await.unwrap_err();
     assert_eq!(error.kind(), std::io::ErrorKind::InvalidInput);
+}
+
+/// What a bridge uses: the server answers an extended CONNECT with a
+/// response of its own and gets the stream's bytes, as the client's
+/// `open_stream` does; nothing is framed, both FINs pass.
+#[tokio::test]
+async fn accept_stream_and_open_stream_carry_raw_bytes() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (acceptor, connector) = tls_pair();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = wsx::Server::new(listener, wsx::Config::default())
+        .tls(Some(acceptor))
+        .http3(wsx::Http3Settings::default())
+        .unwrap();
+    tokio::spawn(server.run(|incoming| async move {
+        assert_eq!(incoming.http_version(), Version::HTTP_3);
+        let response = http::Response::builder().header("x-bridge", "raw").body(()).unwrap();
+        let (mut stream, early) = incoming.accept_stream(response).await.unwrap();
+        assert!(early.is_empty());
+        let mut got = Vec::new();
+        stream.read_to_end(&mut got).await.unwrap();
+        got.reverse();
+        stream.write_all(&got).await.unwrap();
+        stream.shutdown().await.unwrap();
+    }));
+    let connection =
+        ClientBuilder::new(&format!("wss://127.0.0.1:{port}/")).tls(connector).connect_http3().await.unwrap();
+    let request = http::Request::builder()
+        .method(http::Method::CONNECT)
+        .uri(format!("https://127.0.0.1:{port}/raw"))
+        .header("sec-websocket-version", "13")
+        .body(())
+        .unwrap();
+    let (response, mut stream) = connection.open_stream(&request).await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["x-bridge"], "raw");
+    // More than a stream window, and not WebSocket frames.
+    let sent: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    stream.write_all(&sent).await.unwrap();
+    stream.shutdown().await.unwrap();
+    let mut back = Vec::new();
+    tokio::time::timeout(WAIT, stream.read_to_end(&mut back)).await.unwrap().unwrap();
+    back.reverse();
+    assert_eq!(back, sent);
 }

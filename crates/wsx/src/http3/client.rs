@@ -68,7 +68,9 @@ impl Http3Connection {
         let local: SocketAddr = if remote.is_ipv6() { "[::]:0" } else { "0.0.0.0:0" }
             .parse()
             .map_err(|_| Error::io("binding a UDP socket")(std::io::ErrorKind::InvalidInput.into()))?;
-        let endpoint = quinn::Endpoint::client(local).map_err(Error::io("binding a UDP socket"))?;
+        let socket = std::net::UdpSocket::bind(local).map_err(Error::io("binding a UDP socket"))?;
+        let endpoint = quinn::Endpoint::new(super::endpoint_config(), None, socket, Arc::new(quinn::TokioRuntime))
+            .map_err(Error::io("binding a UDP socket"))?;
         let mut client = quinn::ClientConfig::new(Arc::new(crate::tls::quic_client_config(tls)?));
         client.transport_config(Arc::new(settings.transport(false)));
         let connecting = endpoint

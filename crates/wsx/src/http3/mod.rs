@@ -153,7 +153,8 @@ impl Http3Settings {
             .send_window(u64::from(self.send_window))
             .max_idle_timeout(quinn::IdleTimeout::try_from(self.idle_timeout).ok())
             // No QUIC datagrams: nothing here uses them, so none is buffered.
-            .datagram_receive_buffer_size(None);
+            .datagram_receive_buffer_size(None)
+            .mtu_discovery_config(Some(mtu_discovery()));
         transport
     }
 
@@ -168,6 +169,39 @@ impl Http3Settings {
             enable_connect_protocol: server,
         }
     }
+}
+
+/// The largest UDP payload we send or accept once the path has shown it
+/// carries it. QUIC starts at 1,200 bytes and its MTU discovery (RFC 9000
+/// §14.3, DPLPMTUD) probes upwards; quinn stops at 1,452 by default, the
+/// Ethernet size. On loopback (MTU 64 KiB) and jumbo-frame links larger
+/// packets cut what QUIC spends per byte (a header, an AEAD seal, an ACK
+/// range, a timer and a wake-up per packet): a 64 KiB message is some
+/// fifty packets at 1,452 bytes and eleven at 6,500. Elsewhere the probes
+/// above the path's MTU are lost (or refused by the kernel: QUIC sets
+/// Don't Fragment) and discovery settles where it would have; the cost is
+/// a few probes. Not more than 6,500: quinn hands the kernel up to ten
+/// packets in one segmentation-offload send, which must fit one UDP
+/// datagram (65,507 bytes over IPv4); a larger batch is refused whole
+/// (EMSGSIZE), every packet in it lost, and each loss costs a probe
+/// timeout (measured: 8,952 bytes here made a 128 KiB echo take 115 ms).
+const MAX_UDP_PAYLOAD: u16 = 6500;
+
+/// MTU discovery up to [`MAX_UDP_PAYLOAD`].
+fn mtu_discovery() -> quinn::MtuDiscoveryConfig {
+    let mut mtu = quinn::MtuDiscoveryConfig::default();
+    mtu.upper_bound(MAX_UDP_PAYLOAD);
+    mtu
+}
+
+/// An endpoint that accepts UDP payloads up to [`MAX_UDP_PAYLOAD`] (the
+/// transport parameter `max_udp_payload_size`, RFC 9000 §18.2, tells the
+/// peer so; quinn sizes its receive buffers by it).
+pub(crate) fn endpoint_config() -> quinn::EndpointConfig {
+    let mut config = quinn::EndpointConfig::default();
+    // In quinn's range (1,200 to 65,527), so this cannot fail.
+    let _ = config.max_udp_payload_size(MAX_UDP_PAYLOAD);
+    config
 }
 
 /// The HTTP/3 decoders on arbitrary bytes, for the fuzz target `h3_codec`

@@ -62,7 +62,7 @@ pub(crate) fn bind_endpoint(
         // all of them together.
         .incoming_buffer_size(64 * 1024)
         .incoming_buffer_size_total(16 * 1024 * 1024);
-    quinn::Endpoint::new(quinn::EndpointConfig::default(), Some(config), socket, Arc::new(quinn::TokioRuntime))
+    quinn::Endpoint::new(super::endpoint_config(), Some(config), socket, Arc::new(quinn::TokioRuntime))
 }
 
 /// What the accept loop needs from the server around it.
