@@ -20,7 +20,6 @@ use std::collections::VecDeque;
 use bytes::{Bytes, BytesMut};
 use rand_core::RngCore;
 
-use crate::Role;
 use crate::close::{CloseCode, CloseFrame};
 use crate::config::Config;
 use crate::error::ProtocolError;
@@ -30,7 +29,20 @@ use crate::message::Message;
 use crate::prepared::DeflateKey;
 use crate::utf8::Utf8Bytes;
 
-pub use send::MessageKind;
+pub use crate::message::MessageKind;
+
+/// Which end of the connection this endpoint is (RFC 6455 §1.3, §5.1).
+///
+/// The role decides masking: a client masks every frame it sends and a
+/// server rejects unmasked frames; a server never masks and a client rejects
+/// masked frames.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// The endpoint that opened the connection and sent the handshake request.
+    Client,
+    /// The endpoint that accepted the connection and answered the handshake.
+    Server,
+}
 
 /// What the opening handshake agreed on: all a [`Connection`] needs. An
 /// upgrade done by another HTTP stack can build one and hand the socket over.

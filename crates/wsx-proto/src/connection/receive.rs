@@ -9,8 +9,7 @@
 
 use bytes::{Buf, Bytes, BytesMut};
 
-use super::{CloseOutcome, Connection, Event, State};
-use crate::Role;
+use super::{CloseOutcome, Connection, Event, Role, State};
 use crate::close::CloseFrame;
 use crate::error::ProtocolError;
 use crate::extension::codec::{Decompressor, Inflated};
