@@ -40,15 +40,13 @@ fn handshake() -> ClientHandshake {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let mut limits = HandshakeLimits::default();
-    limits.max_head_bytes = 4096;
-    limits.max_headers = 32;
+    let limits = HandshakeLimits::default().max_head_bytes(4096).max_headers(32);
     let handshake = handshake();
     assert_eq!(handshake.key().map(|key| key.as_bytes()), Some(&b"AQIDBAUGBwgJCgsMDQ4PEA=="[..]));
     match parse_response(data, &limits) {
-        Ok(None) => assert!(data.len() < limits.max_head_bytes),
+        Ok(None) => assert!(data.len() < limits.get_max_head_bytes()),
         Ok(Some((response, consumed))) => {
-            assert!(consumed <= data.len() && consumed <= limits.max_head_bytes);
+            assert!(consumed <= data.len() && consumed <= limits.get_max_head_bytes());
             match handshake.validate_response(&response) {
                 Ok(accepted) => {
                     assert_eq!(response.status(), 101);

@@ -866,13 +866,11 @@ fn fragment_size_splits_outgoing_messages() {
     );
 }
 
-/// Regression: `fragment_size` is a public field, and `Some(0)` (which the
-/// builder would have raised to 1) made `send_binary` loop forever queueing
-/// empty frames. It now behaves as `Some(1)`.
+/// Regression: `Some(0)` as the fragment size made `send_binary` loop
+/// forever queueing empty frames. The setter raises it to `Some(1)`.
 #[test]
-fn a_zero_fragment_size_set_directly_does_not_hang() {
-    let mut config = Config::default();
-    config.fragment_size = Some(0);
+fn a_zero_fragment_size_does_not_hang() {
+    let config = Config::default().fragment_size(Some(0));
     let (done, result) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let mut s = endpoint(Role::Server, config);

@@ -180,7 +180,8 @@ impl Connection {
             Some((compressor, decompressor, key)) => (Some(compressor), Some(decompressor), key),
             None => (None, None, None),
         };
-        let threshold = config.compression.as_ref().map_or(DeflateConfig::default().threshold, |c| c.threshold);
+        let threshold =
+            config.get_compression().map_or(DeflateConfig::default().get_threshold(), |c| c.get_threshold());
         let mut rx = receive::Receiver::default();
         rx.inflater = decompressor;
         let mut tx = send::Sender::default();
@@ -420,7 +421,8 @@ impl Connection {
 /// prepared message compressed once with them is valid on this connection.
 fn deflate_state(negotiated: &Negotiated, config: &Config) -> Option<(Compressor, Decompressor, Option<DeflateKey>)> {
     let params = negotiated.deflate?;
-    let local = config.compression.clone().unwrap_or_default();
+    let default = DeflateConfig::default();
+    let local = config.get_compression().unwrap_or(&default);
     let (own_bits, own_reset, peer_bits, peer_reset) = match negotiated.role {
         Role::Client => (
             params.client_max_window_bits,
@@ -435,11 +437,11 @@ fn deflate_state(negotiated: &Negotiated, config: &Config) -> Option<(Compressor
             params.client_no_context_takeover,
         ),
     };
-    let window = own_bits.unwrap_or(15).min(local.window_bits);
-    let fresh_per_message = own_reset || local.no_context_takeover;
-    let compressor = Compressor::new(window, local.mem_level, local.level, fresh_per_message);
+    let window = own_bits.unwrap_or(15).min(local.get_window_bits());
+    let fresh_per_message = own_reset || local.get_no_context_takeover();
+    let compressor = Compressor::new(window, local.get_mem_level(), local.get_level(), fresh_per_message);
     let decompressor = Decompressor::new(peer_bits.unwrap_or(15), peer_reset);
-    let shared_key = fresh_per_message.then_some((window, local.mem_level, local.level));
+    let shared_key = fresh_per_message.then_some((window, local.get_mem_level(), local.get_level()));
     Some((compressor, decompressor, shared_key))
 }
 

@@ -175,9 +175,9 @@ impl Connection {
             }
             _ => (payload, false),
         };
-        // The field is public, so `Some(0)` can bypass the builder's minimum
-        // of 1; a zero step would loop forever on empty frames.
-        match self.config.fragment_size.map(|size| size.max(1)) {
+        // The setter keeps the size at 1 or more: a zero step would loop
+        // forever on empty frames.
+        match self.config.get_fragment_size() {
             Some(size) if payload.len() > size => {
                 let mut offset = 0;
                 let mut first = true;
@@ -501,7 +501,7 @@ impl Connection {
         if self.tx.outgoing.is_some() {
             return Err(SendError::FragmentedMessageInProgress);
         }
-        let splits = self.config.fragment_size.is_some_and(|size| message.len() > size.max(1));
+        let splits = self.config.get_fragment_size().is_some_and(|size| message.len() > size);
         let compress = self.tx.compressor.is_some() && message.len() >= self.tx.threshold;
         let shared = match (self.negotiated.role, compress) {
             (Role::Client, false) if !splits => {
