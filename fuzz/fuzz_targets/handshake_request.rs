@@ -20,14 +20,12 @@ fn check_refusal(error: &wsx_proto::handshake::HandshakeError) {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let mut limits = HandshakeLimits::default();
-    limits.max_head_bytes = 4096;
-    limits.max_headers = 32;
+    let limits = HandshakeLimits::default().max_head_bytes(4096).max_headers(32);
     match parse_request(data, &limits) {
-        Ok(None) => assert!(data.len() < limits.max_head_bytes),
+        Ok(None) => assert!(data.len() < limits.get_max_head_bytes()),
         Ok(Some((request, consumed))) => {
-            assert!(consumed <= data.len() && consumed <= limits.max_head_bytes);
-            assert!(request.headers().len() <= limits.max_headers);
+            assert!(consumed <= data.len() && consumed <= limits.get_max_head_bytes());
+            assert!(request.headers().len() <= limits.get_max_headers());
             match validate_request(&request) {
                 Ok(offer) => {
                     let response = accept_response(&offer, None).expect("a valid offer is accepted");

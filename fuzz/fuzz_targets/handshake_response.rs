@@ -7,48 +7,25 @@
 
 use libfuzzer_sys::fuzz_target;
 use wsx_proto::handshake::{ClientHandshake, ClientRequest, HandshakeError, HandshakeLimits, parse_response};
-
-/// Always draws bytes 1, 2, 3…: the key is `AQIDBAUGBwgJCgsMDQ4PEA==`.
-struct Counting(u8);
-
-impl rand::RngCore for Counting {
-    fn next_u32(&mut self) -> u32 {
-        let mut b = [0; 4];
-        self.fill_bytes(&mut b);
-        u32::from_le_bytes(b)
-    }
-    fn next_u64(&mut self) -> u64 {
-        let mut b = [0; 8];
-        self.fill_bytes(&mut b);
-        u64::from_le_bytes(b)
-    }
-    fn fill_bytes(&mut self, dest: &mut [u8]) {
-        for byte in dest {
-            self.0 = self.0.wrapping_add(1);
-            *byte = self.0;
-        }
-    }
-}
+use wsx_test_support::CounterRng;
 
 fn handshake() -> ClientHandshake {
     let uri = "ws://example.com/chat".parse().expect("valid URI");
     ClientRequest::new(uri)
         .subprotocols(["chat", "superchat"])
         .extension("x-test")
-        .into_handshake(&mut Counting(0))
+        .into_handshake(&mut CounterRng(1))
         .expect("valid request")
 }
 
 fuzz_target!(|data: &[u8]| {
-    let mut limits = HandshakeLimits::default();
-    limits.max_head_bytes = 4096;
-    limits.max_headers = 32;
+    let limits = HandshakeLimits::default().max_head_bytes(4096).max_headers(32);
     let handshake = handshake();
     assert_eq!(handshake.key().map(|key| key.as_bytes()), Some(&b"AQIDBAUGBwgJCgsMDQ4PEA=="[..]));
     match parse_response(data, &limits) {
-        Ok(None) => assert!(data.len() < limits.max_head_bytes),
+        Ok(None) => assert!(data.len() < limits.get_max_head_bytes()),
         Ok(Some((response, consumed))) => {
-            assert!(consumed <= data.len() && consumed <= limits.max_head_bytes);
+            assert!(consumed <= data.len() && consumed <= limits.get_max_head_bytes());
             match handshake.validate_response(&response) {
                 Ok(accepted) => {
                     assert_eq!(response.status(), 101);

@@ -65,7 +65,7 @@ pub fn drive(conn: &mut Connection, observer: &mut Connection, input: &[u8], ech
     let Some((&seed, data)) = input.split_first() else {
         return Vec::new();
     };
-    let max_message = conn.config().max_message_size;
+    let max_message = conn.config().get_max_message_size();
     let mut delivered = Vec::new();
     let mut closed = false;
     let mut step = |conn: &mut Connection, observer: &mut Connection, delivered: &mut Vec<Message>| loop {

@@ -130,9 +130,9 @@ impl Core {
         conn.receive(leftover);
         let now = Instant::now();
         let keepalive = config.keepalive.map(|k| KeepaliveState {
-            interval: k.interval,
-            timeout: k.timeout,
-            next_ping: now + k.interval,
+            interval: k.get_interval(),
+            timeout: k.get_timeout(),
+            next_ping: now + k.get_interval(),
             awaiting: None,
             counter: 0,
         });

@@ -111,7 +111,7 @@ pub(crate) fn client<S: Transport>(
 ) -> Result<(WebSocket<S>, Response<()>), Error> {
     let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::try_from_os_rng()
         .map_err(|e| Error::Io { context: "seeding the handshake-key RNG", source: std::io::Error::other(e) })?;
-    let deflate = config.protocol.compression.clone();
+    let deflate = config.protocol.get_compression().cloned();
     let handshake = request.deflate_offers(deflate.as_ref()).into_handshake(&mut rng)?;
     let mut out = BytesMut::with_capacity(512);
     handshake.encode(&mut out);
@@ -248,7 +248,7 @@ fn serve<S: Transport>(
             return Err(Error::Rejected { status });
         }
     };
-    let (response, negotiated) = match accept.respond(&offer, config.protocol.compression.as_ref()) {
+    let (response, negotiated) = match accept.respond(&offer, config.protocol.get_compression()) {
         Ok(answer) => answer,
         Err(error) => {
             let (response, body) = error_response(&error);

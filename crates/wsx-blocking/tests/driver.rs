@@ -145,7 +145,7 @@ fn keepalive_ends_a_silent_peer() {
         let _ = release.recv();
         drop(ws);
     });
-    let keepalive = Keepalive { interval: Duration::from_millis(100), timeout: Duration::from_millis(200) };
+    let keepalive = Keepalive::default().interval(Duration::from_millis(100)).timeout(Duration::from_millis(200));
     let config = Config::default().keepalive(Some(keepalive));
     let (mut ws, _) = wsx_blocking::ClientBuilder::new(&url).config(config).connect().unwrap();
     let started = Instant::now();
@@ -160,7 +160,7 @@ fn keepalive_ends_a_silent_peer() {
 #[test]
 fn keepalive_pings_are_answered_while_recv_waits() {
     let (url, server) = server(Config::default(), echo);
-    let keepalive = Keepalive { interval: Duration::from_millis(50), timeout: Duration::from_millis(500) };
+    let keepalive = Keepalive::default().interval(Duration::from_millis(50)).timeout(Duration::from_millis(500));
     let config = Config::default().keepalive(Some(keepalive));
     let (mut ws, _) = wsx_blocking::ClientBuilder::new(&url).config(config).connect().unwrap();
     ws.set_read_timeout(Some(Duration::from_millis(100)));

@@ -188,9 +188,10 @@ pub(crate) async fn run(args: ServeArgs) -> ExitCode {
             "wsx serve: listening on {scheme}://{address} (/echo, /broadcast, /rooms/{{name}}; demo page at {page}://{address}/{quic})"
         );
     }
-    let keepalive = (args.keepalive > 0).then(|| wsx::Keepalive {
-        interval: Duration::from_secs(args.keepalive),
-        timeout: Duration::from_secs(args.keepalive),
+    let keepalive = (args.keepalive > 0).then(|| {
+        wsx::Keepalive::default()
+            .interval(Duration::from_secs(args.keepalive))
+            .timeout(Duration::from_secs(args.keepalive))
     });
     let config = wsx::Config::default()
         .max_message_size(args.max_message)

@@ -171,3 +171,45 @@ impl CloseFrame {
         out.extend_from_slice(self.reason.as_bytes());
     }
 }
+
+impl ProtocolError {
+    /// The status code of the Close frame sent when this error fails the
+    /// connection (RFC 6455 §7.4.1). One exhaustive table.
+    ///
+    /// ```
+    /// use wsx_proto::{CloseCode, ProtocolError};
+    /// assert_eq!(ProtocolError::InvalidUtf8.close_code(), CloseCode::INVALID_PAYLOAD);
+    /// ```
+    pub fn close_code(&self) -> CloseCode {
+        match self {
+            Self::ReservedBits { .. }
+            | Self::ReservedOpcode(_)
+            | Self::FragmentedControlFrame
+            | Self::ControlFrameTooLong(_)
+            | Self::UnmaskedFrame
+            | Self::MaskedFrame
+            | Self::PayloadLengthMsbSet
+            | Self::UnexpectedContinuation
+            | Self::ExpectedContinuation
+            | Self::CloseFrameOneByte
+            | Self::InvalidCloseCode(_)
+            | Self::CompressedControlFrame
+            | Self::CompressedContinuation => CloseCode::PROTOCOL_ERROR,
+            Self::InvalidUtf8 | Self::InvalidCloseReason | Self::InvalidCompressedData => CloseCode::INVALID_PAYLOAD,
+            Self::FrameTooLarge { .. } | Self::MessageTooLarge { .. } => CloseCode::MESSAGE_TOO_BIG,
+            Self::TooManyFragments { .. } => CloseCode::POLICY_VIOLATION,
+        }
+    }
+
+    /// A short reason for the Close frame (at most 123 bytes, ASCII).
+    pub fn close_reason(&self) -> &'static str {
+        match self.close_code() {
+            CloseCode::PROTOCOL_ERROR => "protocol error",
+            CloseCode::INVALID_PAYLOAD if *self == Self::InvalidCompressedData => "invalid compressed data",
+            CloseCode::INVALID_PAYLOAD => "invalid UTF-8",
+            CloseCode::MESSAGE_TOO_BIG => "message too big",
+            CloseCode::POLICY_VIOLATION => "policy violation",
+            _ => "",
+        }
+    }
+}

@@ -2,11 +2,10 @@
 //!
 //! [`ProtocolError`] is everything a peer can do wrong after the opening
 //! handshake. Each one fails the connection with the close code that
-//! [`ProtocolError::close_code`] gives: this match is the one table that turns
-//! peer errors into close codes. [`SendError`] is the caller's misuse of the
+//! [`ProtocolError::close_code`] gives: that match, in the `close` module
+//! next to the codes, is the one table that turns peer errors into close
+//! codes. [`SendError`] is the caller's misuse of the
 //! send API; it never touches the connection.
-
-use crate::close::CloseCode;
 
 /// A violation of RFC 6455 by the peer. It fails the connection: the core
 /// queues a Close frame with [`close_code`](Self::close_code) and stops
@@ -92,48 +91,6 @@ pub enum ProtocolError {
     /// A compressed message that is not a valid DEFLATE stream (RFC 7692 §7.2.2).
     #[error("invalid compressed data")]
     InvalidCompressedData,
-}
-
-impl ProtocolError {
-    /// The status code of the Close frame sent when this error fails the
-    /// connection (RFC 6455 §7.4.1). One exhaustive table.
-    ///
-    /// ```
-    /// use wsx_proto::{CloseCode, ProtocolError};
-    /// assert_eq!(ProtocolError::InvalidUtf8.close_code(), CloseCode::INVALID_PAYLOAD);
-    /// ```
-    pub fn close_code(&self) -> CloseCode {
-        match self {
-            Self::ReservedBits { .. }
-            | Self::ReservedOpcode(_)
-            | Self::FragmentedControlFrame
-            | Self::ControlFrameTooLong(_)
-            | Self::UnmaskedFrame
-            | Self::MaskedFrame
-            | Self::PayloadLengthMsbSet
-            | Self::UnexpectedContinuation
-            | Self::ExpectedContinuation
-            | Self::CloseFrameOneByte
-            | Self::InvalidCloseCode(_)
-            | Self::CompressedControlFrame
-            | Self::CompressedContinuation => CloseCode::PROTOCOL_ERROR,
-            Self::InvalidUtf8 | Self::InvalidCloseReason | Self::InvalidCompressedData => CloseCode::INVALID_PAYLOAD,
-            Self::FrameTooLarge { .. } | Self::MessageTooLarge { .. } => CloseCode::MESSAGE_TOO_BIG,
-            Self::TooManyFragments { .. } => CloseCode::POLICY_VIOLATION,
-        }
-    }
-
-    /// A short reason for the Close frame (at most 123 bytes, ASCII).
-    pub fn close_reason(&self) -> &'static str {
-        match self.close_code() {
-            CloseCode::PROTOCOL_ERROR => "protocol error",
-            CloseCode::INVALID_PAYLOAD if *self == Self::InvalidCompressedData => "invalid compressed data",
-            CloseCode::INVALID_PAYLOAD => "invalid UTF-8",
-            CloseCode::MESSAGE_TOO_BIG => "message too big",
-            CloseCode::POLICY_VIOLATION => "policy violation",
-            _ => "",
-        }
-    }
 }
 
 /// The caller asked for something the connection cannot do. The connection

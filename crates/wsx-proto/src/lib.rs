@@ -50,21 +50,8 @@ pub mod utf8;
 
 pub use close::{CloseCode, CloseFrame};
 pub use config::Config;
-pub use connection::{CloseOutcome, Connection, Event, Negotiated, State, Transmit};
+pub use connection::{CloseOutcome, Connection, Event, Negotiated, Role, State, Transmit};
 pub use error::{ProtocolError, SendError};
 pub use message::Message;
 pub use prepared::PreparedMessage;
 pub use utf8::Utf8Bytes;
-
-/// Which end of the connection this endpoint is (RFC 6455 §1.3, §5.1).
-///
-/// The role decides masking: a client masks every frame it sends and a
-/// server rejects unmasked frames; a server never masks and a client rejects
-/// masked frames.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Role {
-    /// The endpoint that opened the connection and sent the handshake request.
-    Client,
-    /// The endpoint that accepted the connection and answered the handshake.
-    Server,
-}

@@ -4,6 +4,7 @@
 use bytes::Bytes;
 
 use crate::close::CloseFrame;
+use crate::frame::OpCode;
 use crate::utf8::Utf8Bytes;
 
 /// A complete message, or a control frame, as the application sees it.
@@ -108,5 +109,24 @@ impl From<Bytes> for Message {
 impl From<Vec<u8>> for Message {
     fn from(data: Vec<u8>) -> Self {
         Self::Binary(data.into())
+    }
+}
+
+/// The kind of a data message, for [`Connection::send_fragment`](crate::Connection::send_fragment).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessageKind {
+    /// A text message: the fragments together must be valid UTF-8.
+    Text,
+    /// A binary message.
+    Binary,
+}
+
+impl MessageKind {
+    /// The opcode of the message's first frame.
+    pub(crate) fn opcode(self) -> OpCode {
+        match self {
+            Self::Text => OpCode::Text,
+            Self::Binary => OpCode::Binary,
+        }
     }
 }

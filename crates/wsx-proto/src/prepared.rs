@@ -21,9 +21,9 @@ use std::sync::{Arc, Mutex};
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::connection::MessageKind;
 use crate::extension::codec::Compressor;
 use crate::frame::FrameHeader;
+use crate::message::MessageKind;
 use crate::utf8::Utf8Bytes;
 
 /// A text or binary message encoded once as a single unmasked frame.

@@ -15,9 +15,7 @@ use wsx_proto::{
     CloseCode, CloseFrame, CloseOutcome, Config, Connection, Event, Message, Negotiated, ProtocolError, Role,
     SendError, State, Transmit,
 };
-
-/// The masking key of the RFC 6455 §5.7 examples.
-const KEY: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
+use wsx_test_support::{KEY, frame, header, unmask};
 
 /// An RNG that yields the same masking key every time, so client frames can
 /// be compared byte for byte.
@@ -52,35 +50,6 @@ fn client() -> Connection {
 /// A client whose masking key is always [`KEY`].
 fn fixed_client(config: Config) -> Connection {
     Connection::new(Negotiated::new(Role::Client), config, Box::new(FixedKey(KEY)))
-}
-
-/// A raw frame header: `b0` is FIN|RSV|opcode as given, the length uses the
-/// minimal encoding, then the key if any.
-fn header(b0: u8, len: u64, mask: Option<[u8; 4]>) -> Vec<u8> {
-    let mask_bit = if mask.is_some() { 0x80 } else { 0 };
-    let mut out = vec![b0];
-    match len {
-        0..=125 => out.push(mask_bit | len as u8),
-        126..=0xFFFF => {
-            out.push(mask_bit | 126);
-            out.extend_from_slice(&(len as u16).to_be_bytes());
-        }
-        _ => {
-            out.push(mask_bit | 127);
-            out.extend_from_slice(&len.to_be_bytes());
-        }
-    }
-    if let Some(key) = mask {
-        out.extend_from_slice(&key);
-    }
-    out
-}
-
-/// A raw frame, masked byte by byte here (not with the crate's `apply_mask`).
-fn frame(b0: u8, mask: Option<[u8; 4]>, payload: &[u8]) -> Vec<u8> {
-    let mut out = header(b0, payload.len() as u64, mask);
-    out.extend(payload.iter().enumerate().map(|(i, b)| mask.map_or(*b, |key| b ^ key[i % 4])));
-    out
 }
 
 /// A masked frame, as a client sends it.
@@ -150,7 +119,7 @@ fn parse_frames(mut bytes: &[u8]) -> Vec<Wire> {
         let end = n + usize::try_from(h.payload_len).unwrap();
         let mut payload = bytes[n..end].to_vec();
         if let Some(key) = h.mask {
-            payload.iter_mut().enumerate().for_each(|(i, b)| *b ^= key[i % 4]);
+            unmask(&mut payload, key);
         }
         frames.push(Wire { fin: h.fin, opcode: h.opcode, masked: h.mask.is_some(), payload });
         bytes = &bytes[end..];
@@ -866,13 +835,11 @@ fn fragment_size_splits_outgoing_messages() {
     );
 }
 
-/// Regression: `fragment_size` is a public field, and `Some(0)` (which the
-/// builder would have raised to 1) made `send_binary` loop forever queueing
-/// empty frames. It now behaves as `Some(1)`.
+/// Regression: `Some(0)` as the fragment size made `send_binary` loop
+/// forever queueing empty frames. The setter raises it to `Some(1)`.
 #[test]
-fn a_zero_fragment_size_set_directly_does_not_hang() {
-    let mut config = Config::default();
-    config.fragment_size = Some(0);
+fn a_zero_fragment_size_does_not_hang() {
+    let config = Config::default().fragment_size(Some(0));
     let (done, result) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let mut s = endpoint(Role::Server, config);

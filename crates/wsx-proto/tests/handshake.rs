@@ -5,36 +5,14 @@ use bytes::BytesMut;
 use http::header::{self, HeaderName, HeaderValue};
 use http::{Request, Response, StatusCode, Version};
 use proptest::prelude::*;
-use rand_core::RngCore;
 use wsx_proto::handshake::{
     ClientHandshake, ClientRequest, HandshakeError, HandshakeLimits, accept_key, accept_response, encode_request,
     encode_response, error_response, parse_request, parse_response, validate_request,
 };
 use wsx_proto::uri::WsUri;
+use wsx_test_support::CounterRng;
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
-
-/// A deterministic RNG: every byte is `self.0`, which then increments.
-struct Counter(u8);
-
-impl RngCore for Counter {
-    fn next_u32(&mut self) -> u32 {
-        let mut b = [0; 4];
-        self.fill_bytes(&mut b);
-        u32::from_le_bytes(b)
-    }
-    fn next_u64(&mut self) -> u64 {
-        let mut b = [0; 8];
-        self.fill_bytes(&mut b);
-        u64::from_le_bytes(b)
-    }
-    fn fill_bytes(&mut self, dst: &mut [u8]) {
-        for b in dst {
-            *b = self.0;
-            self.0 = self.0.wrapping_add(1);
-        }
-    }
-}
 
 /// The sample request of RFC 6455 §1.2 (with Version 13).
 const RFC_REQUEST: &[u8] = b"GET /chat HTTP/1.1\r\n\
@@ -403,7 +381,7 @@ fn accepting_an_unoffered_subprotocol_is_misuse() -> TestResult {
 
 fn handshake(edit: impl FnOnce(ClientRequest) -> ClientRequest) -> Result<ClientHandshake, Box<dyn std::error::Error>> {
     let request = edit(ClientRequest::new("ws://example.com:8080/chat?x=1".parse()?));
-    Ok(request.into_handshake(&mut Counter(0))?)
+    Ok(request.into_handshake(&mut CounterRng(0))?)
 }
 
 /// A valid response to `hs`, with `edit` applied.
@@ -473,18 +451,18 @@ fn client_and_server_agree_over_bytes() -> TestResult {
 
 #[test]
 fn userinfo_becomes_basic_authorization() -> TestResult {
-    let hs = ClientRequest::new("ws://alice:secret@h/".parse()?).into_handshake(&mut Counter(0))?;
+    let hs = ClientRequest::new("ws://alice:secret@h/".parse()?).into_handshake(&mut CounterRng(0))?;
     assert_eq!(hs.request().headers()["authorization"], "Basic YWxpY2U6c2VjcmV0");
-    let hs = ClientRequest::new("ws://bob@h/".parse()?).into_handshake(&mut Counter(0))?;
+    let hs = ClientRequest::new("ws://bob@h/".parse()?).into_handshake(&mut CounterRng(0))?;
     assert_eq!(hs.request().headers()["authorization"], "Basic Ym9iOg==");
     // An explicit Authorization header wins.
     let hs = ClientRequest::new("ws://alice:secret@h/".parse()?)
         .header(header::AUTHORIZATION, HeaderValue::from_static("Bearer t"))
-        .into_handshake(&mut Counter(0))?;
+        .into_handshake(&mut CounterRng(0))?;
     let auth: Vec<_> = hs.request().headers().get_all("authorization").iter().collect();
     assert_eq!(auth, ["Bearer t"]);
     // IPv6 hosts keep their brackets in Host.
-    let hs = ClientRequest::new("ws://[::1]:9001/a?b=c".parse()?).into_handshake(&mut Counter(0))?;
+    let hs = ClientRequest::new("ws://[::1]:9001/a?b=c".parse()?).into_handshake(&mut CounterRng(0))?;
     assert_eq!(hs.request().headers()["host"], "[::1]:9001");
     assert_eq!(hs.request().uri(), "/a?b=c");
     Ok(())
@@ -493,7 +471,7 @@ fn userinfo_becomes_basic_authorization() -> TestResult {
 #[test]
 fn client_builder_misuse_is_refused() -> TestResult {
     let uri: WsUri = "ws://h/".parse()?;
-    let build = |r: ClientRequest| r.into_handshake(&mut Counter(0)).err();
+    let build = |r: ClientRequest| r.into_handshake(&mut CounterRng(0)).err();
     assert_eq!(
         build(ClientRequest::new(uri.clone()).subprotocol("a b")),
         Some(HandshakeError::InvalidSubprotocol { protocol: "a b".into() })
@@ -537,7 +515,7 @@ fn reserved_headers_cannot_be_overridden() -> TestResult {
     ];
     for name in names {
         let req = ClientRequest::new(uri.clone()).header(name.clone(), HeaderValue::from_static("x"));
-        let err = req.into_handshake(&mut Counter(0)).err();
+        let err = req.into_handshake(&mut CounterRng(0)).err();
         assert_eq!(err, Some(HandshakeError::ReservedHeader { name }));
     }
     Ok(())

@@ -73,18 +73,11 @@ pub enum Protocol {
 
 /// Settings of the rooms.
 #[derive(Debug, Clone)]
-#[non_exhaustive]
 pub struct RoomsConfig {
-    /// Kept messages per room, sent to a new member (0: none). Default 50.
-    pub history: usize,
-    /// Messages queued for a member before it is dropped with 1008.
-    /// Default 1,024.
-    pub queue: usize,
-    /// What members exchange. Default [`Protocol::Envelope`].
-    pub protocol: Protocol,
-    /// Slow-member policies by room pattern, first match wins; other
-    /// rooms use [`SlowPolicy::Close`].
-    pub policies: Vec<(RoomSet, SlowPolicy)>,
+    pub(crate) history: usize,
+    pub(crate) queue: usize,
+    pub(crate) protocol: Protocol,
+    pub(crate) policies: Vec<(RoomSet, SlowPolicy)>,
 }
 
 impl Default for RoomsConfig {
@@ -94,29 +87,52 @@ impl Default for RoomsConfig {
 }
 
 impl RoomsConfig {
-    /// Kept messages per room (0: none).
+    /// Kept messages per room, sent to a new member (0: none). Default 50.
     pub fn history(mut self, history: usize) -> Self {
         self.history = history;
         self
     }
 
-    /// Messages queued per member before it is dropped with 1008.
+    /// Messages queued for a member before it is dropped with 1008.
+    /// Default 1,024.
     pub fn queue(mut self, queue: usize) -> Self {
         self.queue = queue;
         self
     }
 
-    /// What members exchange.
+    /// What members exchange. Default [`Protocol::Envelope`].
     pub fn protocol(mut self, protocol: Protocol) -> Self {
         self.protocol = protocol;
         self
     }
 
     /// The slow-member policy of the rooms matching `rooms` (after those
-    /// given before).
+    /// given before: the first match wins). Rooms that match none use
+    /// [`SlowPolicy::Close`].
     pub fn policy(mut self, rooms: RoomSet, policy: SlowPolicy) -> Self {
         self.policies.push((rooms, policy));
         self
+    }
+
+    /// Messages kept per room for new members: see [`history`](Self::history).
+    pub fn get_history(&self) -> usize {
+        self.history
+    }
+
+    /// Messages queued per member before it is dropped: see [`queue`](Self::queue).
+    pub fn get_queue(&self) -> usize {
+        self.queue
+    }
+
+    /// What members exchange: see [`protocol`](Self::protocol).
+    pub fn get_protocol(&self) -> Protocol {
+        self.protocol
+    }
+
+    /// The slow-member policies by room pattern, in the order given with
+    /// [`policy`](Self::policy).
+    pub fn get_policies(&self) -> &[(RoomSet, SlowPolicy)] {
+        &self.policies
     }
 }
 

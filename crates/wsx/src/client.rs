@@ -464,7 +464,7 @@ async fn handshake_inner<S: AsyncRead + AsyncWrite + Unpin>(
 ) -> Result<(WebSocket<S>, Response<()>), Error> {
     let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::try_from_os_rng()
         .map_err(|e| Error::Io { context: "seeding the handshake-key RNG", source: std::io::Error::other(e) })?;
-    let handshake = request.deflate_offers(config.protocol.compression.as_ref()).into_handshake(&mut rng)?;
+    let handshake = request.deflate_offers(config.protocol.get_compression()).into_handshake(&mut rng)?;
     let mut out = BytesMut::with_capacity(512);
     handshake.encode(&mut out);
     io.write_all(&out).await.map_err(Error::io("sending the handshake request"))?;
@@ -490,7 +490,7 @@ async fn handshake_inner<S: AsyncRead + AsyncWrite + Unpin>(
     }
     let accepted = handshake.validate_response(&response)?;
     tracing::debug!(subprotocol = ?accepted.subprotocol, "handshake accepted");
-    let negotiated = accepted.negotiated(config.protocol.compression.as_ref())?;
+    let negotiated = accepted.negotiated(config.protocol.get_compression())?;
     let ws = WebSocket::from_upgraded(io, negotiated, config, &buf[consumed..])?;
     Ok((ws, response))
 }

@@ -344,7 +344,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> IncomingRequest<S> {
                 return Err(Error::Handshake(error));
             }
         };
-        let (mut response, negotiated) = accept.respond(&offer, self.head.config.protocol.compression.as_ref())?;
+        let (mut response, negotiated) = accept.respond(&offer, self.head.config.protocol.get_compression())?;
         add_alt_svc(&mut response, self.head.alt_svc);
         let Head { leftover, config, peer, tls, .. } = *self.head;
         match self.reply {

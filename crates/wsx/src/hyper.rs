@@ -186,7 +186,7 @@ impl Upgrade {
     /// A 500 [`Rejection`] if `accept` is invalid (a subprotocol the client
     /// did not offer, a bad header).
     pub fn accept(self, accept: Accept) -> Result<(Response<Bytes>, PendingWebSocket), Rejection> {
-        match accept.respond(&self.offer, self.config.protocol.compression.as_ref()) {
+        match accept.respond(&self.offer, self.config.protocol.get_compression()) {
             Ok((response, negotiated)) => {
                 let pending = PendingWebSocket { on_upgrade: self.on_upgrade, negotiated, config: self.config };
                 Ok((response.map(|()| Bytes::new()), pending))

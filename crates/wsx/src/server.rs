@@ -104,32 +104,14 @@ impl ShutdownSignal {
 ///     .max_connections(50_000)
 ///     .max_handshakes(256)
 ///     .shutdown_timeout(Duration::from_secs(5));
-/// assert_eq!(options.max_connections, 50_000);
+/// assert_eq!(options.get_max_connections(), 50_000);
 /// ```
-#[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerOptions {
-    /// Most connections open at once, handshakes included, counting each
-    /// TCP connection and each WebSocket (or request) on an HTTP/2
-    /// connection. Default 10,000. Past it a client's request is read
-    /// (within the handshake deadline) and answered `503 Service
-    /// Unavailable` with `Retry-After: 1`: a connection flood costs a
-    /// bounded number of tasks and descriptors.
-    pub max_connections: usize,
-    /// Most request heads being read at once. Default 1,024. Past it a new
-    /// connection is answered 503 at once (closed at once under TLS),
-    /// without reading its request: slowloris clients that trickle their
-    /// heads cannot occupy more than this many tasks, each for at most the
-    /// handshake deadline.
-    pub max_handshakes: usize,
-    /// How long a graceful shutdown waits for the closing handshakes after
-    /// sending 1001. Default 10 s.
-    pub shutdown_timeout: Duration,
-    /// Longest pause after `accept` fails for lack of descriptors or memory
-    /// (EMFILE, ENFILE, ENOBUFS, ENOMEM); pauses start at 5 ms and double.
-    /// Default 1 s. Waiting instead of retrying at once keeps the accept
-    /// loop from spinning while the pending connection stays queued.
-    pub max_accept_backoff: Duration,
+    pub(crate) max_connections: usize,
+    pub(crate) max_handshakes: usize,
+    pub(crate) shutdown_timeout: Duration,
+    pub(crate) max_accept_backoff: Duration,
 }
 
 impl Default for ServerOptions {
@@ -144,28 +126,73 @@ impl Default for ServerOptions {
 }
 
 impl ServerOptions {
+    /// The first pause after `accept` fails for lack of resources: 5 ms.
+    pub const MIN_ACCEPT_BACKOFF: Duration = Duration::from_millis(5);
+
     /// Sets the most connections open at once (minimum 1).
+    ///
+    /// Most connections open at once, handshakes included, counting each
+    /// TCP connection and each WebSocket (or request) on an HTTP/2
+    /// connection. Default 10,000. Past it a client's request is read
+    /// (within the handshake deadline) and answered `503 Service
+    /// Unavailable` with `Retry-After: 1`: a connection flood costs a
+    /// bounded number of tasks and descriptors.
     pub fn max_connections(mut self, connections: usize) -> Self {
         self.max_connections = connections.max(1);
         self
     }
 
     /// Sets the most request heads read at once (minimum 1).
+    ///
+    /// Most request heads being read at once. Default 1,024. Past it a new
+    /// connection is answered 503 at once (closed at once under TLS),
+    /// without reading its request: slowloris clients that trickle their
+    /// heads cannot occupy more than this many tasks, each for at most the
+    /// handshake deadline.
     pub fn max_handshakes(mut self, handshakes: usize) -> Self {
         self.max_handshakes = handshakes.max(1);
         self
     }
 
     /// Sets how long a graceful shutdown waits for closing handshakes.
+    ///
+    /// How long a graceful shutdown waits for the closing handshakes after
+    /// sending 1001. Default 10 s.
     pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
         self.shutdown_timeout = timeout;
         self
     }
 
-    /// Sets the longest accept back-off.
+    /// Sets the longest accept back-off (at least
+    /// [`MIN_ACCEPT_BACKOFF`](Self::MIN_ACCEPT_BACKOFF)).
+    ///
+    /// Longest pause after `accept` fails for lack of descriptors or memory
+    /// (EMFILE, ENFILE, ENOBUFS, ENOMEM); pauses start at 5 ms and double.
+    /// Default 1 s. Waiting instead of retrying at once keeps the accept
+    /// loop from spinning while the pending connection stays queued.
     pub fn max_accept_backoff(mut self, backoff: Duration) -> Self {
-        self.max_accept_backoff = backoff;
+        self.max_accept_backoff = backoff.max(Self::MIN_ACCEPT_BACKOFF);
         self
+    }
+
+    /// The most connections open at once (minimum 1): see [`max_connections`](Self::max_connections).
+    pub fn get_max_connections(&self) -> usize {
+        self.max_connections
+    }
+
+    /// The most request heads read at once (minimum 1): see [`max_handshakes`](Self::max_handshakes).
+    pub fn get_max_handshakes(&self) -> usize {
+        self.max_handshakes
+    }
+
+    /// How long a graceful shutdown waits for closing handshakes: see [`shutdown_timeout`](Self::shutdown_timeout).
+    pub fn get_shutdown_timeout(&self) -> Duration {
+        self.shutdown_timeout
+    }
+
+    /// The longest accept back-off: see [`max_accept_backoff`](Self::max_accept_backoff).
+    pub fn get_max_accept_backoff(&self) -> Duration {
+        self.max_accept_backoff
     }
 }
 
@@ -420,17 +447,17 @@ impl Server {
             max_connections: options.max_connections,
             counters: counters.clone(),
         });
-        let handshakes = Arc::new(Semaphore::new(options.max_handshakes.max(1)));
+        let handshakes = Arc::new(Semaphore::new(options.max_handshakes));
         if let Some((endpoint, settings)) = endpoint {
             let limits = crate::http3::Limits {
                 settings,
                 handshakes: handshakes.clone(),
-                max_handshakes: options.max_handshakes.max(1),
+                max_handshakes: options.max_handshakes,
                 handshake_timeout: shared.config.handshake_timeout,
             };
             tokio::spawn(serve_http3(endpoint, limits, shared.clone()));
         }
-        let min_backoff = Duration::from_millis(5);
+        let min_backoff = ServerOptions::MIN_ACCEPT_BACKOFF;
         let mut backoff = min_backoff;
         loop {
             let accepted = tokio::select! {
@@ -452,7 +479,7 @@ impl Server {
                         () = shutdown.triggered() => break,
                         () = tokio::time::sleep(backoff) => {}
                     }
-                    backoff = (backoff * 2).min(options.max_accept_backoff.max(min_backoff));
+                    backoff = (backoff * 2).min(options.max_accept_backoff);
                     continue;
                 }
                 Err(error) if is_transient(&error) => continue,

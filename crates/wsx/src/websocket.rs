@@ -170,9 +170,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         conn.receive(leftover);
         let now = Instant::now();
         let keepalive = config.keepalive.map(|k| KeepaliveState {
-            interval: k.interval,
-            timeout: k.timeout,
-            next_ping: Box::pin(tokio::time::sleep_until(now + k.interval)),
+            interval: k.get_interval(),
+            timeout: k.get_timeout(),
+            next_ping: Box::pin(tokio::time::sleep_until(now + k.get_interval())),
             awaiting: None,
             counter: 0,
         });
@@ -470,7 +470,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
                 self.unflushed = true;
                 continue;
             }
-            while self.out_bytes < self.config.write_buffer_high_water.max(1) {
+            while self.out_bytes < self.config.write_buffer_high_water {
                 match self.conn.poll_transmit() {
                     Some(Transmit::Bytes(bytes)) => {
                         self.out_bytes += bytes.len();

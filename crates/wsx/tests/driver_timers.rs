@@ -80,8 +80,9 @@ async fn client_handshake_deadline_fires_exactly_on_time() {
 // ----- keepalive and idle timeout ----------------------------------------------
 
 fn keepalive(interval: u64, timeout: u64) -> Config {
-    Config::default()
-        .keepalive(Some(Keepalive { interval: Duration::from_secs(interval), timeout: Duration::from_secs(timeout) }))
+    Config::default().keepalive(Some(
+        Keepalive::default().interval(Duration::from_secs(interval)).timeout(Duration::from_secs(timeout)),
+    ))
 }
 
 #[tokio::test(start_paused = true)]

@@ -40,7 +40,7 @@ async fn target(streams: u32) -> Target {
     let tls = wsx::TlsAcceptor::from_pem(leaf.cert_pem.as_bytes(), leaf.key_pem.as_bytes()).unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
-    let keepalive = wsx::Keepalive { interval: Duration::from_secs(1), timeout: Duration::from_secs(1) };
+    let keepalive = wsx::Keepalive::default().interval(Duration::from_secs(1)).timeout(Duration::from_secs(1));
     let config = wsx::Config::default()
         .handshake_timeout(Duration::from_secs(1))
         .close_timeout(Duration::from_secs(1))

@@ -198,31 +198,10 @@ impl Frame {
     }
 }
 
-const KEY: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
-
 /// A frame with any declared length (the payload may be shorter: the rest
-/// is never sent).
+/// is never sent), masked with the RFC 6455 §5.7 key when `masked`.
 pub(crate) fn encode_header(b0: u8, len: u64, masked: bool, payload: &[u8]) -> Vec<u8> {
-    let mask_bit = if masked { 0x80 } else { 0 };
-    let mut out = vec![b0];
-    match len {
-        0..=125 => out.push(mask_bit | len as u8),
-        126..=0xFFFF => {
-            out.push(mask_bit | 126);
-            out.extend_from_slice(&(len as u16).to_be_bytes());
-        }
-        _ => {
-            out.push(mask_bit | 127);
-            out.extend_from_slice(&len.to_be_bytes());
-        }
-    }
-    if masked {
-        out.extend_from_slice(&KEY);
-        out.extend(payload.iter().enumerate().map(|(i, b)| b ^ KEY[i % 4]));
-    } else {
-        out.extend_from_slice(payload);
-    }
-    out
+    wsx_test_support::frame_declaring(b0, len, masked.then_some(wsx_test_support::KEY), payload)
 }
 
 /// A raw TCP connection to the server.

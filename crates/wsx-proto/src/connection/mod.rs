@@ -20,7 +20,6 @@ use std::collections::VecDeque;
 use bytes::{Bytes, BytesMut};
 use rand_core::RngCore;
 
-use crate::Role;
 use crate::close::{CloseCode, CloseFrame};
 use crate::config::Config;
 use crate::error::ProtocolError;
@@ -30,7 +29,20 @@ use crate::message::Message;
 use crate::prepared::DeflateKey;
 use crate::utf8::Utf8Bytes;
 
-pub use send::MessageKind;
+pub use crate::message::MessageKind;
+
+/// Which end of the connection this endpoint is (RFC 6455 §1.3, §5.1).
+///
+/// The role decides masking: a client masks every frame it sends and a
+/// server rejects unmasked frames; a server never masks and a client rejects
+/// masked frames.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// The endpoint that opened the connection and sent the handshake request.
+    Client,
+    /// The endpoint that accepted the connection and answered the handshake.
+    Server,
+}
 
 /// What the opening handshake agreed on: all a [`Connection`] needs. An
 /// upgrade done by another HTTP stack can build one and hand the socket over.
@@ -168,7 +180,8 @@ impl Connection {
             Some((compressor, decompressor, key)) => (Some(compressor), Some(decompressor), key),
             None => (None, None, None),
         };
-        let threshold = config.compression.as_ref().map_or(DeflateConfig::default().threshold, |c| c.threshold);
+        let threshold =
+            config.get_compression().map_or(DeflateConfig::default().get_threshold(), |c| c.get_threshold());
         let mut rx = receive::Receiver::default();
         rx.inflater = decompressor;
         let mut tx = send::Sender::default();
@@ -408,7 +421,8 @@ impl Connection {
 /// prepared message compressed once with them is valid on this connection.
 fn deflate_state(negotiated: &Negotiated, config: &Config) -> Option<(Compressor, Decompressor, Option<DeflateKey>)> {
     let params = negotiated.deflate?;
-    let local = config.compression.clone().unwrap_or_default();
+    let default = DeflateConfig::default();
+    let local = config.get_compression().unwrap_or(&default);
     let (own_bits, own_reset, peer_bits, peer_reset) = match negotiated.role {
         Role::Client => (
             params.client_max_window_bits,
@@ -423,11 +437,11 @@ fn deflate_state(negotiated: &Negotiated, config: &Config) -> Option<(Compressor
             params.client_no_context_takeover,
         ),
     };
-    let window = own_bits.unwrap_or(15).min(local.window_bits);
-    let fresh_per_message = own_reset || local.no_context_takeover;
-    let compressor = Compressor::new(window, local.mem_level, local.level, fresh_per_message);
+    let window = own_bits.unwrap_or(15).min(local.get_window_bits());
+    let fresh_per_message = own_reset || local.get_no_context_takeover();
+    let compressor = Compressor::new(window, local.get_mem_level(), local.get_level(), fresh_per_message);
     let decompressor = Decompressor::new(peer_bits.unwrap_or(15), peer_reset);
-    let shared_key = fresh_per_message.then_some((window, local.mem_level, local.level));
+    let shared_key = fresh_per_message.then_some((window, local.get_mem_level(), local.get_level()));
     Some((compressor, decompressor, shared_key))
 }
 

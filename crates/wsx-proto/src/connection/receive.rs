@@ -9,8 +9,7 @@
 
 use bytes::{Buf, Bytes, BytesMut};
 
-use super::{CloseOutcome, Connection, Event, State};
-use crate::Role;
+use super::{CloseOutcome, Connection, Event, Role, State};
 use crate::close::CloseFrame;
 use crate::error::ProtocolError;
 use crate::extension::codec::{Decompressor, Inflated};
@@ -162,7 +161,7 @@ impl Connection {
             None
         };
         // Over a limit: the general path fails the connection.
-        if len > self.config.max_frame_size || len > self.config.max_message_size {
+        if len > self.config.get_max_frame_size() || len > self.config.get_max_message_size() {
             return None;
         }
         let total = header_len + len;
@@ -280,7 +279,7 @@ impl Connection {
             (_, Some(_)) => return Err(ProtocolError::ExpectedContinuation),
             (opcode, None) => (opcode == OpCode::Text, header.rsv1),
         };
-        let max_frame = self.config.max_frame_size;
+        let max_frame = self.config.get_max_frame_size();
         // Compressed data may be a little larger than what it encodes
         // (stored blocks: 5 bytes per 64 KiB); the inflated size is what
         // counts against the message limit, checked while inflating.
@@ -293,12 +292,11 @@ impl Connection {
             Some(assembly) => (0, assembly.frames),
             None => (0, 0),
         };
-        let max_message = self.config.max_message_size;
+        let max_message = self.config.get_max_message_size();
         if !compressed && assembled + header.payload_len > max_message as u64 {
             return Err(ProtocolError::MessageTooLarge { len: assembled + header.payload_len, max: max_message });
         }
-        // The field is public: treat 0 as 1 rather than refuse every message.
-        let max_fragments = self.config.max_fragments.max(1);
+        let max_fragments = self.config.get_max_fragments();
         if frames >= max_fragments {
             return Err(ProtocolError::TooManyFragments { max: max_fragments });
         }
@@ -366,7 +364,7 @@ impl Connection {
                 // RFC 6455 §5.5.2: "Upon receipt of a Ping frame, an endpoint MUST
                 // send a Pong frame in response, unless it already received a
                 // Close frame." A newer Ping replaces an unsent Pong (§5.5.3).
-                if self.config.auto_pong && self.state == State::Open {
+                if self.config.get_auto_pong() && self.state == State::Open {
                     self.tx.pending_pong = Some(payload.clone());
                 }
                 Message::Ping(payload)
@@ -387,7 +385,7 @@ impl Connection {
         fin: bool,
         out: &mut Inflated,
     ) -> Result<(), ProtocolError> {
-        let limit = self.config.max_message_size;
+        let limit = self.config.get_max_message_size();
         let Receiver { inflater, utf8, .. } = &mut self.rx;
         let Some(inflater) = inflater.as_mut() else {
             return Err(ProtocolError::ReservedBits { rsv1: true, rsv2: false, rsv3: false });

@@ -12,14 +12,14 @@ use std::collections::VecDeque;
 
 use bytes::{Bytes, BytesMut};
 
-use super::{Connection, State, Transmit};
-use crate::Role;
+use super::{Connection, Role, State, Transmit};
 use crate::close::{CloseCode, CloseFrame};
 use crate::error::SendError;
 use crate::extension::codec::Compressor;
 use crate::frame::mask::{apply_mask, mask_into};
 use crate::frame::{FrameHeader, OpCode};
-use crate::message::Message;
+use crate::message::{Message, MessageKind};
+use crate::prepared::DeflateKey;
 use crate::utf8::{Utf8Bytes, Utf8Validator};
 
 /// Payloads up to this size are copied next to their header, so that many
@@ -35,25 +35,6 @@ const STAGING_ROOM: usize = 1024;
 /// Client payloads up to this size (the most a header's 7-bit length
 /// field holds) are masked into a frame built on the stack.
 const SMALL_MASKED: usize = 125;
-
-/// The kind of a data message, for [`Connection::send_fragment`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MessageKind {
-    /// A text message: the fragments together must be valid UTF-8.
-    Text,
-    /// A binary message.
-    Binary,
-}
-
-impl MessageKind {
-    /// The opcode of the message's first frame.
-    pub(crate) fn opcode(self) -> OpCode {
-        match self {
-            Self::Text => OpCode::Text,
-            Self::Binary => OpCode::Binary,
-        }
-    }
-}
 
 #[derive(Debug, Default)]
 pub(super) struct Sender {
@@ -75,7 +56,7 @@ pub(super) struct Sender {
     pub(super) threshold: usize,
     /// The compressor's settings when it starts fresh for every message: a
     /// prepared message compressed once with them can be queued as it is.
-    pub(super) shared_deflate_key: Option<crate::prepared::DeflateKey>,
+    pub(super) shared_deflate_key: Option<DeflateKey>,
 }
 
 impl Sender {
@@ -194,9 +175,9 @@ impl Connection {
             }
             _ => (payload, false),
         };
-        // The field is public, so `Some(0)` can bypass the builder's minimum
-        // of 1; a zero step would loop forever on empty frames.
-        match self.config.fragment_size.map(|size| size.max(1)) {
+        // The setter keeps the size at 1 or more: a zero step would loop
+        // forever on empty frames.
+        match self.config.get_fragment_size() {
             Some(size) if payload.len() > size => {
                 let mut offset = 0;
                 let mut first = true;
@@ -520,7 +501,7 @@ impl Connection {
         if self.tx.outgoing.is_some() {
             return Err(SendError::FragmentedMessageInProgress);
         }
-        let splits = self.config.fragment_size.is_some_and(|size| message.len() > size.max(1));
+        let splits = self.config.get_fragment_size().is_some_and(|size| message.len() > size);
         let compress = self.tx.compressor.is_some() && message.len() >= self.tx.threshold;
         let shared = match (self.negotiated.role, compress) {
             (Role::Client, false) if !splits => {

@@ -16,8 +16,7 @@ fn endpoint(role: Role) -> Connection {
 
 /// A masked client frame with a zero key (so the payload is sent as is).
 fn client_frame(b0: u8, payload: &[u8]) -> Vec<u8> {
-    assert!(payload.len() <= 125);
-    [&[b0, 0x80 | payload.len() as u8, 0, 0, 0, 0][..], payload].concat()
+    wsx_test_support::frame(b0, Some([0; 4]), payload)
 }
 
 /// The table of RFC 6455 §7.4.1 codes, one row per variant.

@@ -42,31 +42,16 @@ const CLIENT_MAX_WINDOW_BITS: &str = "client_max_window_bits";
 /// let config = DeflateConfig::default().window_bits(10).mem_level(3).threshold(256);
 /// assert_eq!(config.client_offers()[0].to_string(), "permessage-deflate; client_max_window_bits=10");
 /// ```
-#[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeflateConfig {
-    /// Our compressor's LZ77 window, 9–15 bits (default 12). The peer may
-    /// lower it further in the negotiation.
-    pub window_bits: u8,
-    /// zlib memLevel of our compressor, 1–9 (default 5).
-    pub mem_level: u8,
-    /// zlib compression level, 0–9 (default 6).
-    pub level: u8,
-    /// Messages smaller than this many bytes are sent uncompressed
-    /// (default 64): below it the deflate framing costs more than it saves.
-    pub threshold: usize,
-    /// Reset our compressor after every message (and say so in the
-    /// negotiation): less ratio, no state kept between messages. Default off.
-    pub no_context_takeover: bool,
-    /// Ask the peer to reset its compressor after every message. Default off.
-    pub peer_no_context_takeover: bool,
-    /// Ask the peer to use at most this window (9–15), which bounds our
-    /// decompressor's window. Default `None`.
-    pub peer_max_window_bits: Option<u8>,
-    /// A client's offers in preference order; empty (the default) offers
-    /// the one [`client_offers`](Self::client_offers) derives from the
-    /// settings above.
-    pub offers: Vec<DeflateOffer>,
+    window_bits: u8,
+    mem_level: u8,
+    level: u8,
+    threshold: usize,
+    no_context_takeover: bool,
+    peer_no_context_takeover: bool,
+    peer_max_window_bits: Option<u8>,
+    offers: Vec<DeflateOffer>,
 }
 
 impl Default for DeflateConfig {
@@ -85,52 +70,101 @@ impl Default for DeflateConfig {
 }
 
 impl DeflateConfig {
-    /// Sets our compressor's window (clamped to 9–15).
+    /// Sets our compressor's LZ77 window, 9–15 bits (clamped; default 12).
+    /// The peer may lower it further in the negotiation.
     pub fn window_bits(mut self, bits: u8) -> Self {
         self.window_bits = bits.clamp(9, 15);
         self
     }
 
-    /// Sets the zlib memLevel (clamped to 1–9).
+    /// Sets the zlib memLevel of our compressor, 1–9 (clamped; default 5).
     pub fn mem_level(mut self, level: u8) -> Self {
         self.mem_level = level.clamp(1, 9);
         self
     }
 
-    /// Sets the compression level (clamped to 0–9).
+    /// Sets the zlib compression level, 0–9 (clamped; default 6).
     pub fn level(mut self, level: u8) -> Self {
         self.level = level.min(9);
         self
     }
 
-    /// Sets the size under which messages go uncompressed.
+    /// Sets the size under which messages are sent uncompressed (default
+    /// 64 bytes): below it the deflate framing costs more than it saves.
     pub fn threshold(mut self, bytes: usize) -> Self {
         self.threshold = bytes;
         self
     }
 
-    /// Resets our compressor after every message.
+    /// Resets our compressor after every message (and says so in the
+    /// negotiation): less ratio, no state kept between messages. Default off.
     pub fn no_context_takeover(mut self, on: bool) -> Self {
         self.no_context_takeover = on;
         self
     }
 
-    /// Asks the peer to reset its compressor after every message.
+    /// Asks the peer to reset its compressor after every message. Default off.
     pub fn peer_no_context_takeover(mut self, on: bool) -> Self {
         self.peer_no_context_takeover = on;
         self
     }
 
-    /// Asks the peer for a window of at most `bits` (clamped to 9–15).
+    /// Asks the peer for a window of at most `bits` (clamped to 9–15),
+    /// which bounds our decompressor's window. Default `None`.
     pub fn peer_max_window_bits(mut self, bits: Option<u8>) -> Self {
         self.peer_max_window_bits = bits.map(|b| b.clamp(9, 15));
         self
     }
 
-    /// Appends a client offer; offers are sent in the order added.
+    /// Appends a client offer; offers are sent in the order added. With
+    /// none (the default) a client sends the one
+    /// [`client_offers`](Self::client_offers) derives from the settings.
     pub fn offer(mut self, offer: DeflateOffer) -> Self {
         self.offers.push(offer);
         self
+    }
+
+    /// Our compressor's window, 9–15 bits ([`window_bits`](Self::window_bits)).
+    pub fn get_window_bits(&self) -> u8 {
+        self.window_bits
+    }
+
+    /// Our compressor's zlib memLevel, 1–9 ([`mem_level`](Self::mem_level)).
+    pub fn get_mem_level(&self) -> u8 {
+        self.mem_level
+    }
+
+    /// Our compressor's level, 0–9 ([`level`](Self::level)).
+    pub fn get_level(&self) -> u8 {
+        self.level
+    }
+
+    /// The size under which messages go uncompressed ([`threshold`](Self::threshold)).
+    pub fn get_threshold(&self) -> usize {
+        self.threshold
+    }
+
+    /// Whether our compressor resets after every message
+    /// ([`no_context_takeover`](Self::no_context_takeover)).
+    pub fn get_no_context_takeover(&self) -> bool {
+        self.no_context_takeover
+    }
+
+    /// Whether the peer is asked to reset its compressor after every
+    /// message ([`peer_no_context_takeover`](Self::peer_no_context_takeover)).
+    pub fn get_peer_no_context_takeover(&self) -> bool {
+        self.peer_no_context_takeover
+    }
+
+    /// The window asked of the peer, 9–15 bits, if any
+    /// ([`peer_max_window_bits`](Self::peer_max_window_bits)).
+    pub fn get_peer_max_window_bits(&self) -> Option<u8> {
+        self.peer_max_window_bits
+    }
+
+    /// The offers added with [`offer`](Self::offer), in order.
+    pub fn get_offers(&self) -> &[DeflateOffer] {
+        &self.offers
     }
 
     /// The offers a client sends, most preferred first.
@@ -138,7 +172,7 @@ impl DeflateConfig {
         if !self.offers.is_empty() {
             return self.offers.clone();
         }
-        let own = self.window_bits.clamp(9, 15);
+        let own = self.window_bits;
         vec![DeflateOffer {
             server_no_context_takeover: self.peer_no_context_takeover,
             client_no_context_takeover: self.no_context_takeover,
@@ -387,7 +421,7 @@ pub fn negotiate_server<'a>(
 }
 
 fn accept_offer(config: &DeflateConfig, offer: &Parsed) -> Option<DeflateParams> {
-    let own = config.window_bits.clamp(9, 15);
+    let own = config.window_bits;
     // RFC 7692 §7.1.2.1: the server accepts by answering "with the same or
     // smaller value as the offer". zlib cannot compress with an 8-bit
     // window: decline.

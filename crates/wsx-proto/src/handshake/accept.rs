@@ -11,8 +11,7 @@
 use http::{HeaderMap, HeaderName, HeaderValue, Response};
 
 use super::{ClientAccepted, ClientOffer, ClientRequest, HandshakeError, accept_response_with_extensions};
-use crate::Role;
-use crate::connection::Negotiated;
+use crate::connection::{Negotiated, Role};
 use crate::extension::{DeflateConfig, DeflateParams, negotiate_client, negotiate_server};
 
 /// The `Server` header of a server's answers.

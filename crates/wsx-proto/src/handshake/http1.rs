@@ -18,23 +18,14 @@ use super::HandshakeError;
 ///
 /// ```
 /// use wsx_proto::handshake::HandshakeLimits;
-/// let mut limits = HandshakeLimits::default();
-/// assert_eq!(limits.max_head_bytes, 16 * 1024);
-/// limits.max_headers = 50;
+/// let limits = HandshakeLimits::default().max_headers(50);
+/// assert_eq!(limits.get_max_head_bytes(), 16 * 1024);
+/// assert_eq!(limits.get_max_headers(), 50);
 /// ```
-#[non_exhaustive]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HandshakeLimits {
-    /// Largest head (request or status line, headers and the blank line) in
-    /// bytes; default 16 KiB. A longer head fails with
-    /// [`HandshakeError::HeadTooLarge`] (431). Stops a peer that streams an
-    /// endless head to make us buffer it (header floods, slowloris memory).
-    pub max_head_bytes: usize,
-    /// Most header fields; default 100. More fail with
-    /// [`HandshakeError::TooManyHeaders`] (431). Stops a peer that sends many
-    /// tiny headers to make us build a large header map (header floods, hash
-    /// table CPU).
-    pub max_headers: usize,
+    max_head_bytes: usize,
+    max_headers: usize,
 }
 
 impl HandshakeLimits {
@@ -42,6 +33,34 @@ impl HandshakeLimits {
     pub const DEFAULT_MAX_HEAD_BYTES: usize = 16 * 1024;
     /// The default `max_headers`: 100.
     pub const DEFAULT_MAX_HEADERS: usize = 100;
+
+    /// Sets the largest head (request or status line, headers and the
+    /// blank line) accepted, in bytes; default 16 KiB. A longer head fails with
+    /// [`HandshakeError::HeadTooLarge`] (431). Stops a peer that streams an
+    /// endless head to make us buffer it (header floods, slowloris memory).
+    pub fn max_head_bytes(mut self, bytes: usize) -> Self {
+        self.max_head_bytes = bytes;
+        self
+    }
+
+    /// Sets the most header fields accepted; default 100. More fail with
+    /// [`HandshakeError::TooManyHeaders`] (431). Stops a peer that sends many
+    /// tiny headers to make us build a large header map (header floods, hash
+    /// table CPU).
+    pub fn max_headers(mut self, headers: usize) -> Self {
+        self.max_headers = headers;
+        self
+    }
+
+    /// The largest head accepted, in bytes ([`max_head_bytes`](Self::max_head_bytes)).
+    pub fn get_max_head_bytes(&self) -> usize {
+        self.max_head_bytes
+    }
+
+    /// The most header fields accepted ([`max_headers`](Self::max_headers)).
+    pub fn get_max_headers(&self) -> usize {
+        self.max_headers
+    }
 }
 
 impl Default for HandshakeLimits {

@@ -63,27 +63,7 @@ pub(crate) fn is_valid_key(key: &[u8]) -> bool {
 mod tests {
     use super::*;
 
-    /// A deterministic RNG for tests.
-    struct Counter(u8);
-
-    impl RngCore for Counter {
-        fn next_u32(&mut self) -> u32 {
-            let mut b = [0; 4];
-            self.fill_bytes(&mut b);
-            u32::from_le_bytes(b)
-        }
-        fn next_u64(&mut self) -> u64 {
-            let mut b = [0; 8];
-            self.fill_bytes(&mut b);
-            u64::from_le_bytes(b)
-        }
-        fn fill_bytes(&mut self, dst: &mut [u8]) {
-            for b in dst {
-                *b = self.0;
-                self.0 = self.0.wrapping_add(1);
-            }
-        }
-    }
+    use wsx_test_support::CounterRng as Counter;
 
     #[test]
     fn rfc_1_3_vector() {

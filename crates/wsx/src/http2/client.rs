@@ -125,7 +125,7 @@ impl Http2Connection {
     }
 
     async fn open_inner(&self, request: ClientRequest) -> Result<(WebSocket<Transport>, Response<()>), Error> {
-        let handshake = request.deflate_offers(self.config.protocol.compression.as_ref()).into_extended_connect()?;
+        let handshake = request.deflate_offers(self.config.protocol.get_compression()).into_extended_connect()?;
         let mut request = Request::new(());
         *request.method_mut() = handshake.request().method().clone();
         *request.uri_mut() = handshake.request().uri().clone();
@@ -139,7 +139,7 @@ impl Http2Connection {
         let (parts, body) = response.into_parts();
         let response = Response::from_parts(parts, ());
         let accepted = handshake.validate_response(&response)?;
-        let negotiated = accepted.negotiated(self.config.protocol.compression.as_ref())?;
+        let negotiated = accepted.negotiated(self.config.protocol.get_compression())?;
         let stream = Http2Stream::new(stream, body, self.peer, self.tls);
         let ws = WebSocket::from_upgraded(Transport::Http2(stream), negotiated, self.config.clone(), &[])?;
         Ok((ws, response))

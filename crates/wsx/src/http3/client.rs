@@ -147,10 +147,10 @@ impl Http3Connection {
     }
 
     async fn open_inner(&self, request: ClientRequest) -> Result<(WebSocket<Transport>, Response<()>), Error> {
-        let handshake = request.deflate_offers(self.config.protocol.compression.as_ref()).into_extended_connect()?;
+        let handshake = request.deflate_offers(self.config.protocol.get_compression()).into_extended_connect()?;
         let (response, stream) = self.open_stream(handshake.request()).await?;
         let accepted = handshake.validate_response(&response)?;
-        let negotiated = accepted.negotiated(self.config.protocol.compression.as_ref())?;
+        let negotiated = accepted.negotiated(self.config.protocol.get_compression())?;
         let ws = WebSocket::from_upgraded(Transport::Http3(stream), negotiated, self.config.clone(), &[])?;
         Ok((ws, response))
     }

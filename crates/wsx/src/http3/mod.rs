@@ -39,44 +39,18 @@ pub(crate) use stream::{FrameReader, Side};
 ///
 /// ```
 /// let settings = wsx::Http3Settings::default().max_concurrent_streams(256);
-/// assert_eq!(settings.max_concurrent_streams, 256);
+/// assert_eq!(settings.get_max_concurrent_streams(), 256);
 /// ```
-#[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Http3Settings {
-    /// Request streams (WebSockets and requests) a peer may have open on
-    /// one connection at once (QUIC's `initial_max_streams_bidi`, RFC 9000
-    /// §4.6). Default 100: QUIC itself stops a peer from opening more.
-    pub max_concurrent_streams: u32,
-    /// How much a peer may send on one stream that the application has not
-    /// read (QUIC's stream receive window). Default 256 KiB.
-    pub stream_window: u32,
-    /// How much a peer may send on the whole connection that has not been
-    /// read (QUIC's connection receive window). Default 1 MiB.
-    pub connection_window: u32,
-    /// Bytes queued for sending on one connection before writes wait.
-    /// Default 1 MiB.
-    pub send_window: u32,
-    /// The largest field section accepted (`SETTINGS_MAX_FIELD_SECTION_SIZE`,
-    /// RFC 9114 §4.2.2, counted as name + value + 32 per line). Default
-    /// 16 KiB, as an HTTP/1.1 head: HEADERS larger than it are not read.
-    pub max_field_section_size: u32,
-    /// A connection with no packet in either direction for this long is
-    /// closed (QUIC's `max_idle_timeout`). Default 30 s; WebSocket keepalive
-    /// pings (every 20 s by default) keep a connection with sockets alive.
-    pub idle_timeout: Duration,
-    /// Client: how long to wait for the QUIC handshake before deciding that
-    /// QUIC is blocked on the path (and, in [`HttpMode::Http3`](crate::HttpMode::Http3),
-    /// falling back to TCP). Default 3 s.
-    pub quic_timeout: Duration,
-    /// Server: QUIC handshakes in progress above which a new client must
-    /// first prove it owns its address with a Retry (RFC 9000 §8.1.2),
-    /// at the cost of one round trip. Default 64; 0 asks every client.
-    /// Until its address is validated a client gets at most three times
-    /// the bytes it sent (§8.1, enforced by QUIC), so a spoofed source
-    /// cannot turn the server into an amplifier; Retry also keeps spoofed
-    /// Initials from costing a TLS handshake each.
-    pub retry_above: usize,
+    pub(crate) max_concurrent_streams: u32,
+    pub(crate) stream_window: u32,
+    pub(crate) connection_window: u32,
+    pub(crate) send_window: u32,
+    pub(crate) max_field_section_size: u32,
+    pub(crate) idle_timeout: Duration,
+    pub(crate) quic_timeout: Duration,
+    pub(crate) retry_above: usize,
 }
 
 impl Default for Http3Settings {
@@ -96,36 +70,65 @@ impl Default for Http3Settings {
 
 impl Http3Settings {
     /// Sets the most request streams open at once on one connection (minimum 1).
+    ///
+    /// Request streams (WebSockets and requests) a peer may have open on
+    /// one connection at once (QUIC's `initial_max_streams_bidi`, RFC 9000
+    /// §4.6). Default 100: QUIC itself stops a peer from opening more.
     pub fn max_concurrent_streams(mut self, streams: u32) -> Self {
         self.max_concurrent_streams = streams.max(1);
         self
     }
 
     /// Sets each stream's receive window (minimum 16 KiB).
+    ///
+    /// How much a peer may send on one stream that the application has not
+    /// read (QUIC's stream receive window). Default 256 KiB.
     pub fn stream_window(mut self, bytes: u32) -> Self {
         self.stream_window = bytes.max(16 * 1024);
         self
     }
 
     /// Sets the connection's receive window (minimum 16 KiB).
+    ///
+    /// How much a peer may send on the whole connection that has not been
+    /// read (QUIC's connection receive window). Default 1 MiB.
     pub fn connection_window(mut self, bytes: u32) -> Self {
         self.connection_window = bytes.max(16 * 1024);
         self
     }
 
+    /// Sets the bytes queued for sending on one connection before writes
+    /// wait (minimum 16 KiB). Default 1 MiB.
+    pub fn send_window(mut self, bytes: u32) -> Self {
+        self.send_window = bytes.max(16 * 1024);
+        self
+    }
+
     /// Sets the largest field section accepted (minimum 1 KiB).
+    ///
+    /// The largest field section accepted (`SETTINGS_MAX_FIELD_SECTION_SIZE`,
+    /// RFC 9114 §4.2.2, counted as name + value + 32 per line). Default
+    /// 16 KiB, as an HTTP/1.1 head: HEADERS larger than it are not read.
     pub fn max_field_section_size(mut self, bytes: u32) -> Self {
         self.max_field_section_size = bytes.max(1024);
         self
     }
 
     /// Sets the idle timeout (at least 1 s).
+    ///
+    /// A connection with no packet in either direction for this long is
+    /// closed (QUIC's `max_idle_timeout`). Default 30 s; WebSocket keepalive
+    /// pings (every 20 s by default) keep a connection with sockets alive.
     pub fn idle_timeout(mut self, timeout: Duration) -> Self {
         self.idle_timeout = timeout.max(Duration::from_secs(1));
         self
     }
 
     /// Sets how long a client waits for QUIC before deciding it is blocked.
+    ///
+    /// Client: how long to wait for the QUIC handshake before deciding that
+    /// QUIC is blocked on the path (and, in [`HttpMode::Http3`](crate::HttpMode::Http3),
+    /// falling back to TCP). Default 3 s.
     pub fn quic_timeout(mut self, timeout: Duration) -> Self {
         self.quic_timeout = timeout;
         self
@@ -133,6 +136,14 @@ impl Http3Settings {
 
     /// Sets the handshakes in progress above which a Retry is asked for
     /// (0: always).
+    ///
+    /// Server: QUIC handshakes in progress above which a new client must
+    /// first prove it owns its address with a Retry (RFC 9000 §8.1.2),
+    /// at the cost of one round trip. Default 64; 0 asks every client.
+    /// Until its address is validated a client gets at most three times
+    /// the bytes it sent (§8.1, enforced by QUIC), so a spoofed source
+    /// cannot turn the server into an amplifier; Retry also keeps spoofed
+    /// Initials from costing a TLS handshake each.
     pub fn retry_above(mut self, handshakes: usize) -> Self {
         self.retry_above = handshakes;
         self
@@ -168,6 +179,46 @@ impl Http3Settings {
             qpack_blocked_streams: 0,
             enable_connect_protocol: server,
         }
+    }
+
+    /// The most request streams open at once on one connection (minimum 1): see [`max_concurrent_streams`](Self::max_concurrent_streams).
+    pub fn get_max_concurrent_streams(&self) -> u32 {
+        self.max_concurrent_streams
+    }
+
+    /// Each stream's receive window: see [`stream_window`](Self::stream_window).
+    pub fn get_stream_window(&self) -> u32 {
+        self.stream_window
+    }
+
+    /// The connection's receive window (minimum 16 KiB): see [`connection_window`](Self::connection_window).
+    pub fn get_connection_window(&self) -> u32 {
+        self.connection_window
+    }
+
+    /// Bytes queued for sending per connection before writes wait: see [`send_window`](Self::send_window).
+    pub fn get_send_window(&self) -> u32 {
+        self.send_window
+    }
+
+    /// The largest field section accepted (minimum 1 KiB): see [`max_field_section_size`](Self::max_field_section_size).
+    pub fn get_max_field_section_size(&self) -> u32 {
+        self.max_field_section_size
+    }
+
+    /// The idle timeout (at least 1 s): see [`idle_timeout`](Self::idle_timeout).
+    pub fn get_idle_timeout(&self) -> Duration {
+        self.idle_timeout
+    }
+
+    /// How long a client waits for QUIC before deciding it is blocked: see [`quic_timeout`](Self::quic_timeout).
+    pub fn get_quic_timeout(&self) -> Duration {
+        self.quic_timeout
+    }
+
+    /// The handshakes in progress above which a Retry is asked for (0: always): see [`retry_above`](Self::retry_above).
+    pub fn get_retry_above(&self) -> usize {
+        self.retry_above
     }
 }
 

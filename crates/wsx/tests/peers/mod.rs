@@ -147,8 +147,8 @@ pub(crate) async fn wsx_client_round(
     fragment_size: Option<usize>,
 ) -> (wsx::proto::extension::DeflateParams, String) {
     let (mut server, port) = start_echo_server(kind, server_options).await;
-    let mut config = base_config().compression(ours);
-    config.protocol = config.protocol.fragment_size(fragment_size);
+    let config = base_config().compression(ours);
+    let config = config.clone().protocol(config.get_protocol().clone().fragment_size(fragment_size));
     let url = format!("ws://127.0.0.1:{port}/");
     let (mut ws, _) = wsx::ClientBuilder::new(&url).config(config).connect().await.expect("handshake");
     let agreed = ws.negotiated().deflate.expect("permessage-deflate agreed");

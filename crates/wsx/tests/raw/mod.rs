@@ -10,42 +10,8 @@ use futures_util::FutureExt;
 use tokio::io::{AsyncRead, AsyncReadExt, DuplexStream};
 use wsx::{CloseCode, CloseFrame, Message};
 
-pub(crate) const KEY: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
-
-/// One frame: `first` is the FIN/RSV/opcode byte; masked with `mask` if given.
-pub(crate) fn frame(first: u8, mask: Option<[u8; 4]>, payload: &[u8]) -> Vec<u8> {
-    let bit = if mask.is_some() { 0x80 } else { 0 };
-    let mut out = vec![first];
-    match payload.len() {
-        n if n < 126 => out.push(bit | n as u8),
-        n if n <= 0xffff => {
-            out.push(bit | 126);
-            out.extend_from_slice(&(n as u16).to_be_bytes());
-        }
-        n => {
-            out.push(bit | 127);
-            out.extend_from_slice(&(n as u64).to_be_bytes());
-        }
-    }
-    match mask {
-        Some(key) => {
-            out.extend_from_slice(&key);
-            out.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
-        }
-        None => out.extend_from_slice(payload),
-    }
-    out
-}
-
-/// A masked frame, as a client sends it.
-pub(crate) fn client_frame(first: u8, payload: &[u8]) -> Vec<u8> {
-    frame(first, Some(KEY), payload)
-}
-
-/// An unmasked frame, as a server sends it.
-pub(crate) fn server_frame(first: u8, payload: &[u8]) -> Vec<u8> {
-    frame(first, None, payload)
-}
+#[allow(unused_imports, reason = "each test binary uses part of the shared helpers")]
+pub(crate) use wsx_test_support::{KEY, client_frame, frame, server_frame};
 
 pub(crate) fn close_payload(code: u16, reason: &str) -> Vec<u8> {
     let mut out = code.to_be_bytes().to_vec();
@@ -82,7 +48,7 @@ pub(crate) async fn read_frame(raw: &mut (impl AsyncRead + Unpin)) -> (u8, bool,
     let mut payload = vec![0u8; len];
     raw.read_exact(&mut payload).await.unwrap();
     if masked {
-        payload.iter_mut().enumerate().for_each(|(i, b)| *b ^= key[i % 4]);
+        wsx_test_support::unmask(&mut payload, key);
     }
     (head[0], masked, payload)
 }
