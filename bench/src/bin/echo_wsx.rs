@@ -10,10 +10,9 @@ fn main() {
     let args = ServerArgs::parse();
     args.runtime().block_on(async {
         let listener = args.bind().await;
-        let config = wsx::Config::default()
-            .max_message_size(64 << 20)
-            .max_fragments(131_072)
-            .keepalive(Some(wsx::Keepalive::default().interval(Duration::from_secs(20)).timeout(Duration::from_secs(20))));
+        let config = wsx::Config::default().max_message_size(64 << 20).max_fragments(131_072).keepalive(Some(
+            wsx::Keepalive::default().interval(Duration::from_secs(20)).timeout(Duration::from_secs(20)),
+        ));
         let result = wsx::serve(listener, config, |incoming| async move {
             let Ok(mut ws) = incoming.accept().await else { return };
             while let Some(Ok(message)) = ws.recv().await {

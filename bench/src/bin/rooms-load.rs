@@ -161,6 +161,13 @@ fn slowest(counters: &Counters) -> u64 {
     counters.received.iter().map(|c| c.load(Ordering::Relaxed)).min().unwrap_or(u64::MAX)
 }
 
+/// A member's message as the room delivers it: the envelope stamped with
+/// its offset first (`{"offset":N,"type":"message",…}`), not presence.
+fn is_room_message(text: &str) -> bool {
+    text.starts_with(r#"{"type":"message""#)
+        || (text.starts_with(r#"{"offset":"#) && text.contains(r#","type":"message""#))
+}
+
 /// Resident memory of process `pid` in KiB (`VmRSS` of /proc/PID/status).
 fn resident_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
@@ -172,7 +179,7 @@ async fn receive(mut ws: wsx::WebSocket<TcpStream>, index: usize, counters: Arc<
     while let Some(Ok(message)) = ws.recv().await {
         counters.frames.fetch_add(1, Ordering::Relaxed);
         if let Message::Text(text) = message
-            && (raw || text.starts_with(r#"{"type":"message""#))
+            && (raw || is_room_message(&text))
         {
             counters.received[index].fetch_add(1, Ordering::Relaxed);
         }
