@@ -7,6 +7,7 @@
 use std::net::SocketAddr;
 
 pub mod procfs;
+pub mod sockudo;
 
 /// Command line shared by every echo server.
 #[derive(Debug, Clone)]

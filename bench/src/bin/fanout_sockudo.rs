@@ -5,14 +5,11 @@
 //! messages and writes what the topic delivers, feeding every delivery
 //! already queued before one flush. Same limits as the echo servers.
 
-use bytes::{Bytes, BytesMut};
 use futures_util::{SinkExt, StreamExt};
-use sockudo_ws::handshake::{build_response, generate_accept_key, parse_request};
 use sockudo_ws::protocol::{Message, Role};
 use sockudo_ws::pubsub::PubSub;
 use sockudo_ws::{Config, WebSocketStream};
 use std::sync::{Arc, OnceLock};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use wsx_bench::ServerArgs;
@@ -24,24 +21,9 @@ fn pubsub() -> &'static Arc<PubSub> {
     PUBSUB.get_or_init(|| Arc::new(PubSub::new()))
 }
 
-/// Reads the request, answers 101; returns what followed the request.
-async fn handshake(stream: &mut TcpStream) -> Option<Bytes> {
-    let mut buf = BytesMut::with_capacity(4096);
-    loop {
-        if stream.read_buf(&mut buf).await.ok()? == 0 {
-            return None;
-        }
-        if let Some((request, used)) = parse_request(&buf).ok()? {
-            let response = build_response(&generate_accept_key(request.key), None, None);
-            stream.write_all(&response).await.ok()?;
-            return Some(buf.split_off(used).freeze());
-        }
-    }
-}
-
 async fn member(mut stream: TcpStream) {
     let _ = stream.set_nodelay(true);
-    let Some(leftover) = handshake(&mut stream).await else { return };
+    let Some(leftover) = wsx_bench::sockudo::handshake(&mut stream).await else { return };
     let config = Config::builder().max_message_size(64 << 20).max_payload_length(64 << 20).build();
     let leftover = (!leftover.is_empty()).then_some(leftover);
     let mut ws = WebSocketStream::from_raw_with_leftover(stream, Role::Server, config, leftover);
