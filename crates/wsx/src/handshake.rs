@@ -103,6 +103,36 @@ pub(crate) struct Origin {
     pub(crate) alt_svc: Option<u16>,
 }
 
+impl Head {
+    /// The head of an HTTP/2 or HTTP/3 request. RFC 8441 §4 (and RFC 9220
+    /// §3, which uses it as is): a request with `:protocol`, or any CONNECT,
+    /// is judged as an extended CONNECT; anything else is an ordinary
+    /// request (none of them is an HTTP/1.1 upgrade, so its offer is an
+    /// error).
+    fn extended_connect(
+        request: Request<()>,
+        protocol: Option<&str>,
+        (config, policy, origin): (Config, Arc<HandshakePolicy>, Origin),
+    ) -> Self {
+        let offer = if protocol.is_some() || request.method() == http::Method::CONNECT {
+            validate_extended_connect(&request, protocol)
+        } else {
+            validate_request(&request)
+        };
+        Head {
+            request,
+            offer,
+            leftover: BytesMut::new(),
+            config,
+            policy,
+            peer: origin.peer,
+            local: origin.local,
+            tls: origin.tls,
+            alt_svc: origin.alt_svc,
+        }
+    }
+}
+
 impl<S: AsyncRead + AsyncWrite + Unpin> IncomingRequest<S> {
     /// Reads an HTTP/1.1 request head within the handshake deadline, with
     /// no [`HandshakePolicy`] (see [`Server`](crate::Server) for one). A
@@ -170,28 +200,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> IncomingRequest<S> {
         setup: (Config, Arc<HandshakePolicy>, Origin),
         wrap: fn(Http2Stream) -> S,
     ) -> Result<Self, Error> {
-        let (config, policy, origin) = setup;
         let protocol = parts.extensions.get::<h2::ext::Protocol>().map(|p| p.as_str().to_owned());
-        let request = Request::from_parts(parts, ());
-        // RFC 8441 §4: a request with :protocol, or any CONNECT, is judged as
-        // an extended CONNECT; anything else is an ordinary request (no
-        // HTTP/2 request is an HTTP/1.1 upgrade, so its offer is an error).
-        let offer = if protocol.is_some() || request.method() == http::Method::CONNECT {
-            validate_extended_connect(&request, protocol.as_deref())
-        } else {
-            validate_request(&request)
-        };
-        let head = Head {
-            request,
-            offer,
-            leftover: BytesMut::new(),
-            config,
-            policy,
-            peer: origin.peer,
-            local: origin.local,
-            tls: origin.tls,
-            alt_svc: origin.alt_svc,
-        };
+        let head = Head::extended_connect(Request::from_parts(parts, ()), protocol.as_deref(), setup);
         let incoming = Self { reply: Reply::Http2 { respond, body, wrap }, head: Box::new(head) };
         incoming.check_origin().await
     }
@@ -205,24 +215,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> IncomingRequest<S> {
     ) -> Result<Self, Error> {
         let (config, policy, origin) = setup;
         let crate::http3::StreamRequest { request, protocol, reader, send, connection } = stream;
-        // RFC 9220 §3 uses RFC 8441 §4 as is: a request with :protocol, or
-        // any CONNECT, is judged as an extended CONNECT.
-        let offer = if protocol.is_some() || request.method() == http::Method::CONNECT {
-            validate_extended_connect(&request, protocol.as_deref())
-        } else {
-            validate_request(&request)
-        };
-        let head = Head {
-            request,
-            offer,
-            leftover: BytesMut::new(),
-            config,
-            policy,
-            peer: origin.peer,
-            local: origin.local,
-            tls: true,
-            alt_svc: None,
-        };
+        // RFC 9220 §3 uses RFC 8441 §4 as is. QUIC is always TLS, and an
+        // HTTP/3 answer needs no Alt-Svc pointing at itself.
+        let origin = Origin { tls: true, alt_svc: None, ..origin };
+        let head = Head::extended_connect(request, protocol.as_deref(), (config, policy, origin));
         let reply = Reply::Http3(Box::new(Http3Reply { send, reader, connection, wrap }));
         let incoming = Self { reply, head: Box::new(head) };
         incoming.check_origin().await
