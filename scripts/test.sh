@@ -32,6 +32,22 @@ export WSX_VENV="${WSX_VENV:-$root/.venv}"
 export WSX_PYTHON="${WSX_PYTHON:-$WSX_VENV/bin/python}"
 export RUST_BACKTRACE="${RUST_BACKTRACE:-1}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+# CI builds once: incremental caches would only take disk.
+[[ "${CI:-}" == true ]] && export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
+
+# What each stage leaves on disk that no later stage reads. CI machines have
+# little disk, so under CI=true each is removed when its last reader is done
+# (a developer's run keeps them: the next run is faster with them).
+stage_leftovers() {
+    case "$1" in
+        bench) echo "bench/target" ;;
+        # clippy, test and doc share target/debug; doc is its last reader.
+        doc) echo "target/debug" ;;
+        miri) echo "target/miri" ;;
+        asan) echo "target/asan" ;;
+    esac
+}
+disk_free() { df -Pk "$root" | awk 'NR == 2 { printf "%.1f GiB free", $4 / 1048576 }'; }
 
 # Each stage: its command, and a time limit in seconds (a hang fails the stage,
 # not the whole CI run).
@@ -86,6 +102,7 @@ passed=0
 failed=0
 venv_ok=1
 suite_start=$SECONDS
+echo "disk: $(disk_free) at the start"
 
 for stage in "${stages[@]}"; do
     cmd="$(stage_command "$stage")"
@@ -111,7 +128,12 @@ for stage in "${stages[@]}"; do
         failed=$((failed + 1))
         [[ "$stage" == setup ]] && venv_ok=0
     fi
-    echo "=== stage $stage: $status in ${took} s"
+    echo "=== stage $stage: $status in ${took} s ($(disk_free))"
+    if [[ "${CI:-}" == true ]]; then
+        for dir in $(stage_leftovers "$stage"); do
+            rm -rf "${root:?}/$dir"
+        done
+    fi
     results+=("$(printf '%-16s %-32s %5d s' "$stage" "$status" "$took")")
 done
 
