@@ -52,7 +52,11 @@ fn main() -> std::process::ExitCode {
     if let Command::Bench(args) = cli.command {
         return bench::run(args);
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let threads = match &cli.command {
+        Command::Serve(args) => args.threads,
+        _ => None,
+    };
+    let runtime = match runtime(threads).1 {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("wsx: cannot start the runtime: {error}");
@@ -71,6 +75,24 @@ fn main() -> std::process::ExitCode {
     // never answers) must not hold the exit back.
     runtime.shutdown_timeout(std::time::Duration::from_millis(100));
     status
+}
+
+/// The runtime a `--threads N` option asks for, with its thread count: a
+/// current-thread runtime for 1 (no wake-ups across threads, no work
+/// stealing: the cheapest per message where one core is enough), a
+/// multi-thread runtime with N workers otherwise, one per available core
+/// when N is not given.
+pub(crate) fn runtime(threads: Option<u64>) -> (usize, std::io::Result<tokio::runtime::Runtime>) {
+    let threads = threads.map_or_else(
+        || std::thread::available_parallelism().map_or(1, |n| n.get()),
+        |n| usize::try_from(n).unwrap_or(1),
+    );
+    let runtime = if threads == 1 {
+        tokio::runtime::Builder::new_current_thread().enable_all().build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread().worker_threads(threads).enable_all().build()
+    };
+    (threads, runtime)
 }
 
 /// Logs to stderr: colour only on a terminal; `wsx serve --log-format json`

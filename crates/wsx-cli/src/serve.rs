@@ -25,6 +25,11 @@ pub(crate) struct ServeArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:9001")]
     listen: SocketAddr,
+    /// Runtime worker threads; 1 serves every connection on one thread
+    /// (the least CPU per message where one core is enough)
+    /// [default: the available parallelism].
+    #[arg(short = 't', long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1024))]
+    pub(crate) threads: Option<u64>,
     /// Largest message accepted, in bytes (after reassembly).
     #[arg(long, default_value_t = 64 << 20)]
     max_message: usize,

@@ -100,6 +100,32 @@ fn broadcast_relays_to_the_other_clients_only() {
     assert!(status.success());
 }
 
+/// The `Threads:` line of /proc/PID/status.
+fn os_threads(pid: u32) -> usize {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc/PID/status");
+    let line = status.lines().find(|l| l.starts_with("Threads:")).expect("a Threads line");
+    line["Threads:".len()..].trim().parse().expect("a count")
+}
+
+#[test]
+fn serve_threads_sets_the_runtime_workers() {
+    let one = Server::start(&["--threads", "1"]);
+    let four = Server::start(&["--threads", "4"]);
+    for server in [&one, &four] {
+        let output = run_connect(&[&format!("ws://{}/echo", server.address)], b"ping\n");
+        assert!(output.status.success(), "stderr: {}", String::from_utf8_lossy(&output.stderr));
+        assert_eq!(String::from_utf8_lossy(&output.stdout), "ping\n");
+    }
+    // Four workers are three threads more than the one-thread runtime,
+    // which runs its tasks on the main thread.
+    let (one_threads, four_threads) = (os_threads(one.pid()), os_threads(four.pid()));
+    assert!(four_threads >= one_threads + 3, "--threads 1: {one_threads} threads, --threads 4: {four_threads}");
+
+    let refused = Command::new(WSX).args(["serve", "--threads", "0"]).output().expect("runs");
+    assert_eq!(refused.status.code(), Some(2), "a usage error");
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--threads"));
+}
+
 #[test]
 fn every_command_has_help() {
     for args in [&["--help"][..], &["serve", "--help"], &["connect", "--help"]] {

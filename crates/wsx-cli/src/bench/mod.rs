@@ -149,15 +149,7 @@ pub(crate) fn run(args: BenchArgs) -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
-    let threads = args.threads.map_or_else(
-        || std::thread::available_parallelism().map_or(1, |n| n.get()),
-        |n| usize::try_from(n).unwrap_or(1),
-    );
-    let runtime = if threads == 1 {
-        tokio::runtime::Builder::new_current_thread().enable_all().build()
-    } else {
-        tokio::runtime::Builder::new_multi_thread().worker_threads(threads).enable_all().build()
-    };
+    let (threads, runtime) = crate::runtime(args.threads);
     match runtime {
         Ok(runtime) => runtime.block_on(bench(args, target, threads)),
         Err(error) => {
