@@ -4,8 +4,9 @@
 //! (RFC 6455 §5.2, masked as §5.3 requires of a client) are built once before
 //! the run, the echoes are read by the minimal frame parser below, which
 //! streams payloads past the expected bytes (no per-message buffer), and the
-//! opening handshake (§4.1) is written by hand. One current-thread runtime;
-//! pin it with `taskset`.
+//! opening handshake (§4.1) is written by hand. Each generator thread
+//! (`--threads`, default 1) runs a current-thread runtime with its share of
+//! the connections; pin the process with `taskset`.
 //!
 //! Load mode: C connections, S-byte messages (binary, or valid UTF-8 text), K
 //! in flight per connection, a warm-up, then D measured seconds; every Nth echo
@@ -27,6 +28,8 @@ use std::collections::VecDeque;
 use std::io::ErrorKind;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
@@ -57,6 +60,8 @@ struct Args {
     settle: f64,
     deflate: bool,
     sources: u8,
+    /// Generator threads (`--threads`), each with its own runtime.
+    threads: usize,
     tags: Vec<(String, String)>,
 }
 
@@ -65,7 +70,7 @@ fn usage(msg: &str) -> ! {
         "{msg}\nusage: loadgen --url ws://HOST:PORT/PATH | --raw HOST:PORT\n  \
          [--connections C] [--size S] [--text] [--inflight K] [--duration D] [--warmup W]\n  \
          [--verify-every N] [--server-pid PID] [--idle [--idle-echo [--settle SECS]] [--deflate]] [--sources N]\n  \
-         [--tag KEY=VALUE]..."
+         [--threads N] [--tag KEY=VALUE]..."
     );
     std::process::exit(2)
 }
@@ -88,6 +93,7 @@ fn parse_args() -> Args {
         settle: 2.0,
         deflate: false,
         sources: 1,
+        threads: 1,
         tags: Vec::new(),
     };
     let mut it = std::env::args().skip(1);
@@ -124,6 +130,7 @@ fn parse_args() -> Args {
             "--settle" => a.settle = num(value(), &flag),
             "--deflate" => a.deflate = true,
             "--sources" => a.sources = num(value(), &flag),
+            "--threads" => a.threads = num(value(), &flag),
             "--tag" => {
                 let v = value();
                 let (k, val) = v.split_once('=').unwrap_or_else(|| usage("--tag KEY=VALUE"));
@@ -142,6 +149,7 @@ fn parse_args() -> Args {
     a.inflight = a.inflight.max(1);
     a.verify_every = a.verify_every.max(1);
     a.sources = a.sources.clamp(1, 250);
+    a.threads = a.threads.clamp(1, a.connections);
     a
 }
 
@@ -194,11 +202,18 @@ struct Work {
     opcode: u8,
 }
 
+/// The measured window, set by the main thread for every generator thread.
+#[derive(Default)]
+struct Window {
+    /// Set when the measured window opens; cleared when it closes.
+    measuring: AtomicBool,
+    stop: AtomicBool,
+}
+
+/// One generator thread's counters.
 #[derive(Default)]
 struct Shared {
-    /// Set when the measured window opens; cleared when it closes.
-    measuring: Cell<bool>,
-    stop: Cell<bool>,
+    window: Arc<Window>,
     completed: Cell<u64>,
     verified: Cell<u64>,
     errors: Cell<u64>,
@@ -437,7 +452,7 @@ async fn run_connection(
     let mut pos = 0usize;
     let mut seq = 0u64;
     loop {
-        if shared.stop.get() {
+        if shared.window.stop.load(Ordering::Relaxed) {
             return;
         }
         let interest = if pending > 0 { Interest::READABLE | Interest::WRITABLE } else { Interest::READABLE };
@@ -468,13 +483,13 @@ async fn run_connection(
                     Ok(Parsed::Message(verified)) => {
                         seq += 1;
                         let t0 = sent_at.pop_front().unwrap_or(now);
-                        if shared.measuring.get() {
+                        if shared.window.measuring.load(Ordering::Relaxed) {
                             shared.completed.set(shared.completed.get() + 1);
                             shared.verified.set(shared.verified.get() + verified as u64);
                             let us = t0.elapsed().as_micros() as u64;
                             let _ = hist.borrow_mut().record(us.max(1));
                         }
-                        if !shared.stop.get() {
+                        if !shared.window.stop.load(Ordering::Relaxed) {
                             sent_at.push_back(Instant::now());
                             pending += work.frame_len;
                         }
@@ -492,6 +507,12 @@ fn server_cpu(args: &Args) -> Option<f64> {
 
 fn main() {
     let args = parse_args();
+    let line = if args.idle { local_runtime(idle(args)) } else { load(args) };
+    println!("{line}");
+}
+
+/// Runs `task` to completion on a current-thread runtime with a `LocalSet`.
+fn local_runtime<F: std::future::Future>(task: F) -> F::Output {
     let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -499,9 +520,7 @@ fn main() {
             std::process::exit(1)
         }
     };
-    let local = tokio::task::LocalSet::new();
-    let line = local.block_on(&rt, async move { if args.idle { idle(args).await } else { load(args).await } });
-    println!("{line}");
+    tokio::task::LocalSet::new().block_on(&rt, task)
 }
 
 fn base_json(args: &Args) -> serde_json::Map<String, serde_json::Value> {
@@ -513,18 +532,19 @@ fn base_json(args: &Args) -> serde_json::Map<String, serde_json::Value> {
     out
 }
 
-/// Opens all connections, up to 200 handshakes at a time.
-async fn open_all(args: &Rc<Args>, shared: &Shared) -> Vec<(TcpStream, Vec<u8>)> {
-    let mut out = Vec::with_capacity(args.connections);
-    let mut index = 0;
-    while index < args.connections {
-        let batch: Vec<_> = (index..(index + 200).min(args.connections))
-            .map(|i| {
+/// Opens connections `first`, `first + step`, … below `--connections`, up to
+/// 200 handshakes at a time.
+async fn open_all(args: &Rc<Args>, shared: &Shared, first: usize, step: usize) -> Vec<(TcpStream, Vec<u8>)> {
+    let mine: Vec<usize> = (first..args.connections).step_by(step).collect();
+    let mut out = Vec::with_capacity(mine.len());
+    for chunk in mine.chunks(200) {
+        let batch: Vec<_> = chunk
+            .iter()
+            .map(|&i| {
                 let args = args.clone();
                 tokio::task::spawn_local(async move { connect(&args, i).await })
             })
             .collect();
-        index += batch.len();
         for handle in batch {
             match handle.await {
                 Ok(Ok(conn)) => out.push(conn),
@@ -536,9 +556,27 @@ async fn open_all(args: &Rc<Args>, shared: &Shared) -> Vec<(TcpStream, Vec<u8>)>
     out
 }
 
-async fn load(args: Args) -> String {
-    let args = Rc::new(args);
-    let shared = Rc::new(Shared::default());
+/// What one generator thread counted over the measured window.
+struct Part {
+    opened: usize,
+    completed: u64,
+    verified: u64,
+    errors: u64,
+    error_samples: Vec<String>,
+    hist: Histogram<u64>,
+}
+
+fn histogram() -> Histogram<u64> {
+    Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).unwrap_or_else(|e| {
+        eprintln!("histogram: {e}");
+        std::process::exit(1)
+    })
+}
+
+/// Load mode: `--threads` generator threads share the connections (thread
+/// `t` opens every connection whose index is `t` modulo the thread count);
+/// the main thread opens and closes the one measured window for all of them.
+fn load(args: Args) -> String {
     let payload: Vec<u8> = if args.text {
         text_payload(args.size)
     } else {
@@ -550,17 +588,97 @@ async fn load(args: Args) -> String {
     let opcode = if args.text { 1 } else { 2 };
     let frame = client_frame(opcode, &payload, key);
     let header_len = frame.len() - payload.len();
-    let work = Rc::new(Work {
-        burst: frame.repeat(args.inflight),
-        frame_len: frame.len(),
-        expected: if args.raw { frame[header_len..].to_vec() } else { payload },
-        opcode,
-    });
-    let hist = Rc::new(RefCell::new(Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).unwrap_or_else(|e| {
-        eprintln!("histogram: {e}");
-        std::process::exit(1)
-    })));
-    let conns = open_all(&args, &shared).await;
+    let expected = if args.raw { frame[header_len..].to_vec() } else { payload };
+    let window = Arc::new(Window::default());
+    // Every thread has opened its connections and started its load.
+    let started = Arc::new(Barrier::new(args.threads + 1));
+    let workers: Vec<_> = (0..args.threads)
+        .map(|t| {
+            let (args, window, started) = (args.clone(), window.clone(), started.clone());
+            let (frame, expected) = (frame.clone(), expected.clone());
+            std::thread::spawn(move || {
+                let work = Work { burst: frame.repeat(args.inflight), frame_len: frame.len(), expected, opcode };
+                local_runtime(load_part(args, t, work, window, started))
+            })
+        })
+        .collect();
+    started.wait();
+    std::thread::sleep(Duration::from_secs_f64(args.warmup));
+    let cpu0 = server_cpu(&args);
+    let self0 = procfs::cpu_seconds(std::process::id());
+    let t0 = Instant::now();
+    window.measuring.store(true, Ordering::Relaxed);
+    std::thread::sleep(Duration::from_secs_f64(args.duration));
+    window.measuring.store(false, Ordering::Relaxed);
+    let elapsed = t0.elapsed().as_secs_f64();
+    let cpu1 = server_cpu(&args);
+    let self1 = procfs::cpu_seconds(std::process::id());
+    window.stop.store(true, Ordering::Relaxed);
+    let mut total =
+        Part { opened: 0, completed: 0, verified: 0, errors: 0, error_samples: Vec::new(), hist: histogram() };
+    for worker in workers {
+        match worker.join() {
+            Ok(part) => {
+                total.opened += part.opened;
+                total.completed += part.completed;
+                total.verified += part.verified;
+                total.errors += part.errors;
+                total.error_samples.extend(part.error_samples);
+                if let Err(e) = total.hist.add(&part.hist) {
+                    total.errors += 1;
+                    total.error_samples.push(format!("histogram: {e}"));
+                }
+            }
+            Err(_) => {
+                total.errors += 1;
+                total.error_samples.push("a generator thread panicked".into());
+            }
+        }
+    }
+    total.error_samples.truncate(5);
+    let messages = total.completed;
+    let h = &total.hist;
+    let mut out = base_json(&args);
+    out.insert("size".into(), json!(args.size));
+    out.insert("text".into(), json!(args.text));
+    out.insert("inflight".into(), json!(args.inflight));
+    out.insert("generator_threads".into(), json!(args.threads));
+    out.insert("opened".into(), json!(total.opened));
+    out.insert("duration_s".into(), json!(elapsed));
+    out.insert("messages".into(), json!(messages));
+    out.insert("verified".into(), json!(total.verified));
+    out.insert("msgs_per_s".into(), json!(messages as f64 / elapsed));
+    out.insert("mb_per_s".into(), json!(messages as f64 * args.size as f64 / elapsed / 1e6));
+    out.insert("p50_us".into(), json!(h.value_at_quantile(0.5)));
+    out.insert("p99_us".into(), json!(h.value_at_quantile(0.99)));
+    out.insert("errors".into(), json!(total.errors));
+    if let (Some(c0), Some(c1)) = (cpu0, cpu1) {
+        out.insert("server_cpu_s".into(), json!(c1 - c0));
+        out.insert("server_cpu_pct".into(), json!((c1 - c0) / elapsed * 100.0));
+        if messages > 0 {
+            out.insert("server_cpu_us_per_msg".into(), json!((c1 - c0) * 1e6 / messages as f64));
+        }
+    }
+    if let (Some(s0), Some(s1)) = (self0, self1) {
+        out.insert("gen_cpu_pct".into(), json!((s1 - s0) / elapsed * 100.0));
+    }
+    if let Some(pid) = args.server_pid {
+        out.insert("server_peak_rss_kib".into(), json!(procfs::status_kib(pid, "VmHWM")));
+    }
+    if !total.error_samples.is_empty() {
+        out.insert("error_samples".into(), json!(total.error_samples));
+    }
+    serde_json::Value::Object(out).to_string()
+}
+
+/// One generator thread: opens its share of the connections, drives them
+/// until the main thread sets `stop`, and returns what it counted.
+async fn load_part(args: Args, thread: usize, work: Work, window: Arc<Window>, started: Arc<Barrier>) -> Part {
+    let args = Rc::new(args);
+    let work = Rc::new(work);
+    let shared = Rc::new(Shared { window: window.clone(), ..Shared::default() });
+    let hist = Rc::new(RefCell::new(histogram()));
+    let conns = open_all(&args, &shared, thread, args.threads).await;
     let opened = conns.len();
     let (start_tx, start_rx) = tokio::sync::watch::channel(false);
     let tasks: Vec<_> = conns
@@ -578,53 +696,23 @@ async fn load(args: Args) -> String {
         })
         .collect();
     let _ = start_tx.send(true);
-    tokio::time::sleep(Duration::from_secs_f64(args.warmup)).await;
-    let cpu0 = server_cpu(&args);
-    let self0 = procfs::cpu_seconds(std::process::id());
-    let t0 = Instant::now();
-    shared.measuring.set(true);
-    tokio::time::sleep(Duration::from_secs_f64(args.duration)).await;
-    shared.measuring.set(false);
-    let elapsed = t0.elapsed().as_secs_f64();
-    let cpu1 = server_cpu(&args);
-    let self1 = procfs::cpu_seconds(std::process::id());
-    shared.stop.set(true);
+    // The barrier blocks this thread, but its connections have not been
+    // polled yet: they start when the last thread arrives.
+    started.wait();
+    while !window.stop.load(Ordering::Relaxed) {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     for t in tasks {
         t.abort();
     }
-    let messages = shared.completed.get();
-    let h = hist.borrow();
-    let mut out = base_json(&args);
-    out.insert("size".into(), json!(args.size));
-    out.insert("text".into(), json!(args.text));
-    out.insert("inflight".into(), json!(args.inflight));
-    out.insert("opened".into(), json!(opened));
-    out.insert("duration_s".into(), json!(elapsed));
-    out.insert("messages".into(), json!(messages));
-    out.insert("verified".into(), json!(shared.verified.get()));
-    out.insert("msgs_per_s".into(), json!(messages as f64 / elapsed));
-    out.insert("mb_per_s".into(), json!(messages as f64 * args.size as f64 / elapsed / 1e6));
-    out.insert("p50_us".into(), json!(h.value_at_quantile(0.5)));
-    out.insert("p99_us".into(), json!(h.value_at_quantile(0.99)));
-    out.insert("errors".into(), json!(shared.errors.get()));
-    if let (Some(c0), Some(c1)) = (cpu0, cpu1) {
-        out.insert("server_cpu_s".into(), json!(c1 - c0));
-        out.insert("server_cpu_pct".into(), json!((c1 - c0) / elapsed * 100.0));
-        if messages > 0 {
-            out.insert("server_cpu_us_per_msg".into(), json!((c1 - c0) * 1e6 / messages as f64));
-        }
+    Part {
+        opened,
+        completed: shared.completed.get(),
+        verified: shared.verified.get(),
+        errors: shared.errors.get(),
+        error_samples: shared.error_samples.take(),
+        hist: hist.borrow().clone(),
     }
-    if let (Some(s0), Some(s1)) = (self0, self1) {
-        out.insert("gen_cpu_pct".into(), json!((s1 - s0) / elapsed * 100.0));
-    }
-    if let Some(pid) = args.server_pid {
-        out.insert("server_peak_rss_kib".into(), json!(procfs::status_kib(pid, "VmHWM")));
-    }
-    let samples = shared.error_samples.borrow();
-    if !samples.is_empty() {
-        out.insert("error_samples".into(), json!(*samples));
-    }
-    serde_json::Value::Object(out).to_string()
 }
 
 async fn idle(args: Args) -> String {
@@ -632,7 +720,7 @@ async fn idle(args: Args) -> String {
     let shared = Shared::default();
     let rss = |pid: Option<u32>| pid.and_then(|p| procfs::status_kib(p, "VmRSS"));
     let before = rss(args.server_pid);
-    let mut conns = open_all(&args, &shared).await;
+    let mut conns = open_all(&args, &shared, 0, 1).await;
     // Let the server settle: handshake tasks finish, buffers shrink if they do.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let after = rss(args.server_pid);
