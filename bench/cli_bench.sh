@@ -61,26 +61,10 @@ trap 'exit 130' INT TERM
 
 ticks=$(getconf CLK_TCK)
 
-start_server() { # -> server_pid, server_addr
-    : >"$work/server.out"
-    taskset -c "$server_cpu" "$bin/echo_wsx" --threads 1 --listen 127.0.0.1:0 >"$work/server.out" 2>&1 &
-    server_pid=$!
-    for _ in $(seq 100); do
-        grep -q '^listening on ' "$work/server.out" && break
-        sleep 0.05
-    done
-    server_addr=$(awk '/^listening on /{print $3; exit}' "$work/server.out")
-    [ -n "$server_addr" ] || {
-        echo "bench/cli_bench.sh: echo_wsx did not start: $(cat "$work/server.out")" >&2
-        exit 1
-    }
-}
-
-stop_server() {
-    kill "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
-    server_pid=
-}
+# The echo server: echo_wsx on a current-thread runtime.
+server_threads=1
+# shellcheck source=bench/servers.sh
+source "$here/servers.sh"
 
 cpu_ticks() { # pid -> utime + stime, in clock ticks (fields 14 and 15; the name may hold spaces)
     sed 's/^.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'
@@ -125,7 +109,7 @@ for round in $(seq "$rounds"); do
         gens=(loadgen wsx)
         [ $((round % 2)) -eq 0 ] && gens=(wsx loadgen)
         for gen in "${gens[@]}"; do
-            start_server
+            start_server wsx
             if [ "$gen" = loadgen ]; then
                 run_gen loadgen "$cell" msgs_per_s "$bin/loadgen" --url "ws://$server_addr/echo" \
                     --connections "$conns" --size "$size" --inflight "$inflight" \
