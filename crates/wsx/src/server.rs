@@ -576,7 +576,9 @@ impl Connection {
             drop(permit);
             match setup {
                 Ok(Classified::Http1(incoming)) => (shared.handler)(incoming).await,
-                Ok(Classified::Http2(io)) => serve_http2(io, peer, &shared).await,
+                // Boxed: inline, h2's connection state would set the size
+                // of every connection's task, HTTP/1.1 ones included.
+                Ok(Classified::Http2(io)) => Box::pin(serve_http2(io, peer, &shared)).await,
                 Err(error) => tracing::debug!(%peer, %error, "handshake failed"),
             }
             drop(live);
