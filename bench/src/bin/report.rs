@@ -21,6 +21,11 @@ const PEERS: [&str; 5] = ["bun", "fastwebsockets", "sockudo", "yawc", "tungsteni
 /// in the pipelined cells only.
 const BATCHED: [&str; 2] = ["yawc_batched", "tungstenite_batched"];
 
+/// A server's name in a ratio's brackets.
+fn short(server: &str) -> &str {
+    if server == "bun" { "Bun" } else { display(server) }
+}
+
 fn display(server: &str) -> &str {
     match server {
         "tcp" => "raw TCP echo",
@@ -236,7 +241,7 @@ fn cpu_table(md: &mut String, table: &Table, servers: &[&str]) {
             let ours = median_of(table, cell, o, key);
             match (ours, &best) {
                 (Some(w), Some((name, b))) => {
-                    let _ = write!(md, " {:.2} ({}) |", w / b, display(name));
+                    let _ = write!(md, " {:.2} ({}) |", w / b, short(name));
                 }
                 _ => md.push_str(" — |"),
             }
@@ -342,7 +347,7 @@ fn targets(md: &mut String, group: &Group, threads: u64) {
                 row(
                     &format!("{name_of_ours}: CPU/msg ≤ 1.0× best peer"),
                     &cell.label(),
-                    format!("{:.2}× {}", w / b, display(&name)),
+                    format!("{:.2}× {}", w / b, short(&name)),
                     Some(w <= b),
                 );
             }
@@ -374,7 +379,7 @@ fn targets(md: &mut String, group: &Group, threads: u64) {
                 row(
                     &format!("{name_of_ours}: throughput ≥ best peer"),
                     &cell.label(),
-                    format!("{:.2}× {}", w / b, display(&name)),
+                    format!("{:.2}× {}", w / b, short(&name)),
                     Some(w >= b),
                 );
             }
