@@ -119,10 +119,22 @@ impl Head {
         } else {
             validate_request(&request)
         };
+        Head::new(request, offer, BytesMut::new(), config, policy, origin)
+    }
+
+    /// A head from its parts, the connection's [`Origin`] spread out.
+    fn new(
+        request: Request<()>,
+        offer: Result<ClientOffer, HandshakeError>,
+        leftover: BytesMut,
+        config: Config,
+        policy: Arc<HandshakePolicy>,
+        origin: Origin,
+    ) -> Self {
         Head {
             request,
             offer,
-            leftover: BytesMut::new(),
+            leftover,
             config,
             policy,
             peer: origin.peer,
@@ -169,17 +181,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> IncomingRequest<S> {
             Err(_) => return Err(Error::Timeout { kind: TimeoutKind::Handshake, after: timeout }),
         };
         let offer = validate_request(&request);
-        let head = Head {
-            request,
-            offer,
-            leftover,
-            config,
-            policy,
-            peer: origin.peer,
-            local: origin.local,
-            tls: origin.tls,
-            alt_svc: origin.alt_svc,
-        };
+        let head = Head::new(request, offer, leftover, config, policy, origin);
         let incoming = Self {
             reply: Reply::Http1 {
                 io,
