@@ -1,6 +1,7 @@
 //! wsx echo server: `wsx::serve` with the settings of `wsx serve`'s `/echo`
-//! (64 MiB messages, 131,072 fragments, keepalive every 20 s), written the
-//! ordinary way: `recv()` then `send()`.
+//! (64 MiB messages, 131,072 fragments, keepalive every 20 s): `recv()`
+//! then `feed()`, the loop `WebSocket::feed` documents (the replies leave
+//! before the next `recv` waits for input).
 
 use std::time::Duration;
 
@@ -16,7 +17,7 @@ fn main() {
         let result = wsx::serve(listener, config, |incoming| async move {
             let Ok(mut ws) = incoming.accept().await else { return };
             while let Some(Ok(message)) = ws.recv().await {
-                if (message.is_text() || message.is_binary()) && ws.send(message).await.is_err() {
+                if (message.is_text() || message.is_binary()) && ws.feed(message).await.is_err() {
                     return;
                 }
             }

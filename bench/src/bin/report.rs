@@ -295,7 +295,7 @@ fn batched_table(md: &mut String, table: &Table) {
         return;
     }
     md.push_str("\n### Pipelined, against hand-batched peers\n\n");
-    md.push_str("The same pipelined runs, with two peers' echo loops rewritten by hand (`--batched` in `bench/src/bin/echo_yawc.rs` and `echo_tungstenite.rs`): each reply already readable is queued with `feed()` and the batch leaves with one `flush()`. wsx runs its ordinary `recv` then `send` loop. Medians over the rounds, (min–max).\n\n");
+    md.push_str("The same pipelined runs, with two peers' echo loops rewritten by hand (`--batched` in `bench/src/bin/echo_yawc.rs` and `echo_tungstenite.rs`): each reply already readable is queued with `feed()` and the batch leaves with one `flush()`. wsx runs `recv` then `feed` (its documented echo loop: the next `recv` that must wait writes the replies queued). Medians over the rounds, (min–max).\n\n");
     for cell in cells {
         let _ = write!(
             md,

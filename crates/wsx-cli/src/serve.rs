@@ -489,9 +489,11 @@ async fn echo(incoming: IncomingRequest<Transport>) -> Result<(), wsx::Error> {
             }
         };
         // Once a close has started (a shutdown's 1001, say) keep reading
-        // until the peer's Close instead of failing on the send.
+        // until the peer's Close instead of failing on the send. Queued
+        // only: the next `recv` that must wait writes every reply queued,
+        // so a burst of messages is answered in one write.
         if (message.is_text() || message.is_binary()) && ws.is_open() {
-            ws.send(message).await?;
+            ws.feed(message).await?;
         }
     }
     failure.map_or(Ok(()), Err)

@@ -2,9 +2,9 @@
 //! the protocol core under a mutex that is never held across an `.await`:
 //! each poll locks, makes progress, unlocks. The writing half sends as
 //! `WebSocket` does (`send`, `send_uncompressed`, `feed`, `flush`,
-//! `send_prepared`, `feed_prepared`, `close`), except that it writes at
-//! once: the reading half runs apart from it, so there is no next receive
-//! to write coalesced replies. `ReadHalf::reunite` puts the halves back
+//! `send_prepared`, `feed_prepared`, `close`); what it feeds leaves with its
+//! next `send` or `flush` (the reading half's receives write it too, but
+//! they run apart from it). `ReadHalf::reunite` puts the halves back
 //! together.
 
 use std::pin::Pin;

@@ -231,21 +231,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         poll_fn(|cx| self.poll_recv(cx)).await
     }
 
-    /// Sends a message. Waits while the write buffer is above its
-    /// high-water mark, so a peer that does not read slows us down instead
-    /// of growing our memory.
+    /// Sends a message and writes it out, with everything queued before it.
+    /// Waits while the write buffer is above its high-water mark, so a peer
+    /// that does not read slows us down instead of growing our memory.
     ///
-    /// A lone message is written at once. While whole messages already
-    /// received wait to be read, the write waits for them instead: the next
-    /// [`recv`](Self::recv) that has nothing left to hand over writes
-    /// everything queued before it waits for the socket, so the replies to a
-    /// burst of pipelined requests leave in one write. Call
-    /// [`flush`](Self::flush) to write at once regardless.
+    /// To answer a burst of messages in one write, queue the replies with
+    /// [`feed`](Self::feed) instead: the next [`recv`](Self::recv) that has
+    /// nothing left to hand over writes them before it waits.
     pub async fn send(&mut self, message: impl Into<Message>) -> Result<(), Error> {
         let message = message.into();
         poll_fn(|cx| self.poll_send_ready(cx)).await?;
         self.start_send_message(message)?;
-        poll_fn(|cx| self.poll_write_coalesced(cx)).await
+        poll_fn(|cx| self.poll_write_out_timed(cx)).await
     }
 
     /// Sends a text or binary message uncompressed even when
@@ -256,11 +253,27 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         let message = message.into();
         poll_fn(|cx| self.poll_send_ready(cx)).await?;
         self.start_send(message, false)?;
-        poll_fn(|cx| self.poll_write_coalesced(cx)).await
+        poll_fn(|cx| self.poll_write_out_timed(cx)).await
     }
 
-    /// Queues a message without flushing (see [`flush`](Self::flush)), for
-    /// sending several in one write.
+    /// Queues a message without writing it, for sending several in one
+    /// write. What is queued leaves with the next [`send`](Self::send) or
+    /// [`flush`](Self::flush), or when the next [`recv`](Self::recv) has
+    /// nothing buffered to hand over: it writes everything queued before it
+    /// waits for input. So an echo loop of `recv` and `feed` answers a
+    /// burst of pipelined messages in one write:
+    ///
+    /// ```no_run
+    /// # async fn echo(mut ws: wsx::WebSocket<tokio::net::TcpStream>) -> Result<(), wsx::Error> {
+    /// while let Some(message) = ws.recv().await {
+    ///     let message = message?;
+    ///     if message.is_text() || message.is_binary() {
+    ///         ws.feed(message).await?;
+    ///     }
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn feed(&mut self, message: impl Into<Message>) -> Result<(), Error> {
         let message = message.into();
         poll_fn(|cx| self.poll_send_ready(cx)).await?;
@@ -272,13 +285,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         poll_fn(|cx| self.poll_write_out(cx)).await
     }
 
-    /// Sends a message encoded once for many connections and flushes it. On
-    /// a server connection the shared frame is queued as it is, without a
-    /// copy (see [`Connection::send_prepared`]). Waits and coalesces like
+    /// Sends a message encoded once for many connections and writes it out.
+    /// On a server connection the shared frame is queued as it is, without
+    /// a copy (see [`Connection::send_prepared`]). Waits like
     /// [`send`](Self::send).
     pub async fn send_prepared(&mut self, message: &PreparedMessage) -> Result<(), Error> {
         self.feed_prepared(message).await?;
-        poll_fn(|cx| self.poll_write_coalesced(cx)).await
+        poll_fn(|cx| self.poll_write_out_timed(cx)).await
     }
 
     /// Queues a prepared message without flushing, like [`feed`](Self::feed).
@@ -438,19 +451,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
             }
             ready => ready,
         }
-    }
-
-    /// Writes queued output, unless whole received messages wait to be read
-    /// and the queue is under its high-water mark: then `poll_recv` writes
-    /// it, with the replies to those messages, before it next reads.
-    fn poll_write_coalesced(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        if self.phase == Phase::Active
-            && self.conn.has_buffered_frame()
-            && self.buffered_amount() < self.config.write_buffer_high_water
-        {
-            return Poll::Ready(Ok(()));
-        }
-        self.poll_write_out_timed(cx)
     }
 
     /// Writes queued output: pulls transmits from the core (while under the

@@ -620,23 +620,19 @@ async fn feed_then_flush_writes_100_messages_in_one_write() {
 #[tokio::test]
 async fn replies_to_pipelined_messages_leave_in_one_write() {
     let (mut ws, mut raw, writes, _) = counting_server();
-    // Sixteen requests arrive in one segment; the ordinary echo loop
-    // (`recv` then `send`) answers them.
+    // Sixteen requests arrive in one segment; the echo loop `feed`
+    // documents (`recv` then `feed`) answers them.
     let burst: Vec<u8> = (0..16).flat_map(|i| client_frame(0x82, format!("request {i:02}").as_bytes())).collect();
     raw.write_all(&burst).await.unwrap();
     for i in 0..16 {
         let message = ws.recv().await.unwrap().unwrap();
         assert_eq!(message, Message::binary(format!("request {i:02}").into_bytes()));
-        let before = writes.load(Ordering::Relaxed);
-        ws.send(message).await.unwrap();
-        let wrote = writes.load(Ordering::Relaxed) - before;
-        if i < 15 {
-            assert_eq!(wrote, 0, "reply {i} waits while requests are still buffered");
-            assert_nothing_now(&mut raw);
-        } else {
-            assert_eq!(wrote, 1, "the last reply carries all sixteen in one write");
-        }
+        ws.feed(message).await.unwrap();
+        assert_eq!(writes.load(Ordering::Relaxed), 0, "reply {i} is queued");
     }
+    assert_nothing_now(&mut raw);
+    assert!(now(ws.recv()).is_none(), "nothing more arrived");
+    assert_eq!(writes.load(Ordering::Relaxed), 1, "the receive that waits writes all sixteen in one write");
     for i in 0..16 {
         assert_eq!(frame_now(&mut raw), (0x82, false, format!("request {i:02}").into_bytes()));
     }
@@ -644,12 +640,12 @@ async fn replies_to_pipelined_messages_leave_in_one_write() {
 }
 
 #[tokio::test]
-async fn a_deferred_reply_is_written_before_recv_waits() {
+async fn a_fed_reply_is_written_before_recv_waits() {
     let (mut ws, mut raw, _, _) = counting_server();
     let burst: Vec<u8> = [client_frame(0x81, b"first"), client_frame(0x81, b"second")].concat();
     raw.write_all(&burst).await.unwrap();
     let first = ws.recv().await.unwrap().unwrap();
-    ws.send(first).await.unwrap();
+    ws.feed(first).await.unwrap();
     assert_nothing_now(&mut raw);
     // The application reads on without answering the second message: the
     // reply to the first goes out before `recv` waits for the socket.
@@ -660,18 +656,30 @@ async fn a_deferred_reply_is_written_before_recv_waits() {
 }
 
 #[tokio::test]
-async fn a_lone_send_and_a_flush_write_at_once() {
+async fn send_writes_at_once_even_with_messages_unread() {
     let (mut ws, mut raw, writes, _) = counting_server();
     ws.send("unprompted").await.unwrap();
     assert_eq!(writes.load(Ordering::Relaxed), 1);
     assert_eq!(frame_now(&mut raw), (0x81, false, b"unprompted".to_vec()));
-    // With a request still buffered, `flush` writes anyway.
+    // Two messages arrive; the application reads one and then only sends
+    // (a publisher that ignores what comes back): every send still leaves
+    // at once, the unread message notwithstanding.
     raw.write_all(&[client_frame(0x81, b"one"), client_frame(0x81, b"two")].concat()).await.unwrap();
     let one = ws.recv().await.unwrap().unwrap();
     ws.send(one).await.unwrap();
+    assert_eq!(frame_now(&mut raw), (0x81, false, b"one".to_vec()));
+    for i in 0..3 {
+        ws.send(format!("publish {i}")).await.unwrap();
+        assert_eq!(frame_now(&mut raw), (0x81, false, format!("publish {i}").into_bytes()));
+    }
+    ws.send_prepared(&wsx::PreparedMessage::text("prepared")).await.unwrap();
+    assert_eq!(frame_now(&mut raw), (0x81, false, b"prepared".to_vec()));
+    // And a fed message leaves with `flush`, the unread one still there.
+    ws.feed("fed").await.unwrap();
     assert_nothing_now(&mut raw);
     ws.flush().await.unwrap();
-    assert_eq!(frame_now(&mut raw), (0x81, false, b"one".to_vec()));
+    assert_eq!(frame_now(&mut raw), (0x81, false, b"fed".to_vec()));
+    assert_eq!(ws.recv().await.unwrap().unwrap(), Message::text("two"));
 }
 
 #[tokio::test]
@@ -681,10 +689,10 @@ async fn a_ping_in_a_burst_is_answered_before_it_is_handed_over() {
         [client_frame(0x81, b"data"), client_frame(0x89, b"are you there"), client_frame(0x81, b"more")].concat();
     raw.write_all(&burst).await.unwrap();
     let data = ws.recv().await.unwrap().unwrap();
-    ws.send(data).await.unwrap();
+    ws.feed(data).await.unwrap();
     assert_eq!(ws.recv().await.unwrap().unwrap(), Message::Ping(Bytes::from_static(b"are you there")));
     // The Pong (which goes first, at the next frame boundary) and the
-    // deferred reply left when the Ping was handed over.
+    // queued reply left when the Ping was handed over.
     assert_eq!(frame_now(&mut raw), (0x8A, false, b"are you there".to_vec()));
     assert_eq!(frame_now(&mut raw), (0x81, false, b"data".to_vec()));
     assert_nothing_now(&mut raw);
