@@ -112,7 +112,7 @@ pub(crate) struct Outbox {
 
 #[derive(Debug)]
 struct OutboxState {
-    queue: VecDeque<Outgoing>,
+    queue: VecDeque<Arc<Outgoing>>,
     capacity: usize,
     policy: SlowPolicy,
     /// Dropped for being too slow: the session closes with 1008.
@@ -134,7 +134,8 @@ pub(crate) enum Offered {
 /// What the session takes from its outbox.
 #[derive(Debug)]
 pub(crate) enum Taken {
-    Messages(Vec<Outgoing>),
+    /// Messages were moved into the caller's buffer.
+    Messages,
     Kicked,
 }
 
@@ -148,7 +149,7 @@ impl Outbox {
         self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    pub(crate) fn offer(&self, outgoing: Outgoing) -> Offered {
+    pub(crate) fn offer(&self, outgoing: Arc<Outgoing>) -> Offered {
         let mut state = self.state();
         if state.kicked {
             return Offered::Kicked;
@@ -171,14 +172,21 @@ impl Outbox {
             state.queue.pop_front();
             offered = Offered::DroppedOldest;
         }
+        // The session waits only on an empty queue, so only the first
+        // message into one needs to wake it (a notify costs more than the
+        // rest of an offer).
+        let was_empty = state.queue.is_empty();
         state.queue.push_back(outgoing);
         drop(state);
-        self.ready.notify_one();
+        if was_empty {
+            self.ready.notify_one();
+        }
         offered
     }
 
-    /// Waits for messages (at most `batch`) or the kick.
-    pub(crate) async fn take(&self, batch: usize) -> Taken {
+    /// Waits for messages and moves them (at most `batch`) into `into`,
+    /// or for the kick.
+    pub(crate) async fn take(&self, batch: usize, into: &mut Vec<Arc<Outgoing>>) -> Taken {
         loop {
             {
                 let mut state = self.state();
@@ -187,7 +195,8 @@ impl Outbox {
                 }
                 if !state.queue.is_empty() {
                     let n = state.queue.len().min(batch);
-                    return Taken::Messages(state.queue.drain(..n).collect());
+                    into.extend(state.queue.drain(..n));
+                    return Taken::Messages;
                 }
             }
             // A permit stored by a notify since the check is taken at once.
@@ -292,33 +301,35 @@ impl Hub {
             _ => None,
         };
         let message = delivery.relay.prepare(delivery.seq, self.0.stamped);
-        let outgoing = Outgoing { seq: delivery.seq, message, key };
+        // One reference count per member, not one per field.
+        let outgoing = Arc::new(Outgoing { seq: delivery.seq, message, key });
         add(&metrics.messages_out, 1);
-        let mut kicked = 0;
-        local.members.retain(|&key, member| {
+        // Counted here and added once: the loop below runs per member.
+        let (mut deliveries, mut dropped_oldest, mut conflated) = (0, 0, 0);
+        let mut kicked = Vec::new();
+        for (&key, member) in &local.members {
             if Some(key) == delivery.except {
-                return true;
+                continue;
             }
-            add(&metrics.deliveries, 1);
+            deliveries += 1;
             match member.outbox.offer(outgoing.clone()) {
-                Offered::Queued => true,
-                Offered::DroppedOldest => {
-                    add(&metrics.dropped_oldest, 1);
-                    true
-                }
-                Offered::Conflated => {
-                    add(&metrics.conflated, 1);
-                    true
-                }
+                Offered::Queued => {}
+                Offered::DroppedOldest => dropped_oldest += 1,
+                Offered::Conflated => conflated += 1,
                 Offered::Kicked => {
                     tracing::warn!(room, member = %member.info.id, name = %member.info.name, "room member too slow; dropping it (1008)");
-                    kicked += 1;
-                    false
+                    kicked.push(key);
                 }
             }
-        });
-        if kicked > 0 {
-            metrics.members.fetch_sub(kicked, std::sync::atomic::Ordering::Relaxed);
+        }
+        add(&metrics.deliveries, deliveries);
+        add(&metrics.dropped_oldest, dropped_oldest);
+        add(&metrics.conflated, conflated);
+        for key in &kicked {
+            local.members.remove(key);
+        }
+        if !kicked.is_empty() {
+            metrics.members.fetch_sub(kicked.len() as u64, std::sync::atomic::Ordering::Relaxed);
         }
         if local.members.is_empty() {
             rooms.remove(room);
@@ -341,14 +352,15 @@ fn conflation_key(envelope: &str) -> Option<Arc<str>> {
 mod tests {
     use super::*;
 
-    fn outgoing(offset: u64, key: Option<&str>) -> Outgoing {
+    fn outgoing(offset: u64, key: Option<&str>) -> Arc<Outgoing> {
         let seq = Some(Seq { epoch: 1, offset });
-        Outgoing { seq, message: PreparedMessage::text(offset.to_string()), key: key.map(Arc::from) }
+        Arc::new(Outgoing { seq, message: PreparedMessage::text(offset.to_string()), key: key.map(Arc::from) })
     }
 
     async fn offsets(outbox: &Outbox) -> Vec<u64> {
-        match outbox.take(usize::MAX).await {
-            Taken::Messages(batch) => batch.iter().filter_map(|o| o.seq.map(|s| s.offset)).collect(),
+        let mut batch = Vec::new();
+        match outbox.take(usize::MAX, &mut batch).await {
+            Taken::Messages => batch.iter().filter_map(|o| o.seq.map(|s| s.offset)).collect(),
             Taken::Kicked => panic!("kicked"),
         }
     }
@@ -385,6 +397,6 @@ mod tests {
         assert_eq!(outbox.offer(outgoing(1, None)), Offered::Queued);
         assert_eq!(outbox.offer(outgoing(2, None)), Offered::Queued);
         assert_eq!(outbox.offer(outgoing(3, None)), Offered::Kicked);
-        assert!(matches!(outbox.take(8).await, Taken::Kicked));
+        assert!(matches!(outbox.take(8, &mut Vec::new()).await, Taken::Kicked));
     }
 }

@@ -17,6 +17,16 @@ use crate::{BrokerError, Membership, Rooms};
 pub(crate) const MAX_ROOM_MESSAGE: usize = 1 << 20;
 /// Most queued messages written in one vectored write.
 const BATCH: usize = 64;
+/// The most queued messages whose room a member keeps between batches.
+const KEPT_BATCH: usize = 16;
+
+/// What [`Membership::admit`] decides for one queued message.
+enum Admit {
+    Skip,
+    Send,
+    /// Send this `gap` event, then the message.
+    GapFirst(PreparedMessage),
+}
 
 enum Ending {
     Closed,
@@ -62,6 +72,9 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let outbox = membership.outbox.clone();
+    // Reused from batch to batch: no allocation per delivery. A member
+    // keeps room for at most `KEPT_BATCH` between batches.
+    let mut batch = Vec::new();
     loop {
         tokio::select! {
             incoming = ws.recv() => match incoming {
@@ -83,19 +96,26 @@ where
                 Some(Err(error)) => return Err(error),
                 None => return Ok(Ending::Closed),
             },
-            taken = outbox.take(BATCH) => match taken {
-                Taken::Messages(batch) => {
+            taken = outbox.take(BATCH, &mut batch) => match taken {
+                Taken::Messages => {
                     // Closing already (a shutdown's 1001): the Close
                     // exchange goes on in `recv`.
                     if !ws.is_open() {
+                        batch.clear();
                         continue;
                     }
                     let mut fed = false;
-                    for outgoing in batch {
-                        for message in membership.admit(outgoing) {
-                            ws.feed_prepared(&message).await?;
-                            fed = true;
+                    for outgoing in batch.drain(..) {
+                        match membership.admit(&outgoing) {
+                            Admit::Skip => continue,
+                            Admit::Send => {}
+                            Admit::GapFirst(gap) => ws.feed_prepared(&gap).await?,
                         }
+                        ws.feed_prepared(&outgoing.message).await?;
+                        fed = true;
+                    }
+                    if batch.capacity() > KEPT_BATCH {
+                        batch = Vec::new();
                     }
                     if fed {
                         ws.flush().await?;
@@ -124,14 +144,13 @@ where
 }
 
 impl Membership {
-    /// What to send for one queued message: nothing if the member has it
-    /// already (a kept message the greeting's history held), a `gap` first
+    /// Whether to send one queued message: not if the member has it
+    /// already (a kept message the greeting's history held), after a `gap`
     /// if the room's epoch changed under the member.
-    fn admit(&mut self, outgoing: Outgoing) -> Vec<PreparedMessage> {
-        let Some(seq) = outgoing.seq else { return vec![outgoing.message] };
-        let mut sent = Vec::with_capacity(2);
-        match self.cursor {
-            Some(cursor) if cursor.epoch == seq.epoch && seq.offset <= cursor.offset => return sent,
+    fn admit(&mut self, outgoing: &Outgoing) -> Admit {
+        let Some(seq) = outgoing.seq else { return Admit::Send };
+        let admit = match self.cursor {
+            Some(cursor) if cursor.epoch == seq.epoch && seq.offset <= cursor.offset => return Admit::Skip,
             Some(cursor) if cursor.epoch != seq.epoch && self.stamped => {
                 let gap = ServerEvent::Gap {
                     room: &self.room,
@@ -139,12 +158,11 @@ impl Membership {
                     from: cursor.offset + 1,
                     to: None,
                 };
-                sent.push(PreparedMessage::text(gap.to_json()));
+                Admit::GapFirst(PreparedMessage::text(gap.to_json()))
             }
-            _ => {}
-        }
+            _ => Admit::Send,
+        };
         self.cursor = Some(Seq { epoch: seq.epoch, offset: seq.offset });
-        sent.push(outgoing.message);
-        sent
+        admit
     }
 }

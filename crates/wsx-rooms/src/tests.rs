@@ -15,10 +15,11 @@ fn texts(greeting: &[PreparedMessage]) -> Vec<serde_json::Value> {
 }
 
 async fn drain(membership: &Membership) -> Vec<serde_json::Value> {
-    match tokio::time::timeout(std::time::Duration::from_millis(50), membership.outbox.take(usize::MAX)).await {
-        Ok(Taken::Messages(batch)) => {
-            batch.iter().map(|o| serde_json::from_slice(&o.message.payload()).unwrap()).collect()
-        }
+    let mut batch = Vec::new();
+    match tokio::time::timeout(std::time::Duration::from_millis(50), membership.outbox.take(usize::MAX, &mut batch))
+        .await
+    {
+        Ok(Taken::Messages) => batch.iter().map(|o| serde_json::from_slice(&o.message.payload()).unwrap()).collect(),
         _ => Vec::new(),
     }
 }
@@ -133,7 +134,7 @@ async fn a_full_queue_drops_the_member_only() {
         rooms.send_text(&sender, &i.to_string(), None).await.unwrap();
         drain(&fast).await;
     }
-    assert!(matches!(slow.outbox.take(8).await, Taken::Kicked));
+    assert!(matches!(slow.outbox.take(8, &mut Vec::new()).await, Taken::Kicked));
     assert_eq!(rooms.hub.members("r").len(), 2);
 }
 
@@ -144,12 +145,15 @@ async fn raw_rooms_relay_as_sent_without_greeting_or_presence() {
     let b = rooms.join("broadcast", Identity::guest(None), None).await.unwrap();
     assert!(a.greeting.is_empty() && b.greeting.is_empty());
     rooms.send_text(&a, "plain", None).await.unwrap();
-    match tokio::time::timeout(std::time::Duration::from_millis(50), b.outbox.take(8)).await {
-        Ok(Taken::Messages(batch)) => {
+    let mut batch = Vec::new();
+    match tokio::time::timeout(std::time::Duration::from_millis(50), b.outbox.take(8, &mut batch)).await {
+        Ok(Taken::Messages) => {
             assert_eq!(batch.len(), 1);
             assert_eq!(&batch[0].message.payload()[..], b"plain");
         }
         other => panic!("expected the message, got {other:?}"),
     }
-    assert!(tokio::time::timeout(std::time::Duration::from_millis(50), a.outbox.take(8)).await.is_err());
+    assert!(
+        tokio::time::timeout(std::time::Duration::from_millis(50), a.outbox.take(8, &mut Vec::new())).await.is_err()
+    );
 }
