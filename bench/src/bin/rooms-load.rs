@@ -127,8 +127,16 @@ async fn run(args: Args) -> Result<(), String> {
     let payload = "x".repeat(args.size);
     let started = Instant::now();
     for seq in 0..args.messages {
-        while seq >= args.window && slowest(&counters) + args.window <= seq {
+        let mut waited = Instant::now();
+        let mut behind = slowest(&counters);
+        while seq >= args.window && behind + args.window <= seq {
             tokio::time::sleep(Duration::from_micros(200)).await;
+            let now = slowest(&counters);
+            if now != behind {
+                (behind, waited) = (now, Instant::now());
+            } else if waited.elapsed() > STALL {
+                return Err(stalled(&counters, seq));
+            }
         }
         let text =
             if raw { payload.clone() } else { serde_json::json!({"type": "message", "text": payload}).to_string() };
@@ -155,6 +163,23 @@ async fn run(args: Args) -> Result<(), String> {
         counters.lost.load(Ordering::Relaxed),
     );
     Ok(())
+}
+
+/// How long the slowest member may go without a message before the run
+/// stops as stalled.
+const STALL: Duration = Duration::from_secs(10);
+
+/// The members furthest behind, for a run that stalled.
+fn stalled(counters: &Counters, sent: u64) -> String {
+    let mut behind: Vec<(usize, u64)> =
+        counters.received.iter().enumerate().map(|(i, c)| (i, c.load(Ordering::Relaxed))).collect();
+    behind.sort_by_key(|&(_, received)| received);
+    let listed: Vec<String> = behind.iter().take(8).map(|(i, r)| format!("m{i} at {r}")).collect();
+    format!(
+        "stalled: {sent} sent, no member progress for {} s; furthest behind: {}",
+        STALL.as_secs(),
+        listed.join(", ")
+    )
 }
 
 fn slowest(counters: &Counters) -> u64 {
