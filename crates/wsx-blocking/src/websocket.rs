@@ -73,10 +73,10 @@ impl<S: Transport> WebSocket<S> {
         io::recv(self)
     }
 
-    /// Sends a message and writes it out. While whole messages already
-    /// received wait to be read, the write is left to the next
-    /// [`recv`](Self::recv), so the replies to a burst of pipelined
-    /// requests leave in one write; [`flush`](Self::flush) writes at once.
+    /// Sends a message and writes it out, with everything queued before it.
+    /// To answer a burst of messages in one write, queue the replies with
+    /// [`feed`](Self::feed): the next [`recv`](Self::recv) that must read
+    /// writes them first.
     ///
     /// # Errors
     /// [`Error::Send`] after the close; [`Error::WriteBufferFull`] past the
@@ -84,7 +84,7 @@ impl<S: Transport> WebSocket<S> {
     /// queued); a transport error.
     pub fn send(&mut self, message: impl Into<Message>) -> Result<(), Error> {
         self.core.send(message.into(), true)?;
-        self.write_coalesced()
+        Side::flush(self)
     }
 
     /// Sends a text or binary message uncompressed even when
@@ -96,12 +96,14 @@ impl<S: Transport> WebSocket<S> {
     /// As [`send`](Self::send).
     pub fn send_uncompressed(&mut self, message: impl Into<Message>) -> Result<(), Error> {
         self.core.send(message.into(), false)?;
-        self.write_coalesced()
+        Side::flush(self)
     }
 
-    /// Queues a message without writing it (see [`flush`](Self::flush)),
-    /// to send several in one write; queued bytes past the write high-water
-    /// mark are written at once.
+    /// Queues a message without writing it, to send several in one write:
+    /// it leaves with the next [`send`](Self::send) or
+    /// [`flush`](Self::flush), or before the next [`recv`](Self::recv)
+    /// reads. Queued bytes past the write high-water mark are written at
+    /// once.
     ///
     /// # Errors
     /// As [`send`](Self::send).
@@ -117,7 +119,7 @@ impl<S: Transport> WebSocket<S> {
     /// As [`send`](Self::send).
     pub fn send_prepared(&mut self, message: &PreparedMessage) -> Result<(), Error> {
         self.core.send_prepared(message)?;
-        self.write_coalesced()
+        Side::flush(self)
     }
 
     /// Queues a prepared message without writing it, like [`feed`](Self::feed).
@@ -244,15 +246,6 @@ impl<S: Transport> WebSocket<S> {
     {
         let reader = self.io.try_clone().map_err(Error::io("cloning the transport for the read half"))?;
         Ok(crate::split::split(reader, self.io, self.core, self.read))
-    }
-
-    /// Writes unless whole received messages wait to be read (and the queue
-    /// is under its high-water mark): `recv` then writes before it reads.
-    fn write_coalesced(&mut self) -> Result<(), Error> {
-        if self.core.conn.has_buffered_frame() && self.buffered_amount() < self.core.config.write_buffer_high_water {
-            return Ok(());
-        }
-        Side::flush(self)
     }
 
     fn write_above_high_water(&mut self) -> Result<(), Error> {

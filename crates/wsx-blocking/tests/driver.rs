@@ -69,6 +69,29 @@ fn compresses_both_ways() {
 }
 
 #[test]
+fn send_writes_at_once_with_messages_unread() {
+    // The server sends two messages in one write, then only reads.
+    let (url, server) = server(Config::default(), |mut ws| {
+        ws.feed("one").unwrap();
+        ws.feed("two").unwrap();
+        ws.flush().unwrap();
+        ws.set_read_timeout(Some(Duration::from_secs(5)));
+        let published: Vec<Message> = (0..3).map(|_| ws.recv().unwrap().unwrap()).collect();
+        (published, ws)
+    });
+    let (mut ws, _) = wsx_blocking::connect(&url).unwrap();
+    assert_eq!(ws.recv().unwrap().unwrap(), Message::from("one"));
+    // "two" waits unread; a publisher that never reads again must still
+    // get its messages out.
+    ws.send("publish 0").unwrap();
+    ws.send_uncompressed("publish 1").unwrap();
+    ws.send_prepared(&wsx_blocking::PreparedMessage::text("publish 2")).unwrap();
+    let (published, _server_ws) = server.join().unwrap();
+    assert_eq!(published, ["publish 0", "publish 1", "publish 2"].map(Message::from));
+    assert_eq!(ws.recv().unwrap().unwrap(), Message::from("two"));
+}
+
+#[test]
 fn a_read_timeout_leaves_the_connection_usable() {
     let (go, wait) = mpsc::channel::<()>();
     let (url, server) = server(Config::default(), move |mut ws| {
