@@ -353,13 +353,23 @@ impl Rooms {
     }
 
     /// Serves a member over `ws` until either side closes, then removes it.
-    pub async fn serve<S>(&self, ws: WebSocket<S>, mut membership: Membership) -> Result<(), wsx::Error>
+    #[expect(clippy::manual_async_fn, reason = "an async fn would hold its arguments twice (see the body)")]
+    pub fn serve<S>(
+        &self,
+        mut ws: WebSocket<S>,
+        mut membership: Membership,
+    ) -> impl Future<Output = Result<(), wsx::Error>>
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
-        let result = session::serve(self, ws, &mut membership).await;
-        self.leave(membership).await;
-        result
+        // Not an `async fn`: one of those keeps its arguments twice (as
+        // passed, and moved into its body), and the socket is the largest
+        // thing a member holds for as long as it is a member.
+        async move {
+            let result = session::serve(self, &mut ws, &mut membership).await;
+            self.leave(membership).await;
+            result
+        }
     }
 
     /// Removes a member that will not be served (its handshake failed).
@@ -383,13 +393,37 @@ impl Rooms {
     /// handshake's status); otherwise the member joins before the 101 (so
     /// a client that sees the upgrade already receives the room's
     /// messages) and is served.
-    pub async fn accept<S>(
+    #[expect(clippy::manual_async_fn, reason = "an async fn would hold its arguments twice (see the body)")]
+    pub fn accept<S>(
         &self,
         incoming: IncomingRequest<S>,
         room: &str,
         identity: Result<Identity, Refusal>,
         resume: Option<Resume>,
-    ) -> Result<(), wsx::Error>
+    ) -> impl Future<Output = Result<(), wsx::Error>>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send,
+    {
+        // A member's future lives as long as the member: the handshake's
+        // steps (joining, a refusal, a 400) are boxed and gone once it is
+        // served, so what stays is the socket, once, and the relay.
+        async move {
+            let Some((ws, membership)) = Box::pin(self.admit(incoming, room, identity, resume)).await? else {
+                return Ok(());
+            };
+            self.serve(ws, membership).await
+        }
+    }
+
+    /// Joins and completes the handshake; `None` when the request was
+    /// refused (and answered).
+    async fn admit<S>(
+        &self,
+        incoming: IncomingRequest<S>,
+        room: &str,
+        identity: Result<Identity, Refusal>,
+        resume: Option<Resume>,
+    ) -> Result<Option<(WebSocket<S>, Membership)>, wsx::Error>
     where
         S: AsyncRead + AsyncWrite + Unpin + Send,
     {
@@ -403,18 +437,18 @@ impl Rooms {
             Err(JoinError::Forbidden(refusal)) => {
                 tracing::info!(room, code = u16::from(refusal.code), reason = %refusal.reason, "member refused");
                 let mut ws = incoming.accept().await?;
-                return ws.close(refusal.code, &refusal.reason).await.map(drop);
+                return ws.close(refusal.code, &refusal.reason).await.map(|_| None);
             }
             Err(refused) => {
                 let response = http::Response::builder().status(http::StatusCode::BAD_REQUEST).body(());
                 return match response {
-                    Ok(response) => incoming.reject(response, Bytes::from(format!("{refused}\n"))).await,
-                    Err(_) => Ok(()),
+                    Ok(response) => incoming.reject(response, Bytes::from(format!("{refused}\n"))).await.map(|()| None),
+                    Err(_) => Ok(None),
                 };
             }
         };
         match incoming.accept().await {
-            Ok(ws) => self.serve(ws, membership).await,
+            Ok(ws) => Ok(Some((ws, membership))),
             Err(error) => {
                 self.leave(membership).await;
                 Err(error)

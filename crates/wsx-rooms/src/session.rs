@@ -35,7 +35,11 @@ enum Ending {
     Refused(Refusal),
 }
 
-pub(crate) async fn serve<S>(rooms: &Rooms, mut ws: WebSocket<S>, membership: &mut Membership) -> Result<(), wsx::Error>
+pub(crate) async fn serve<S>(
+    rooms: &Rooms,
+    ws: &mut WebSocket<S>,
+    membership: &mut Membership,
+) -> Result<(), wsx::Error>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -43,7 +47,7 @@ where
         ws.feed_prepared(&message).await?;
     }
     ws.flush().await?;
-    let ending = relay(rooms, &mut ws, membership).await?;
+    let ending = relay(rooms, ws, membership).await?;
     let metrics = &rooms.metrics;
     match &ending {
         Ending::Closed => {}
@@ -84,12 +88,14 @@ where
                 }
                 Some(Ok(Message::Text(text))) if text.len() <= MAX_ROOM_MESSAGE => {
                     let (text, key) = client_message(&text);
-                    let result = rooms.send_text(membership, &text, key.as_deref()).await;
-                    refused(ws, result).await?;
+                    if let Err(error) = rooms.send_text(membership, &text, key.as_deref()).await {
+                        Box::pin(refused(ws, error)).await?;
+                    }
                 }
                 Some(Ok(Message::Binary(data))) if data.len() <= MAX_ROOM_MESSAGE => {
-                    let result = rooms.send_binary(membership, data).await;
-                    refused(ws, result).await?;
+                    if let Err(error) = rooms.send_binary(membership, data).await {
+                        Box::pin(refused(ws, error)).await?;
+                    }
                 }
                 Some(Ok(Message::Text(_) | Message::Binary(_))) => return Ok(Ending::TooBig),
                 Some(Ok(_)) => {}
@@ -127,20 +133,19 @@ where
     }
 }
 
-/// Tells the sender its message was not delivered.
-async fn refused<S>(ws: &mut WebSocket<S>, result: Result<(), BrokerError>) -> Result<(), wsx::Error>
+/// Tells the sender its message was not delivered. Boxed where it is
+/// awaited: it is rare, and inline it would add its size to every
+/// member's future.
+async fn refused<S>(ws: &mut WebSocket<S>, error: BrokerError) -> Result<(), wsx::Error>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    match result {
-        Ok(()) => Ok(()),
-        Err(error) if ws.is_open() => {
-            let text = format!("not delivered: {error}");
-            let event = ServerEvent::Error { code: "unavailable", text: &text };
-            ws.send(Message::text(event.to_json())).await
-        }
-        Err(_) => Ok(()),
+    if !ws.is_open() {
+        return Ok(());
     }
+    let text = format!("not delivered: {error}");
+    let event = ServerEvent::Error { code: "unavailable", text: &text };
+    ws.send(Message::text(event.to_json())).await
 }
 
 impl Membership {

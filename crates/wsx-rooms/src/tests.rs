@@ -157,3 +157,24 @@ async fn raw_rooms_relay_as_sent_without_greeting_or_presence() {
         tokio::time::timeout(std::time::Duration::from_millis(50), a.outbox.take(8, &mut Vec::new())).await.is_err()
     );
 }
+
+/// The size of the future `f` returns, without calling it.
+fn future_size<A, F: std::future::Future>(_: impl Fn(A) -> F) -> usize {
+    std::mem::size_of::<F>()
+}
+
+/// A member's future lives as long as the member: it holds the socket
+/// once (not once per layer of `async fn` it passes through), and the
+/// handshake's steps are gone once the member is served.
+#[test]
+fn a_member_holds_its_socket_once() {
+    type T = wsx::Transport;
+    let socket = std::mem::size_of::<WebSocket<T>>();
+    let accept = future_size(|(rooms, incoming): (&'static Rooms, wsx::IncomingRequest<T>)| {
+        rooms.accept(incoming, "lobby", Ok(Identity::guest(None)), None)
+    });
+    let serve =
+        future_size(|(rooms, ws, membership): (&'static Rooms, WebSocket<T>, Membership)| rooms.serve(ws, membership));
+    assert!(serve <= socket + 1024, "serving takes {serve} bytes beside a {socket}-byte socket");
+    assert!(accept <= serve + 512, "accepting takes {accept} bytes, serving {serve}");
+}
