@@ -54,6 +54,16 @@ enum Shutdown {
     Done,
 }
 
+/// What of [`Config`] the socket reads once it is open; the rest went into
+/// the core and the timers when it was built (a connection's memory is
+/// mostly this struct while it is idle).
+struct Settings {
+    write_buffer_high_water: usize,
+    close_timeout: std::time::Duration,
+    idle_timeout: Option<std::time::Duration>,
+    shutdown: Option<crate::ShutdownSignal>,
+}
+
 struct KeepaliveState {
     interval: std::time::Duration,
     timeout: std::time::Duration,
@@ -82,7 +92,7 @@ struct KeepaliveState {
 pub struct WebSocket<S> {
     io: S,
     conn: Connection,
-    config: Config,
+    settings: Settings,
     write_cap: usize,
     out: VecDeque<Bytes>,
     out_bytes: usize,
@@ -109,7 +119,9 @@ pub struct WebSocket<S> {
     timers_waker: Option<Waker>,
     /// The server's shutdown signal (`Config::shutdown`), until it fires.
     going_away: Option<Pin<Box<tokio_util::sync::WaitForCancellationFutureOwned>>>,
-    outcome: Option<CloseOutcome>,
+    /// How the connection closed, once it has; boxed, as only a closed
+    /// socket needs it.
+    outcome: Option<Box<CloseOutcome>>,
     /// The peer's violation, held back from the application until the
     /// replies queued before it and the Close with its code have been
     /// written (or the close timeout has passed).
@@ -166,32 +178,38 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
                 dest.fill(0);
             }
         }
-        let mut conn = Connection::new(negotiated, config.protocol.clone(), rng);
+        let write_cap = config.effective_write_buffer_max();
+        let Config { protocol, keepalive, idle_timeout, compression_release, shutdown, .. } = config;
+        let settings = Settings {
+            write_buffer_high_water: config.write_buffer_high_water,
+            close_timeout: config.close_timeout,
+            idle_timeout,
+            shutdown,
+        };
+        let mut conn = Connection::new(negotiated, protocol, rng);
         conn.receive(leftover);
         let now = Instant::now();
-        let keepalive = config.keepalive.map(|k| KeepaliveState {
+        let keepalive = keepalive.map(|k| KeepaliveState {
             interval: k.get_interval(),
             timeout: k.get_timeout(),
             next_ping: Box::pin(tokio::time::sleep_until(now + k.get_interval())),
             awaiting: None,
             counter: 0,
         });
-        let idle_timer = config.idle_timeout.map(|d| Box::pin(tokio::time::sleep_until(now + d)));
-        let going_away = config.shutdown.as_ref().map(|signal| Box::pin(signal.owned_future()));
+        let idle_timer = settings.idle_timeout.map(|d| Box::pin(tokio::time::sleep_until(now + d)));
+        let going_away = settings.shutdown.as_ref().map(|signal| Box::pin(signal.owned_future()));
         let compression_release =
-            config.compression_release.filter(|_| conn.negotiated().deflate.is_some()).map(|period| {
-                CompressionRelease {
-                    period,
-                    timer: Box::pin(tokio::time::sleep_until(now + period)),
-                    armed: false,
-                    seen: 0,
-                }
+            compression_release.filter(|_| conn.negotiated().deflate.is_some()).map(|period| CompressionRelease {
+                period,
+                timer: Box::pin(tokio::time::sleep_until(now + period)),
+                armed: false,
+                seen: 0,
             });
         Ok(Self {
             io,
             conn,
-            write_cap: config.effective_write_buffer_max(),
-            config,
+            write_cap,
+            settings,
             out: VecDeque::new(),
             out_bytes: 0,
             shutdown: Shutdown::NotRequested,
@@ -339,7 +357,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
 
     /// How the connection ended, once it has.
     pub fn close_outcome(&self) -> Option<&CloseOutcome> {
-        self.outcome.as_ref()
+        self.outcome.as_deref()
     }
 
     /// What the handshake agreed on (subprotocol).
@@ -417,7 +435,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     pub(crate) fn poll_send_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         if self.phase == Phase::Active
             && self.conn.is_open()
-            && self.buffered_amount() < self.config.write_buffer_high_water
+            && self.buffered_amount() < self.settings.write_buffer_high_water
         {
             return Poll::Ready(Ok(()));
         }
@@ -432,7 +450,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
             if self.phase != Phase::Active || !self.conn.is_open() {
                 return Poll::Ready(Err(Error::Send(wsx_proto::SendError::Closed)));
             }
-            if self.buffered_amount() < self.config.write_buffer_high_water {
+            if self.buffered_amount() < self.settings.write_buffer_high_water {
                 return Poll::Ready(Ok(()));
             }
             ready!(self.poll_write_out_timed(cx))?;
@@ -470,7 +488,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
                 self.unflushed = true;
                 continue;
             }
-            while self.out_bytes < self.config.write_buffer_high_water {
+            while self.out_bytes < self.settings.write_buffer_high_water {
                 match self.conn.poll_transmit() {
                     Some(Transmit::Bytes(bytes)) => {
                         self.out_bytes += bytes.len();
@@ -580,7 +598,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     fn on_closed(&mut self, outcome: CloseOutcome) -> bool {
         self.phase = Phase::Lingering;
         self.arm_close_timer(false);
-        self.outcome = Some(outcome.clone());
+        self.outcome = Some(Box::new(outcome.clone()));
         #[cfg(target_os = "linux")]
         if let Some(mark) = self.low_water.as_mut() {
             // The last reads wait for the peer's Close or end
@@ -750,7 +768,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         self.out.clear();
         self.out_bytes = 0;
         if let State::Closed(outcome) = self.conn.state() {
-            self.outcome = Some(outcome.clone());
+            self.outcome = Some(Box::new(outcome.clone()));
         }
         self.phase = Phase::Done;
         error
@@ -771,7 +789,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         if only_if_unarmed && self.close_timer.is_some() {
             return;
         }
-        self.close_timer = Some(Box::pin(tokio::time::sleep(self.config.close_timeout)));
+        self.close_timer = Some(Box::pin(tokio::time::sleep(self.settings.close_timeout)));
         self.timers_waker = None;
     }
 
@@ -801,7 +819,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
                 return Err(Error::Timeout { kind: TimeoutKind::Keepalive, after });
             }
         }
-        if let (Some(timer), Some(idle)) = (self.idle_timer.as_mut(), self.config.idle_timeout) {
+        if let (Some(timer), Some(idle)) = (self.idle_timer.as_mut(), self.settings.idle_timeout) {
             while timer.as_mut().poll(cx).is_ready() {
                 let deadline = self.last_activity + idle;
                 if deadline > timer.deadline() {
@@ -836,7 +854,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
             if let Some(timer) = self.close_timer.as_mut()
                 && timer.as_mut().poll(cx).is_ready()
             {
-                let after = self.config.close_timeout;
+                let after = self.settings.close_timeout;
                 self.transport_failed(Error::Timeout { kind: TimeoutKind::Close, after });
                 return Err(Error::Timeout { kind: TimeoutKind::Close, after });
             }
@@ -889,7 +907,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
             })
             && self.idle_timer.as_ref().is_none_or(|timer| !timer.is_elapsed())
             && self.compression_release.as_ref().is_none_or(|release| release.quiet(self.conn.compressed_messages()))
-            && (self.going_away.is_none() || self.config.shutdown.as_ref().is_none_or(|signal| !signal.is_triggered()))
+            && (self.going_away.is_none()
+                || self.settings.shutdown.as_ref().is_none_or(|signal| !signal.is_triggered()))
             && (!self.conn.close_expected() || self.close_timer.as_ref().is_some_and(|timer| !timer.is_elapsed()))
     }
 }

@@ -177,7 +177,7 @@ impl Connection {
     /// entropy"); a server never calls it.
     pub fn new(negotiated: Negotiated, config: Config, rng: Box<dyn RngCore + Send>) -> Self {
         let (compressor, decompressor, shared_deflate_key) = match deflate_state(&negotiated, &config) {
-            Some((compressor, decompressor, key)) => (Some(compressor), Some(decompressor), key),
+            Some((compressor, decompressor, key)) => (Some(Box::new(compressor)), Some(Box::new(decompressor)), key),
             None => (None, None, None),
         };
         let threshold =

@@ -42,8 +42,9 @@ pub(super) struct Receiver {
     /// the room reserved for the next one at its first fragment.
     last_assembled: usize,
     pub(super) eof: bool,
-    /// permessage-deflate's decompressor, when the handshake agreed to it.
-    pub(super) inflater: Option<Decompressor>,
+    /// permessage-deflate's decompressor, when the handshake agreed to it;
+    /// boxed, so a connection without it does not carry its size.
+    pub(super) inflater: Option<Box<Decompressor>>,
 }
 
 /// A frame whose header was consumed and whose payload is arriving.

@@ -50,8 +50,9 @@ pub(super) struct Sender {
     /// A fragmented message being sent, and the UTF-8 state of its text.
     outgoing: Option<MessageKind>,
     outgoing_utf8: Utf8Validator,
-    /// permessage-deflate's compressor, when the handshake agreed to it.
-    pub(super) compressor: Option<Compressor>,
+    /// permessage-deflate's compressor, when the handshake agreed to it;
+    /// boxed, so a connection without it does not carry its size.
+    pub(super) compressor: Option<Box<Compressor>>,
     /// Messages smaller than this go uncompressed.
     pub(super) threshold: usize,
     /// The compressor's settings when it starts fresh for every message: a
