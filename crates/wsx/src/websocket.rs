@@ -55,8 +55,8 @@ enum Shutdown {
 }
 
 /// What of [`Config`] the socket reads once it is open; the rest went into
-/// the core and the timers when it was built (a connection's memory is
-/// mostly this struct while it is idle).
+/// the core and the timers when it was built. An idle connection's memory
+/// is mostly its socket, so the socket keeps no more than this.
 struct Settings {
     write_buffer_high_water: usize,
     close_timeout: std::time::Duration,
