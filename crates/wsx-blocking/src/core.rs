@@ -310,7 +310,7 @@ impl Core {
         self.out_bytes = 0;
         self.shutdown_requested = false;
         if let State::Closed(outcome) = self.conn.state() {
-            self.outcome = Some(outcome.clone());
+            self.outcome = Some(CloseOutcome::clone(outcome));
         }
         self.phase = Phase::Done;
         error

@@ -62,15 +62,17 @@ pub enum TlsError {
     /// The certificate chains to no trusted root (an unknown or self-signed CA).
     #[error("certificate is signed by an unknown certificate authority")]
     UnknownIssuer,
-    /// The certificate was refused for another reason.
+    /// The certificate was refused for another reason. (rustls's errors
+    /// are boxed here: they are large, and a `Result` carries its error's
+    /// size on every call that returns one.)
     #[error("invalid certificate: {0}")]
-    InvalidCertificate(rustls::Error),
+    InvalidCertificate(Box<rustls::Error>),
     /// The peer sent a TLS alert and ended the handshake.
     #[error("the peer refused the TLS handshake with alert {0:?}")]
     AlertReceived(rustls::AlertDescription),
     /// The peer did not speak TLS, or broke the TLS protocol.
     #[error("TLS protocol error: {0}")]
-    Protocol(rustls::Error),
+    Protocol(Box<rustls::Error>),
     /// A certificate, key or root store could not be loaded.
     #[error("TLS configuration: {0}")]
     Config(String),
@@ -107,10 +109,10 @@ impl TlsError {
                     Self::WrongHostName { host: host.to_owned() }
                 }
                 CertificateError::UnknownIssuer => Self::UnknownIssuer,
-                other => Self::InvalidCertificate(rustls::Error::InvalidCertificate(other)),
+                other => Self::InvalidCertificate(Box::new(rustls::Error::InvalidCertificate(other))),
             },
             rustls::Error::AlertReceived(alert) => Self::AlertReceived(alert),
-            other => Self::Protocol(other),
+            other => Self::Protocol(Box::new(other)),
         }
     }
 }

@@ -158,7 +158,7 @@ fn assert_failed(conn: &mut Connection, outcome: &CloseOutcome, error: &Protocol
     assert_eq!(outcome.received, None);
     assert_eq!(outcome.code(), CloseCode::ABNORMAL_CLOSURE);
     assert!(!outcome.is_clean());
-    assert_eq!(conn.state(), &State::Closed(outcome.clone()));
+    assert_eq!(conn.state(), &State::Closed(Box::new(outcome.clone())));
     let (bytes, shutdown) = output(conn);
     let payload = close_payload(code, reason_for(code));
     match conn.role() {
@@ -173,7 +173,7 @@ fn assert_failed(conn: &mut Connection, outcome: &CloseOutcome, error: &Protocol
     assert_eq!(conn.poll_event(), None);
     assert_eq!(conn.poll_transmit(), None);
     assert_eq!(conn.send_text("late"), Err(SendError::Closed));
-    assert_eq!(conn.state(), &State::Closed(outcome.clone()));
+    assert_eq!(conn.state(), &State::Closed(Box::new(outcome.clone())));
 }
 
 /// Feeds `input` at once; the connection must fail with `error`. Returns

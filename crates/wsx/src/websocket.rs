@@ -768,7 +768,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         self.out.clear();
         self.out_bytes = 0;
         if let State::Closed(outcome) = self.conn.state() {
-            self.outcome = Some(Box::new(outcome.clone()));
+            self.outcome = Some(outcome.clone());
         }
         self.phase = Phase::Done;
         error

@@ -144,8 +144,9 @@ pub enum State {
     /// We sent a Close frame (`None`: without status code) and wait for the
     /// peer's. The driver should arm its close timer.
     Closing(Option<CloseFrame>),
-    /// Done; nothing more is sent or processed.
-    Closed(CloseOutcome),
+    /// Done; nothing more is sent or processed. Boxed: every connection
+    /// carries its state, and only a closed one needs the outcome's room.
+    Closed(Box<CloseOutcome>),
 }
 
 /// A WebSocket connection after the opening handshake.
@@ -408,7 +409,7 @@ impl Connection {
     /// Enters `Closed`, stops input, queues the final event.
     fn finish(&mut self, outcome: CloseOutcome) {
         self.rx.clear();
-        self.state = State::Closed(outcome.clone());
+        self.state = State::Closed(Box::new(outcome.clone()));
         self.events.push_back(Event::Closed(Box::new(outcome)));
     }
 }

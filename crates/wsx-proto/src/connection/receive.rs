@@ -33,7 +33,9 @@ const MAX_READ_HINT: usize = 128 * 1024;
 pub(super) struct Receiver {
     pub(super) buf: BytesMut,
     frame: Option<PartialFrame>,
-    assembly: Option<Assembly>,
+    /// Boxed: only a fragmented message needs it, every connection would
+    /// carry its size.
+    assembly: Option<Box<Assembly>>,
     utf8: Utf8Validator,
     /// Header and payload length of the last data frame: between frames,
     /// the next one is expected to be alike (see `read_hint`).
@@ -313,7 +315,8 @@ impl Connection {
                 self.inflate_frame(frame.text, &payload, header.fin, &mut inflated)?;
                 if !header.fin {
                     let data = BytesMut::new();
-                    self.rx.assembly = Some(Assembly { text: frame.text, data, frames: 1, compressed: true, inflated });
+                    self.rx.assembly =
+                        Some(Box::new(Assembly { text: frame.text, data, frames: 1, compressed: true, inflated }));
                     return Ok(None);
                 }
                 self.complete(frame.text, inflated.into_bytes())?
@@ -328,7 +331,8 @@ impl Connection {
                 let mut data = BytesMut::with_capacity(payload.len().max(SMALL_BUFFER).max(expected));
                 data.extend_from_slice(&payload);
                 let inflated = Inflated::default();
-                self.rx.assembly = Some(Assembly { text: frame.text, data, frames: 1, compressed: false, inflated });
+                self.rx.assembly =
+                    Some(Box::new(Assembly { text: frame.text, data, frames: 1, compressed: false, inflated }));
                 return Ok(None);
             }
             OpCode::Continuation if frame.compressed => {
