@@ -32,11 +32,19 @@ use crate::websocket::WebSocket;
 /// HTTP server would.
 #[derive(Debug)]
 pub struct IncomingRequest<S> {
-    reply: Reply<S>,
     /// Boxed: a handler's future keeps room for its argument for the whole
-    /// life of the connection, so the request must cost it a pointer, not
-    /// the ~650 bytes of the parsed head and settings.
-    head: Box<Head>,
+    /// life of the connection (an `async move` block keeps a captured
+    /// value's slot after moving it out), so the request must cost it a
+    /// pointer, not the ~780 bytes of the parsed head, the settings and
+    /// the transport.
+    parts: Box<Parts<S>>,
+}
+
+/// What an [`IncomingRequest`] holds, in one allocation.
+#[derive(Debug)]
+struct Parts<S> {
+    head: Head,
+    reply: Reply<S>,
 }
 
 /// Where the answer goes, and what the WebSocket will run over.
@@ -54,10 +62,8 @@ enum Reply<S> {
     /// transport, made an `S` by `wrap`.
     Http2 { respond: h2::server::SendResponse<Bytes>, body: h2::RecvStream, wrap: fn(Http2Stream) -> S },
     /// HTTP/3: the answer is a HEADERS frame on the request stream; the
-    /// stream becomes the transport, made an `S` by `wrap`. Boxed: the
-    /// QUIC stream handles are large, and a connection task keeps its
-    /// request for its whole life.
-    Http3(Box<Http3Reply<S>>),
+    /// stream becomes the transport, made an `S` by `wrap`.
+    Http3(Http3Reply<S>),
 }
 
 /// Where an HTTP/3 answer goes.
@@ -182,14 +188,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> IncomingRequest<S> {
         };
         let offer = validate_request(&request);
         let head = Head::new(request, offer, leftover, config, policy, origin);
-        let incoming = Self {
-            reply: Reply::Http1 {
-                io,
-                #[cfg(target_os = "linux")]
-                low_water: None,
-            },
-            head: Box::new(head),
+        let reply = Reply::Http1 {
+            io,
+            #[cfg(target_os = "linux")]
+            low_water: None,
         };
+        let incoming = Self { parts: Box::new(Parts { head, reply }) };
         incoming.check_origin().await
     }
 
@@ -204,7 +208,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> IncomingRequest<S> {
     ) -> Result<Self, Error> {
         let protocol = parts.extensions.get::<h2::ext::Protocol>().map(|p| p.as_str().to_owned());
         let head = Head::extended_connect(Request::from_parts(parts, ()), protocol.as_deref(), setup);
-        let incoming = Self { reply: Reply::Http2 { respond, body, wrap }, head: Box::new(head) };
+        let incoming = Self { parts: Box::new(Parts { head, reply: Reply::Http2 { respond, body, wrap } }) };
         incoming.check_origin().await
     }
 
@@ -221,16 +225,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> IncomingRequest<S> {
         // HTTP/3 answer needs no Alt-Svc pointing at itself.
         let origin = Origin { tls: true, alt_svc: None, ..origin };
         let head = Head::extended_connect(request, protocol.as_deref(), (config, policy, origin));
-        let reply = Reply::Http3(Box::new(Http3Reply { send, reader, connection, wrap }));
-        let incoming = Self { reply, head: Box::new(head) };
+        let reply = Reply::Http3(Http3Reply { send, reader, connection, wrap });
+        let incoming = Self { parts: Box::new(Parts { head, reply }) };
         incoming.check_origin().await
     }
 
     /// Answers 403 to a WebSocket handshake from an origin the policy
     /// refuses, before the application sees it.
     async fn check_origin(self) -> Result<Self, Error> {
-        let refusal = match &self.head.offer {
-            Ok(offer) => self.head.policy.check_origin(offer).err().inspect(|_| {
+        let refusal = match &self.parts.head.offer {
+            Ok(offer) => self.parts.head.policy.check_origin(offer).err().inspect(|_| {
                 tracing::debug!(origin = ?offer.origin, "origin not allowed: 403");
             }),
             Err(_) => None,
@@ -250,30 +254,30 @@ impl<S: AsyncRead + AsyncWrite + Unpin> IncomingRequest<S> {
     /// TCP under HTTP/1.1 only).
     #[cfg(target_os = "linux")]
     pub(crate) fn use_low_water(&mut self, socket_of: crate::low_water::SocketOf<S>) {
-        if let Reply::Http1 { low_water, .. } = &mut self.reply {
+        if let Reply::Http1 { low_water, .. } = &mut self.parts.reply {
             *low_water = Some(socket_of);
         }
     }
 
     /// The request (method, path and query, headers).
     pub fn request(&self) -> &Request<()> {
-        &self.head.request
+        &self.parts.head.request
     }
 
     /// What the client offered, or why the request is not a valid handshake.
     pub fn offer(&self) -> Result<&ClientOffer, &HandshakeError> {
-        self.head.offer.as_ref()
+        self.parts.head.offer.as_ref()
     }
 
     /// The value of cookie `name` in the request, if sent (see [`crate::cookie`]).
     pub fn cookie(&self, name: &str) -> Option<&str> {
-        wsx_proto::handshake::cookie(self.head.request.headers(), name)
+        wsx_proto::handshake::cookie(self.parts.head.request.headers(), name)
     }
 
     /// The HTTP version of the request: `HTTP/1.1` for an upgrade, `HTTP/2`
     /// or `HTTP/3` for a request on a stream of that version.
     pub fn http_version(&self) -> Version {
-        match self.reply {
+        match self.parts.reply {
             Reply::Http1 { .. } => Version::HTTP_11,
             Reply::Http2 { .. } => Version::HTTP_2,
             Reply::Http3(_) => Version::HTTP_3,
@@ -282,17 +286,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> IncomingRequest<S> {
 
     /// The client's address, when the server that read the request knows it.
     pub fn peer_addr(&self) -> Option<SocketAddr> {
-        self.head.peer
+        self.parts.head.peer
     }
 
     /// The address the request arrived on, when known.
     pub fn local_addr(&self) -> Option<SocketAddr> {
-        self.head.local
+        self.parts.head.local
     }
 
     /// Whether the connection is TLS.
     pub fn is_tls(&self) -> bool {
-        self.head.tls
+        self.parts.head.tls
     }
 
     /// Accepts with no extra headers, and the first subprotocol of the
@@ -308,10 +312,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> IncomingRequest<S> {
     }
 
     async fn accept_default(self) -> Result<WebSocket<S>, Error> {
-        let Ok(offer) = &self.head.offer else {
+        let Ok(offer) = &self.parts.head.offer else {
             return self.accept_chosen(Accept::default()).await;
         };
-        match self.head.policy.choose_subprotocol(offer) {
+        match self.parts.head.policy.choose_subprotocol(offer) {
             Ok(Some(protocol)) => {
                 let accept = Accept::default().subprotocol(protocol);
                 self.accept_chosen(accept).await
@@ -334,7 +338,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> IncomingRequest<S> {
     }
 
     async fn accept_chosen(mut self, accept: Accept) -> Result<WebSocket<S>, Error> {
-        let offer = match std::mem::replace(&mut self.head.offer, Err(HandshakeError::MissingKey)) {
+        let offer = match std::mem::replace(&mut self.parts.head.offer, Err(HandshakeError::MissingKey)) {
             Ok(offer) => offer,
             Err(error) => {
                 let (response, body) = error_response(&error);
@@ -342,10 +346,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> IncomingRequest<S> {
                 return Err(Error::Handshake(error));
             }
         };
-        let (mut response, negotiated) = accept.respond(&offer, self.head.config.protocol.get_compression())?;
-        add_alt_svc(&mut response, self.head.alt_svc);
-        let Head { leftover, config, peer, tls, .. } = *self.head;
-        match self.reply {
+        let (mut response, negotiated) = accept.respond(&offer, self.parts.head.config.protocol.get_compression())?;
+        add_alt_svc(&mut response, self.parts.head.alt_svc);
+        let Parts { head: Head { leftover, config, peer, tls, .. }, reply } = *self.parts;
+        match reply {
             Reply::Http1 {
                 mut io,
                 #[cfg(target_os = "linux")]
@@ -370,7 +374,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> IncomingRequest<S> {
                 WebSocket::from_upgraded(wrap(stream), negotiated, config, &[])
             }
             Reply::Http3(reply) => {
-                let Http3Reply { mut send, reader, connection, wrap } = *reply;
+                let Http3Reply { mut send, reader, connection, wrap } = reply;
                 // RFC 9220 §3 (RFC 8441 §5): the 2xx opens the stream for
                 // WebSocket frames; the stream stays open.
                 let head = crate::http3::encode_head(&response);
@@ -399,9 +403,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> IncomingRequest<S> {
     /// # Errors
     /// The answer could not be sent within the handshake deadline.
     pub async fn accept_stream(self, response: Response<()>) -> Result<(S, Bytes), Error> {
-        let Head { leftover, config, peer, tls, .. } = *self.head;
+        let Parts { head: Head { leftover, config, peer, tls, .. }, reply } = *self.parts;
         let timeout = config.handshake_timeout;
-        match self.reply {
+        match reply {
             Reply::Http1 { mut io, .. } => {
                 respond_http1(&mut io, &response, &[], timeout).await?;
                 Ok((io, leftover.freeze()))
@@ -414,7 +418,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> IncomingRequest<S> {
                 Ok((wrap(Http2Stream::new(send, body, peer, tls)), Bytes::new()))
             }
             Reply::Http3(reply) => {
-                let Http3Reply { mut send, reader, connection, wrap } = *reply;
+                let Http3Reply { mut send, reader, connection, wrap } = reply;
                 let head = crate::http3::encode_head(&response);
                 tokio::time::timeout(timeout, send.write_all(&head))
                     .await
@@ -435,13 +439,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> IncomingRequest<S> {
     /// as 500.
     pub async fn reject(self, mut response: Response<()>, body: Bytes) -> Result<(), Error> {
         let opens = response.status() == StatusCode::SWITCHING_PROTOCOLS
-            || (self.head.offer.as_ref().is_ok_and(|offer| offer.key.is_none()) && response.status().is_success());
+            || (self.parts.head.offer.as_ref().is_ok_and(|offer| offer.key.is_none())
+                && response.status().is_success());
         if opens {
             *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
         }
-        let timeout = self.head.config.handshake_timeout;
-        add_alt_svc(&mut response, self.head.alt_svc);
-        match self.reply {
+        let timeout = self.parts.head.config.handshake_timeout;
+        add_alt_svc(&mut response, self.parts.head.alt_svc);
+        match self.parts.reply {
             Reply::Http1 { mut io, .. } => {
                 response.headers_mut().insert(http::header::CONNECTION, HeaderValue::from_static("close"));
                 response.headers_mut().insert(http::header::CONTENT_LENGTH, HeaderValue::from(body.len()));
@@ -465,7 +470,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> IncomingRequest<S> {
                 })
             }
             Reply::Http3(reply) => {
-                let Http3Reply { mut send, mut reader, .. } = *reply;
+                let Http3Reply { mut send, mut reader, .. } = reply;
                 response.headers_mut().insert(http::header::CONTENT_LENGTH, HeaderValue::from(body.len()));
                 // The request body, if any, is not read: RFC 9114 §4.1.2
                 // lets a server answer before it, and H3_NO_ERROR asks the
@@ -606,7 +611,7 @@ mod tests {
     /// or so, not the KiB of the parsed head and the response being written.
     #[test]
     fn handshake_state_lives_in_boxes() {
-        assert!(std::mem::size_of::<IncomingRequest<TcpStream>>() <= 64);
+        assert_eq!(std::mem::size_of::<IncomingRequest<TcpStream>>(), std::mem::size_of::<usize>());
         assert!(future_size(&|incoming: IncomingRequest<TcpStream>| incoming.accept()) <= 16);
         assert!(future_size(&|incoming: IncomingRequest<TcpStream>| incoming.accept_with(Accept::default())) <= 16);
         assert!(future_size(&|tcp: TcpStream| accept(tcp)) <= 16);

@@ -569,17 +569,36 @@ impl Connection {
         Fut: Future<Output = ()> + Send + 'static,
     {
         let Self { tcp, peer, tls, permit, live } = self;
-        let setup = Box::pin(classify(tcp, tls, shared.clone()));
+        // The boxed setup owns the handshake slot and the peer's address
+        // too, so the task does not keep room for them once they are used.
+        let setup = Box::pin({
+            let shared = shared.clone();
+            async move {
+                let classified = classify(tcp, tls, shared).await;
+                // TLS and the head are in: the handshake slot goes to the next client.
+                drop(permit);
+                classified
+                    .inspect_err(|error| tracing::debug!(%peer, %error, "handshake failed"))
+                    .ok()
+                    .map(|c| (c, peer))
+            }
+        });
         async move {
-            let setup = setup.await;
-            // TLS and the head are in: the handshake slot goes to the next client.
-            drop(permit);
-            match setup {
-                Ok(Classified::Http1(incoming)) => (shared.handler)(incoming).await,
+            // Nothing is awaited inside this match: a match keeps its
+            // scrutinee in the task across an await in any of its arms.
+            let (mut incoming, mut http2) = (None, None);
+            match setup.await {
+                Some((Classified::Http1(request), _)) => incoming = Some(request),
                 // Boxed: inline, h2's connection state would set the size
                 // of every connection's task, HTTP/1.1 ones included.
-                Ok(Classified::Http2(io)) => Box::pin(serve_http2(io, peer, &shared)).await,
-                Err(error) => tracing::debug!(%peer, %error, "handshake failed"),
+                Some((Classified::Http2(io), peer)) => http2 = Some(Box::pin(serve_http2(io, peer, &shared))),
+                None => {}
+            }
+            if let Some(http2) = http2 {
+                http2.await;
+            }
+            if let Some(incoming) = incoming {
+                (shared.handler)(incoming).await;
             }
             drop(live);
         }
@@ -865,4 +884,42 @@ fn is_resource_exhaustion(error: &std::io::Error) -> bool {
 fn is_transient(error: &std::io::Error) -> bool {
     use std::io::ErrorKind::*;
     matches!(error.kind(), ConnectionAborted | ConnectionReset | Interrupted | WouldBlock)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::future::Ready;
+
+    use super::*;
+    use crate::WebSocket;
+
+    /// The size of the future `f` returns, without calling it.
+    fn future_size<A, R>(_: &impl FnOnce(A) -> R) -> usize {
+        std::mem::size_of::<R>()
+    }
+
+    type Handler = fn(IncomingRequest<Transport>) -> Ready<()>;
+
+    /// A connection's task lives as long as the connection: beside its
+    /// handler's future it keeps a few pointers, not the handshake's state,
+    /// the permit and address it no longer needs, or the classified request
+    /// (a `match` awaiting in an arm would keep its scrutinee).
+    #[test]
+    fn a_connection_task_is_its_handler_and_a_few_pointers() {
+        let handler = std::mem::size_of::<Ready<()>>();
+        let task = future_size(&|(connection, shared): (Connection, Arc<Shared<Handler>>)| connection.serve(shared));
+        assert!(task <= handler + 64, "the task takes {task} bytes beside a {handler}-byte handler future");
+    }
+
+    /// What an open socket carries inline: compression state, a closed or
+    /// failed connection's outcome, an HTTP/2 stream's handles and a
+    /// fragmented message's assembly are boxed, as most sockets never need
+    /// them (1,200 bytes before they were).
+    #[test]
+    fn a_socket_carries_inline_only_what_every_connection_uses() {
+        let socket = std::mem::size_of::<WebSocket<Transport>>();
+        assert!(socket <= 832, "a socket is {socket} bytes");
+        assert!(std::mem::size_of::<Transport>() <= 40);
+        assert!(std::mem::size_of::<Error>() <= 48);
+    }
 }

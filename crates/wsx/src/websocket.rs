@@ -105,8 +105,9 @@ pub struct WebSocket<S> {
     keepalive: Option<KeepaliveState>,
     idle_timer: Option<Pin<Box<Sleep>>>,
     /// The release of permessage-deflate's state on a quiet connection
-    /// (`Config::compression_release`), when compression was agreed.
-    compression_release: Option<CompressionRelease>,
+    /// (`Config::compression_release`), when compression was agreed;
+    /// boxed, so a connection without compression does not carry it.
+    compression_release: Option<Box<CompressionRelease>>,
     /// When the last message arrived, while an idle timeout is set: the
     /// idle timer is moved to its real deadline only when it fires, not
     /// at every message.
@@ -124,8 +125,9 @@ pub struct WebSocket<S> {
     outcome: Option<Box<CloseOutcome>>,
     /// The peer's violation, held back from the application until the
     /// replies queued before it and the Close with its code have been
-    /// written (or the close timeout has passed).
-    failed: Option<ProtocolError>,
+    /// written (or the close timeout has passed). Boxed, as only a failed
+    /// connection needs it.
+    failed: Option<Box<ProtocolError>>,
     /// Events handed over since the timers were last polled.
     events_since_timers: u32,
     /// Bytes handed to the core (`received_bytes`).
@@ -198,13 +200,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         });
         let idle_timer = settings.idle_timeout.map(|d| Box::pin(tokio::time::sleep_until(now + d)));
         let going_away = settings.shutdown.as_ref().map(|signal| Box::pin(signal.owned_future()));
-        let compression_release =
-            compression_release.filter(|_| conn.negotiated().deflate.is_some()).map(|period| CompressionRelease {
+        let compression_release = compression_release.filter(|_| conn.negotiated().deflate.is_some()).map(|period| {
+            Box::new(CompressionRelease {
                 period,
                 timer: Box::pin(tokio::time::sleep_until(now + period)),
                 armed: false,
                 seen: 0,
-            });
+            })
+        });
         Ok(Self {
             io,
             conn,
@@ -256,22 +259,28 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// To answer a burst of messages in one write, queue the replies with
     /// [`feed`](Self::feed) instead: the next [`recv`](Self::recv) that has
     /// nothing left to hand over writes them before it waits.
-    pub async fn send(&mut self, message: impl Into<Message>) -> Result<(), Error> {
+    pub fn send(&mut self, message: impl Into<Message>) -> impl Future<Output = Result<(), Error>> {
+        // Converted before the future is built: an `async fn` would keep
+        // both the argument and the message in it (see `feed`).
         let message = message.into();
-        poll_fn(|cx| self.poll_send_ready(cx)).await?;
-        self.start_send_message(message)?;
-        poll_fn(|cx| self.poll_write_out_timed(cx)).await
+        async move {
+            poll_fn(|cx| self.poll_send_ready(cx)).await?;
+            self.start_send_message(message)?;
+            poll_fn(|cx| self.poll_write_out_timed(cx)).await
+        }
     }
 
     /// Sends a text or binary message uncompressed even when
     /// permessage-deflate is in use (data that does not compress, or a secret
     /// that must not share a compression context with attacker-chosen
     /// data); otherwise like [`send`](Self::send).
-    pub async fn send_uncompressed(&mut self, message: impl Into<Message>) -> Result<(), Error> {
+    pub fn send_uncompressed(&mut self, message: impl Into<Message>) -> impl Future<Output = Result<(), Error>> {
         let message = message.into();
-        poll_fn(|cx| self.poll_send_ready(cx)).await?;
-        self.start_send(message, false)?;
-        poll_fn(|cx| self.poll_write_out_timed(cx)).await
+        async move {
+            poll_fn(|cx| self.poll_send_ready(cx)).await?;
+            self.start_send(message, false)?;
+            poll_fn(|cx| self.poll_write_out_timed(cx)).await
+        }
     }
 
     /// Queues a message without writing it, for sending several in one
@@ -292,10 +301,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// # Ok(())
     /// # }
     /// ```
-    pub async fn feed(&mut self, message: impl Into<Message>) -> Result<(), Error> {
+    pub fn feed(&mut self, message: impl Into<Message>) -> impl Future<Output = Result<(), Error>> {
+        // Converted here rather than in an `async fn`, which would keep the
+        // argument and the converted message side by side in its future:
+        // in an echo loop's task, for the whole life of the connection.
         let message = message.into();
-        poll_fn(|cx| self.poll_send_ready(cx)).await?;
-        self.start_send_message(message)
+        async move {
+            poll_fn(|cx| self.poll_send_ready(cx)).await?;
+            self.start_send_message(message)
+        }
     }
 
     /// Writes everything queued.
@@ -607,7 +621,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         }
         let Some(error) = outcome.error else { return false };
         tracing::debug!(%error, "failed the connection");
-        self.failed = Some(error);
+        self.failed = Some(Box::new(error));
         true
     }
 
@@ -705,7 +719,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         let written = self.poll_write_out(cx).is_ready();
         let expired = !written && self.close_timer.as_mut().is_some_and(|timer| timer.as_mut().poll(cx).is_ready());
         match self.failed.take() {
-            Some(error) if written || expired => Poll::Ready(Some(Err(Error::Protocol(error)))),
+            Some(error) if written || expired => Poll::Ready(Some(Err(Error::Protocol(*error)))),
             failed => {
                 self.failed = failed;
                 Poll::Pending

@@ -20,6 +20,14 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 /// A WebSocket's HTTP/2 stream; see [`Transport::Http2`](crate::Transport::Http2).
 pub struct Http2Stream {
+    /// Boxed: a socket holds its transport inline, and this variant would
+    /// otherwise set the size of [`Transport`](crate::Transport), and so of
+    /// every HTTP/1.1 WebSocket too.
+    inner: Box<StreamState>,
+}
+
+/// The stream's handles and read state.
+struct StreamState {
     send: h2::SendStream<Bytes>,
     recv: h2::RecvStream,
     /// Received DATA not yet read.
@@ -34,34 +42,36 @@ pub struct Http2Stream {
 
 impl std::fmt::Debug for Http2Stream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let this = &self.inner;
         f.debug_struct("Http2Stream")
-            .field("stream_id", &self.send.stream_id())
-            .field("peer", &self.peer)
-            .field("unread", &self.unread.len())
-            .field("recv_done", &self.recv_done)
-            .field("send_done", &self.send_done)
+            .field("stream_id", &this.send.stream_id())
+            .field("peer", &this.peer)
+            .field("unread", &this.unread.len())
+            .field("recv_done", &this.recv_done)
+            .field("send_done", &this.send_done)
             .finish_non_exhaustive()
     }
 }
 
 impl Http2Stream {
     pub(crate) fn new(send: h2::SendStream<Bytes>, recv: h2::RecvStream, peer: Option<SocketAddr>, tls: bool) -> Self {
-        Self { send, recv, unread: Bytes::new(), recv_done: false, send_done: false, peer, tls }
+        let inner = StreamState { send, recv, unread: Bytes::new(), recv_done: false, send_done: false, peer, tls };
+        Self { inner: Box::new(inner) }
     }
 
     /// The peer of the HTTP/2 connection, when known.
     pub fn peer_addr(&self) -> Option<SocketAddr> {
-        self.peer
+        self.inner.peer
     }
 
     /// Whether the HTTP/2 connection runs over TLS.
     pub fn is_tls(&self) -> bool {
-        self.tls
+        self.inner.tls
     }
 
     /// The stream's identifier on its connection (RFC 9113 §5.1.1).
     pub fn stream_id(&self) -> u32 {
-        self.send.stream_id().into()
+        self.inner.send.stream_id().into()
     }
 }
 
@@ -82,7 +92,7 @@ pub(crate) fn io_error(error: h2::Error) -> io::Error {
 
 impl AsyncRead for Http2Stream {
     fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
+        let this = &mut *self.get_mut().inner;
         loop {
             if !this.unread.is_empty() {
                 let n = this.unread.len().min(buf.remaining());
@@ -105,7 +115,7 @@ impl AsyncRead for Http2Stream {
     }
 }
 
-impl Http2Stream {
+impl StreamState {
     /// Sends as much of `bufs` as the window and send buffer allow, as one
     /// DATA frame's payload.
     fn poll_send(&mut self, cx: &mut Context<'_>, bufs: &[IoSlice<'_>]) -> Poll<io::Result<usize>> {
@@ -145,7 +155,7 @@ impl Http2Stream {
 
 impl AsyncWrite for Http2Stream {
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        self.get_mut().poll_send(cx, &[IoSlice::new(buf)])
+        self.get_mut().inner.poll_send(cx, &[IoSlice::new(buf)])
     }
 
     fn poll_write_vectored(
@@ -153,7 +163,7 @@ impl AsyncWrite for Http2Stream {
         cx: &mut Context<'_>,
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        self.get_mut().poll_send(cx, bufs)
+        self.get_mut().inner.poll_send(cx, bufs)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -167,7 +177,7 @@ impl AsyncWrite for Http2Stream {
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
+        let this = &mut *self.get_mut().inner;
         if !this.send_done {
             this.send_done = true;
             // RFC 8441 §5: END_STREAM is the half-close TCP's FIN was.
