@@ -600,11 +600,7 @@ mod tests {
     use tokio::net::TcpStream;
 
     use super::*;
-
-    /// The size of the future `f` returns, without calling it.
-    fn future_size<A, R>(_: &impl FnOnce(A) -> R) -> usize {
-        std::mem::size_of::<R>()
-    }
+    use crate::test_support::future_size;
 
     /// A connection's task holds its handler's argument and the handshake
     /// future for the connection's whole life, so both must cost a pointer

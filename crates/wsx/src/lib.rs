@@ -68,3 +68,11 @@ pub use wsx_proto::handshake::{Accept, AllowedOrigins, HandshakePolicy, cookie, 
 pub use wsx_proto::{
     self as proto, CloseCode, CloseFrame, CloseOutcome, Message, Negotiated, PreparedMessage, State, Utf8Bytes,
 };
+
+#[cfg(test)]
+mod test_support {
+    /// The size of the future `f` returns, without calling it.
+    pub(crate) fn future_size<A, R>(_: &impl FnOnce(A) -> R) -> usize {
+        std::mem::size_of::<R>()
+    }
+}

@@ -892,11 +892,7 @@ mod tests {
 
     use super::*;
     use crate::WebSocket;
-
-    /// The size of the future `f` returns, without calling it.
-    fn future_size<A, R>(_: &impl FnOnce(A) -> R) -> usize {
-        std::mem::size_of::<R>()
-    }
+    use crate::test_support::future_size;
 
     type Handler = fn(IncomingRequest<Transport>) -> Ready<()>;
 
